@@ -1,0 +1,28 @@
+//! orgsync links billing and CRM webhooks to Scalekit organizations and users.
+//!
+//! The crate is laid out along the path an event takes:
+//!
+//! - [`sources`] verifies a webhook delivery (Stripe, Salesforce, HMAC, Standard Webhooks),
+//!   parses it into [`model::InboundEvent`]s and shapes the answer the sender expects.
+//! - [`rules`] compiles the configured mapping rules and turns an event into
+//!   [`model::Change`]s for organizations and users.
+//! - [`store`] keeps events, jobs, field versions and links durably (SQLite by default).
+//! - [`worker`] claims the jobs of one target at a time, merges them, and applies them
+//!   through [`scalekit`], the REST client, with retries stored as the next run time.
+//! - [`http`] is the axum router: webhooks, health and readiness; the only place that knows
+//!   status codes.
+//! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
+//!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging.
+//! - [`model`] holds the domain types every layer shares.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod rules;
+pub mod scalekit;
+pub mod sources;
+pub mod store;
+pub mod telemetry;
+pub mod worker;
