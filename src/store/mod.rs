@@ -1,1 +1,122 @@
-//! (being written)
+//! Durable state: events, jobs, field versions and links. All SQL of the crate lives here.
+//!
+//! SQLite is the embedded default (one process, one writer: write transactions start with
+//! `BEGIN IMMEDIATE` or with a write, so they queue on the busy timeout instead of
+//! failing). The methods are backend-neutral so that a PostgreSQL backend can sit behind
+//! the same type.
+
+mod events;
+mod ingest;
+mod jobs;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use events::{EventFilter, EventRow};
+pub use ingest::{IngestItem, IngestReport, IngestedEvent};
+pub use jobs::{ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one orgsync understands.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL support comes with the postgres backend)")]
+    UnsupportedUrl(String),
+    /// The directory for the SQLite file could not be created.
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored row could not be decoded (a bug or a hand-edited database).
+    #[error("stored {what} #{id} is unreadable: {reason}")]
+    Corrupt {
+        /// What kind of row.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// The store handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating when needed) the database at `url` and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged webhook survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (after the workers stopped).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Decodes a JSON column, naming the row when it cannot be read.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    id: i64,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what,
+        id,
+        reason: e.to_string(),
+    })
+}
+
+/// Encodes a value for a JSON column.
+fn encode_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising our own plain data types cannot fail (no maps with non-string keys).
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+-- Every delivery that passed verification, once per (source, provider event id).
+CREATE TABLE events (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    source            TEXT    NOT NULL,
+    provider_event_id TEXT    NOT NULL,
+    event_type        TEXT    NOT NULL,
+    occurred_at_ms    INTEGER,
+    received_at_ms    INTEGER NOT NULL,
+    payload           TEXT    NOT NULL,
+    verification      TEXT    NOT NULL,
+    -- accepted | ignored | rejected
+    status            TEXT    NOT NULL,
+    reason            TEXT,
+    duplicates        INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (source, provider_event_id)
+);
+
+-- One change for one target, applied by the workers.
+CREATE TABLE jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id         INTEGER NOT NULL REFERENCES events (id),
+    -- org:<external id> | user:<external id> | link:<kind>:<link>:<key>
+    target_key       TEXT    NOT NULL,
+    change           TEXT    NOT NULL,
+    version_ms       INTEGER NOT NULL,
+    version_seq      INTEGER NOT NULL,
+    -- pending | running | done | skipped | dead
+    state            TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    run_at_ms        INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_expires_ms INTEGER,
+    last_error       TEXT,
+    -- when the current retry window began (creation, or a manual retry of a dead job)
+    window_start_ms  INTEGER NOT NULL,
+    created_at_ms    INTEGER NOT NULL,
+    updated_at_ms    INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_state_run_at ON jobs (state, run_at_ms);
+CREATE INDEX jobs_by_target ON jobs (target_key, state);
+CREATE INDEX jobs_by_event ON jobs (event_id);
+
+-- The version of the newest value orgsync applied to each metadata field of each target.
+CREATE TABLE field_versions (
+    target_key  TEXT    NOT NULL,
+    field       TEXT    NOT NULL,
+    version_ms  INTEGER NOT NULL,
+    version_seq INTEGER NOT NULL,
+    PRIMARY KEY (target_key, field)
+);
+
+-- Learned aliases: (target kind, link kind, key) -> external id.
+CREATE TABLE links (
+    kind        TEXT    NOT NULL,
+    link        TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    external_id TEXT    NOT NULL,
+    version_ms  INTEGER NOT NULL,
+    version_seq INTEGER NOT NULL,
+    PRIMARY KEY (kind, link, key)
+);

@@ -1,0 +1,406 @@
+//! Compiled JSONPaths and value specs: finding a value in an event and turning it into the
+//! string Scalekit stores.
+
+use std::fmt;
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::config::{ValueSpecConfig, ValueTable};
+
+/// A parsed JSONPath that remembers its text (for messages) and whether it can select more
+/// than one node (wildcards, filters, slices, unions, descendants).
+#[derive(Debug, Clone)]
+pub(crate) struct Path {
+    text: String,
+    query: JsonPath,
+    singular: bool,
+}
+
+/// What a path found in a document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Found<'a> {
+    /// The path selects nothing: the event does not say.
+    Absent,
+    /// The path selects an explicit `null`: the event says "no value".
+    Null,
+    /// The path selects this value.
+    Value(&'a Value),
+}
+
+impl Path {
+    /// Parses a JSONPath; the error carries serde_json_path's message.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let query = JsonPath::parse(text)
+            .map_err(|e| format!("bad JSONPath {text:?}: {e} (see RFC 9535)"))?;
+        Ok(Self {
+            text: text.to_owned(),
+            query,
+            singular: is_singular(text),
+        })
+    }
+
+    /// Parses a JSONPath that must select at most one node.
+    pub(crate) fn parse_singular(text: &str) -> Result<Self, String> {
+        let path = Self::parse(text)?;
+        if !path.singular {
+            return Err(format!(
+                "JSONPath {text:?} can select several values (wildcard, filter, slice, union \
+                 or `..`); use a path that selects one value"
+            ));
+        }
+        Ok(path)
+    }
+
+    /// Finds the single value the path selects; several matches are an error.
+    pub(crate) fn find<'a>(&self, doc: &'a Value) -> Result<Found<'a>, String> {
+        let nodes = self.query.query(doc);
+        match nodes.at_most_one() {
+            Ok(None) => Ok(Found::Absent),
+            Ok(Some(Value::Null)) => Ok(Found::Null),
+            Ok(Some(value)) => Ok(Found::Value(value)),
+            Err(_) => Err(format!(
+                "{} selects {} values; narrow the path or add `join`",
+                self.text,
+                nodes.len()
+            )),
+        }
+    }
+
+    /// Finds a non-null, non-empty scalar and stringifies it (ids, link keys).
+    pub(crate) fn find_text(&self, doc: &Value) -> Result<Option<String>, String> {
+        match self.find(doc)? {
+            Found::Absent | Found::Null => Ok(None),
+            Found::Value(v) => {
+                let text = scalar_text(v).ok_or_else(|| {
+                    format!("{} selects {}, not a string or number", self.text, kind_of(v))
+                })?;
+                Ok(Some(text).filter(|t| !t.is_empty()))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// True when the path text has no construct that can select several nodes. Quoted member
+/// names are skipped, so `$['a*b']` stays singular.
+fn is_singular(text: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut previous = '\0';
+    for c in text.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '*' | '?' | ':' | ',' => return false,
+            '.' if previous == '.' => return false,
+            _ => {}
+        }
+        previous = c;
+    }
+    true
+}
+
+/// The result of evaluating a value spec against an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The event does not carry the value: leave the target alone.
+    Absent,
+    /// The event says "no value" (null or empty): remove the key.
+    Remove,
+    /// Write this string.
+    Set(String),
+}
+
+/// How a value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Unix seconds → RFC 3339 UTC.
+    Rfc3339,
+}
+
+/// A compiled value spec.
+#[derive(Debug, Clone)]
+pub(crate) struct ValueSpec {
+    /// Paths tried in order; empty when `literal` is set.
+    paths: Vec<Path>,
+    /// A fixed value.
+    literal: Option<String>,
+    /// Missing or null is an error.
+    required: bool,
+    /// Conversion applied to each scalar.
+    format: Option<Format>,
+    /// Separator for arrays or multi-node paths.
+    join: Option<String>,
+}
+
+impl ValueSpec {
+    /// Checks a value spec from the config.
+    pub(crate) fn compile(config: &ValueSpecConfig) -> Result<Self, String> {
+        let table = match config {
+            ValueSpecConfig::Path(p) => ValueTable {
+                path: Some(p.clone()),
+                ..ValueTable::default()
+            },
+            ValueSpecConfig::Paths(p) => ValueTable {
+                paths: Some(p.clone()),
+                ..ValueTable::default()
+            },
+            ValueSpecConfig::Table(t) => t.clone(),
+        };
+        let texts: Vec<String> = match (&table.path, &table.paths, &table.value) {
+            (Some(p), None, None) => vec![p.clone()],
+            (None, Some(ps), None) if !ps.is_empty() => ps.clone(),
+            (None, Some(_), None) => return Err("`paths` is an empty list".into()),
+            (None, None, Some(_)) => Vec::new(),
+            _ => return Err("give exactly one of `path`, `paths` or `value`".into()),
+        };
+        if let Some(v) = &table.value
+            && (v.is_empty() || v.chars().count() > 256)
+        {
+            return Err(format!("literal value {v:?} must be 1 to 256 characters"));
+        }
+        let format = match table.format.as_deref() {
+            None => None,
+            Some("rfc3339") => Some(Format::Rfc3339),
+            Some(other) => return Err(format!("unknown format {other:?}; use \"rfc3339\"")),
+        };
+        let paths = texts.iter().map(|t| Path::parse(t)).collect::<Result<_, _>>()?;
+        Ok(Self {
+            paths,
+            literal: table.value,
+            required: table.required,
+            format,
+            join: table.join,
+        })
+    }
+
+    /// Evaluates the spec: the first path with a non-null, non-empty value wins.
+    pub(crate) fn evaluate(&self, doc: &Value) -> Result<Outcome, String> {
+        if let Some(literal) = &self.literal {
+            return Ok(Outcome::Set(literal.clone()));
+        }
+        let mut saw_null = false;
+        for path in &self.paths {
+            match self.evaluate_path(path, doc)? {
+                Outcome::Set(text) => return Ok(Outcome::Set(text)),
+                Outcome::Remove => saw_null = true,
+                Outcome::Absent => {}
+            }
+        }
+        if self.required {
+            let tried: Vec<&str> = self.paths.iter().map(|p| p.text.as_str()).collect();
+            let what = if saw_null { "null or empty" } else { "absent" };
+            return Err(format!("required value is {what} (tried {})", tried.join(", ")));
+        }
+        Ok(if saw_null { Outcome::Remove } else { Outcome::Absent })
+    }
+
+    /// Evaluates one path: a single node, or with `join` every node a wildcard selects.
+    fn evaluate_path(&self, path: &Path, doc: &Value) -> Result<Outcome, String> {
+        let text = match (&self.join, path.singular) {
+            (Some(sep), false) => {
+                let nodes = path.query.query(doc).all();
+                self.join_values(nodes.into_iter(), sep, path)?
+            }
+            (Some(sep), true) => match path.find(doc)? {
+                Found::Absent => return Ok(Outcome::Absent),
+                Found::Null => return Ok(Outcome::Remove),
+                Found::Value(Value::Array(items)) => self.join_values(items.iter(), sep, path)?,
+                Found::Value(v) => self.scalar(v, path)?,
+            },
+            (None, _) => match path.find(doc)? {
+                Found::Absent => return Ok(Outcome::Absent),
+                Found::Null => return Ok(Outcome::Remove),
+                Found::Value(v) => self.scalar(v, path)?,
+            },
+        };
+        Ok(if text.is_empty() {
+            Outcome::Remove
+        } else {
+            Outcome::Set(text)
+        })
+    }
+
+    /// Joins scalars with `sep`, skipping nulls.
+    fn join_values<'a>(
+        &self,
+        values: impl Iterator<Item = &'a Value>,
+        sep: &str,
+        path: &Path,
+    ) -> Result<String, String> {
+        let mut parts = Vec::new();
+        for value in values.filter(|v| !v.is_null()) {
+            parts.push(self.scalar(value, path)?);
+        }
+        Ok(parts.join(sep))
+    }
+
+    /// Stringifies one scalar, applying `format`.
+    fn scalar(&self, value: &Value, path: &Path) -> Result<String, String> {
+        let text = scalar_text(value).ok_or_else(|| {
+            let hint = if self.join.is_some() { "" } else { " (add `join` for arrays)" };
+            format!("{path} selects {}, not a scalar{hint}", kind_of(value))
+        })?;
+        match self.format {
+            None => Ok(text),
+            Some(Format::Rfc3339) => unix_to_rfc3339(value, path),
+        }
+    }
+}
+
+/// Strings as they are, numbers as their JSON text, booleans as `true`/`false`.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// A short name for a JSON value's type, for messages.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Unix seconds (a JSON integer or a string of digits) → `2026-02-15T00:00:00Z`.
+fn unix_to_rfc3339(value: &Value, path: &Path) -> Result<String, String> {
+    let seconds = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse::<i64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{path}: format \"rfc3339\" needs unix seconds, got {value}"))?;
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .ok_or_else(|| format!("{path}: {seconds} is out of range for a timestamp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(table: ValueTable) -> ValueSpec {
+        ValueSpec::compile(&ValueSpecConfig::Table(table)).unwrap()
+    }
+
+    fn path_spec(p: &str) -> ValueSpec {
+        ValueSpec::compile(&ValueSpecConfig::Path(p.into())).unwrap()
+    }
+
+    #[test]
+    fn singular_detection_skips_quoted_names() {
+        assert!(is_singular("$.a.b[0]['x*y']"));
+        assert!(is_singular("$.a[-1]"));
+        assert!(!is_singular("$.a[*].b"));
+        assert!(!is_singular("$..b"));
+        assert!(!is_singular("$.a[?@.b == 'c']"));
+        assert!(!is_singular("$.a[0:2]"));
+        assert!(!is_singular("$.a['b','c']"));
+    }
+
+    #[test]
+    fn stringifies_scalars_and_refuses_objects() {
+        let doc = json!({"s": "x", "n": 8, "f": 1.5, "t": true, "o": {"a": 1}, "e": ""});
+        assert_eq!(path_spec("$.s").evaluate(&doc), Ok(Outcome::Set("x".into())));
+        assert_eq!(path_spec("$.n").evaluate(&doc), Ok(Outcome::Set("8".into())));
+        assert_eq!(path_spec("$.f").evaluate(&doc), Ok(Outcome::Set("1.5".into())));
+        assert_eq!(path_spec("$.t").evaluate(&doc), Ok(Outcome::Set("true".into())));
+        assert_eq!(path_spec("$.e").evaluate(&doc), Ok(Outcome::Remove));
+        assert_eq!(path_spec("$.missing").evaluate(&doc), Ok(Outcome::Absent));
+        let err = path_spec("$.o").evaluate(&doc).unwrap_err();
+        assert!(err.contains("an object"), "{err}");
+    }
+
+    #[test]
+    fn paths_fall_back_over_null_and_remember_it() {
+        let s = ValueSpec::compile(&ValueSpecConfig::Paths(vec!["$.a".into(), "$.b".into()]))
+            .unwrap();
+        assert_eq!(s.evaluate(&json!({"a": null, "b": "y"})), Ok(Outcome::Set("y".into())));
+        assert_eq!(s.evaluate(&json!({"a": null})), Ok(Outcome::Remove));
+        assert_eq!(s.evaluate(&json!({})), Ok(Outcome::Absent));
+    }
+
+    #[test]
+    fn required_refuses_absent_and_null() {
+        let s = spec(ValueTable {
+            path: Some("$.a".into()),
+            required: true,
+            ..ValueTable::default()
+        });
+        assert!(s.evaluate(&json!({})).unwrap_err().contains("absent"));
+        assert!(s.evaluate(&json!({"a": null})).unwrap_err().contains("null"));
+    }
+
+    #[test]
+    fn formats_unix_seconds_as_rfc3339() {
+        let s = spec(ValueTable {
+            path: Some("$.t".into()),
+            format: Some("rfc3339".into()),
+            ..ValueTable::default()
+        });
+        let out = s.evaluate(&json!({"t": 1771113600}));
+        assert_eq!(out, Ok(Outcome::Set("2026-02-15T00:00:00Z".into())));
+        assert!(s.evaluate(&json!({"t": "soon"})).is_err());
+    }
+
+    #[test]
+    fn joins_arrays_and_wildcards() {
+        let join = |p: &str| {
+            spec(ValueTable {
+                path: Some(p.into()),
+                join: Some(",".into()),
+                ..ValueTable::default()
+            })
+        };
+        let doc = json!({"a": ["x", 2, null], "l": [{"k": "p"}, {"k": "q"}], "e": []});
+        assert_eq!(join("$.a").evaluate(&doc), Ok(Outcome::Set("x,2".into())));
+        assert_eq!(join("$.l[*].k").evaluate(&doc), Ok(Outcome::Set("p,q".into())));
+        assert_eq!(join("$.e[*].k").evaluate(&doc), Ok(Outcome::Remove));
+        assert!(path_spec("$.l[*].k").evaluate(&doc).unwrap_err().contains("2 values"));
+    }
+
+    #[test]
+    fn compile_refuses_bad_specs() {
+        let both = ValueTable {
+            path: Some("$.a".into()),
+            value: Some("x".into()),
+            ..ValueTable::default()
+        };
+        assert!(ValueSpec::compile(&ValueSpecConfig::Table(both)).is_err());
+        let bad = ValueSpecConfig::Path("$.a[".into());
+        assert!(ValueSpec::compile(&bad).unwrap_err().contains("bad JSONPath"));
+        let fmt = ValueTable {
+            path: Some("$.a".into()),
+            format: Some("iso".into()),
+            ..ValueTable::default()
+        };
+        assert!(ValueSpec::compile(&ValueSpecConfig::Table(fmt)).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading stored events back (operator views; replay builds on these).
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, decode_json};
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this status (`accepted`, `ignored`, `rejected`).
+    pub status: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    /// Row id (also the arrival sequence).
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// The sender's event id.
+    pub provider_event_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// The source's timestamp (unix ms), if it had one.
+    pub occurred_at_ms: Option<i64>,
+    /// Arrival time (unix ms).
+    pub received_at_ms: i64,
+    /// `accepted`, `ignored` or `rejected`.
+    pub status: String,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// How many redeliveries were acknowledged without storing again.
+    pub duplicates: i64,
+    /// The verification done at receipt.
+    pub verification: String,
+    /// The payload (only filled by [`Store::event`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+const COLUMNS: &str = "id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
+                       status, reason, duplicates, verification";
+
+impl Store {
+    /// Lists events, newest first.
+    pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR status = $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&filter.source)
+            .bind(&filter.status)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| event_row(r, false)).collect()
+    }
+
+    /// One event with its payload.
+    pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS}, payload FROM events WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| event_row(&r, true)).transpose()
+    }
+}
+
+fn event_row(row: &SqliteRow, with_payload: bool) -> Result<EventRow, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let payload = if with_payload {
+        let text: String = row.try_get("payload")?;
+        Some(decode_json("event", id, &text)?)
+    } else {
+        None
+    };
+    Ok(EventRow {
+        id,
+        source: row.try_get("source")?,
+        provider_event_id: row.try_get("provider_event_id")?,
+        event_type: row.try_get("event_type")?,
+        occurred_at_ms: row.try_get("occurred_at_ms")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        duplicates: row.try_get("duplicates")?,
+        verification: row.try_get("verification")?,
+        payload,
+    })
+}

@@ -1,0 +1,193 @@
+//! The ingest transaction: events, their jobs and learned links, committed together.
+
+use sqlx::{Sqlite, Transaction};
+
+use super::{Store, StoreError, encode_json};
+use crate::model::{InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
+
+/// One verified event with what the rules made of it.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    /// The event as the source parsed it.
+    pub event: InboundEvent,
+    /// The rules' verdict.
+    pub normalized: Normalized,
+}
+
+/// What happened to one event of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedEvent {
+    /// The event's row id.
+    pub event_id: i64,
+    /// True when the event had been stored before (a redelivery).
+    pub duplicate: bool,
+    /// How many jobs were enqueued for it.
+    pub jobs: usize,
+}
+
+/// What happened to a whole delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// One entry per event, in delivery order.
+    pub events: Vec<IngestedEvent>,
+}
+
+impl IngestReport {
+    /// Events stored for the first time.
+    pub fn accepted(&self) -> usize {
+        self.events.iter().filter(|e| !e.duplicate).count()
+    }
+
+    /// Redelivered events (counted, not stored again).
+    pub fn duplicates(&self) -> usize {
+        self.events.iter().filter(|e| e.duplicate).count()
+    }
+}
+
+impl Store {
+    /// Stores a delivery in ONE transaction: each new event, its jobs and its links; a
+    /// redelivered event only bumps its duplicate counter. Nothing is visible to the
+    /// workers before the commit, and the caller acknowledges only after it.
+    pub async fn ingest(&self, items: &[IngestItem], now_ms: i64) -> Result<IngestReport, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut report = IngestReport::default();
+        for item in items {
+            report.events.push(ingest_one(&mut tx, item, now_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+async fn ingest_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    item: &IngestItem,
+    now_ms: i64,
+) -> Result<IngestedEvent, StoreError> {
+    let event = &item.event;
+    let (status, reason) = match &item.normalized {
+        Normalized::Matched { .. } => ("accepted", None),
+        Normalized::Ignored => ("ignored", None),
+        Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
+    };
+    let inserted: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
+                             payload, verification, status, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (source, provider_event_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&event.source)
+    .bind(&event.provider_event_id)
+    .bind(&event.event_type)
+    .bind(event.occurred_at_ms)
+    .bind(now_ms)
+    .bind(event.payload.to_string())
+    .bind(&event.verification)
+    .bind(status)
+    .bind(reason)
+    .fetch_optional(&mut **tx)
+    .await?;
+
+    let Some((event_id,)) = inserted else {
+        let (event_id,): (i64,) = sqlx::query_as(
+            "UPDATE events SET duplicates = duplicates + 1
+             WHERE source = $1 AND provider_event_id = $2 RETURNING id",
+        )
+        .bind(&event.source)
+        .bind(&event.provider_event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        return Ok(IngestedEvent { event_id, duplicate: true, jobs: 0 });
+    };
+
+    let Normalized::Matched { changes, links } = &item.normalized else {
+        return Ok(IngestedEvent { event_id, duplicate: false, jobs: 0 });
+    };
+    let version = Version {
+        at_ms: event.occurred_at_ms.unwrap_or(now_ms),
+        seq: event_id,
+    };
+    for link in links {
+        record_link(tx, link, version).await?;
+    }
+    for change in changes {
+        let mut change = change.clone();
+        change.target = resolve_target(tx, change.target).await?;
+        if let Some(create) = change.create.as_mut() {
+            if let Some(org) = create.organization.take() {
+                create.organization = Some(resolve_target(tx, org).await?);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
+                               run_at_ms, window_start_ms, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6)",
+        )
+        .bind(event_id)
+        .bind(change.target.key())
+        .bind(encode_json(&change))
+        .bind(version.at_ms)
+        .bind(version.seq)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(IngestedEvent { event_id, duplicate: false, jobs: changes.len() })
+}
+
+/// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
+/// moves them to the real target key on its next pass.
+async fn record_link(
+    tx: &mut Transaction<'_, Sqlite>,
+    link: &LinkUpdate,
+    version: Version,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (kind, link, key) DO UPDATE
+           SET external_id = excluded.external_id, version_ms = excluded.version_ms,
+               version_seq = excluded.version_seq
+           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)",
+    )
+    .bind(link.kind.prefix())
+    .bind(&link.link)
+    .bind(&link.key)
+    .bind(link.external_id.as_str())
+    .bind(version.at_ms)
+    .bind(version.seq)
+    .execute(&mut **tx)
+    .await?;
+    let waiting = TargetRef::Link {
+        kind: link.kind,
+        link: link.link.clone(),
+        key: link.key.clone(),
+    };
+    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE target_key = $1 AND state = 'pending'")
+        .bind(waiting.key())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a link reference by the external id it stands for, when it is known.
+async fn resolve_target(
+    tx: &mut Transaction<'_, Sqlite>,
+    target: TargetRef,
+) -> Result<TargetRef, StoreError> {
+    let TargetRef::Link { kind, link, key } = &target else {
+        return Ok(target);
+    };
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
+            .bind(kind.prefix())
+            .bind(link)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match found.and_then(|(id,)| crate::model::ExternalId::parse(&id).ok()) {
+        Some(external_id) => TargetRef::External { kind: *kind, external_id },
+        None => target,
+    })
+}

@@ -1,0 +1,334 @@
+//! The job queue: claiming one target's jobs under a lease, finishing them, and the
+//! operator's views (list, retry).
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, decode_json, encode_json};
+use crate::model::{Change, ExternalId, TargetKind, Version};
+
+/// The life of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JobState {
+    /// Waiting for its `run_at`.
+    Pending,
+    /// Claimed by a worker under a lease.
+    Running,
+    /// Applied (or found already applied).
+    Done,
+    /// Deliberately not applied (`on_missing = "skip"`).
+    Skipped,
+    /// Failed permanently; kept for inspection and manual retry.
+    Dead,
+}
+
+impl JobState {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Skipped => "skipped",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+/// A job handed to a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// Row id.
+    pub id: i64,
+    /// The event it came from.
+    pub event_id: i64,
+    /// The change to apply.
+    pub change: Change,
+    /// Its order among changes to the same field.
+    pub version: Version,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Start of its retry window (for the maximum age).
+    pub window_start_ms: i64,
+}
+
+/// Every claimed job of one target, in version order.
+#[derive(Debug, Clone)]
+pub struct ClaimedBatch {
+    /// The target key all jobs share.
+    pub target_key: String,
+    /// The jobs, oldest version first.
+    pub jobs: Vec<ClaimedJob>,
+}
+
+/// How one claimed job ends this pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Applied.
+    Done,
+    /// Not applied on purpose, with the reason.
+    Skipped(String),
+    /// Failed for good, with the reason.
+    Dead(String),
+    /// Try again at `run_at_ms`; `count_attempt` is false for rate limits.
+    Retry {
+        /// Next attempt time.
+        run_at_ms: i64,
+        /// What failed.
+        error: String,
+        /// Whether this failure uses up the attempt budget.
+        count_attempt: bool,
+    },
+    /// The target became known (a link resolved): run again under the new change/key.
+    Rekey(Change),
+}
+
+/// A job as the operator sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRow {
+    /// Row id.
+    pub id: i64,
+    /// The event it came from.
+    pub event_id: i64,
+    /// Its target key.
+    pub target_key: String,
+    /// Current state.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Next attempt time (unix ms).
+    pub run_at_ms: i64,
+    /// The last failure or the reason it is dead/skipped.
+    pub last_error: Option<String>,
+    /// The change, as JSON.
+    pub change: serde_json::Value,
+}
+
+const RUNNABLE: &str = "(state = 'pending' AND run_at_ms <= $1)
+                     OR (state = 'running' AND lease_expires_ms <= $1)";
+
+impl Store {
+    /// Claims the oldest runnable job whose target nobody holds, together with every other
+    /// waiting job of that target (at most `limit`), under a lease for `owner`. One
+    /// statement, so two workers can never hold the same target.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Option<ClaimedBatch>, StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_ms = $3,
+                             updated_at_ms = $1
+             WHERE id IN (
+               SELECT id FROM jobs
+               WHERE target_key = (
+                   SELECT j.target_key FROM jobs j
+                   WHERE ({RUNNABLE})
+                     AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target_key = j.target_key
+                                     AND r.state = 'running' AND r.lease_expires_ms > $1)
+                   ORDER BY j.run_at_ms, j.id LIMIT 1)
+                 AND (state = 'pending' OR (state = 'running' AND lease_expires_ms <= $1))
+               ORDER BY version_ms, version_seq LIMIT $4)
+             RETURNING id, event_id, target_key, change, version_ms, version_seq, attempts,
+                       window_start_ms"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now_ms)
+            .bind(owner)
+            .bind(now_ms + lease_ms)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let target_key: String = first.try_get("target_key")?;
+        let mut jobs = rows.iter().map(claimed_job).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| j.version);
+        Ok(Some(ClaimedBatch { target_key, jobs }))
+    }
+
+    /// Extends the lease on a target's claimed jobs (the worker's heartbeat). Returns false
+    /// when the lease was lost (it expired and another worker took the jobs).
+    pub async fn extend_lease(&self, owner: &str, target_key: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_ms = $3
+             WHERE target_key = $2 AND state = 'running' AND lease_owner = $1",
+        )
+        .bind(owner)
+        .bind(target_key)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The newest applied version of each field of a target.
+    pub async fn field_versions(&self, target_key: &str) -> Result<HashMap<String, Version>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT field, version_ms, version_seq FROM field_versions WHERE target_key = $1",
+        )
+        .bind(target_key)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(field, at_ms, seq)| (field, Version { at_ms, seq }))
+            .collect())
+    }
+
+    /// Looks up a learned link.
+    pub async fn resolve_link(&self, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
+                .bind(kind.prefix())
+                .bind(link)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
+    }
+
+    /// Ends a pass over a batch in ONE transaction: the field versions it applied and each
+    /// job's outcome. Only jobs still leased to `owner` change; returns how many did.
+    pub async fn finish(
+        &self,
+        owner: &str,
+        target_key: &str,
+        outcomes: &[(i64, JobOutcome)],
+        applied_fields: &[(String, Version)],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (field, version) in applied_fields {
+            sqlx::query(
+                "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (target_key, field) DO UPDATE
+                   SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
+                   WHERE (excluded.version_ms, excluded.version_seq)
+                       > (field_versions.version_ms, field_versions.version_seq)",
+            )
+            .bind(target_key)
+            .bind(field)
+            .bind(version.at_ms)
+            .bind(version.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut changed = 0;
+        for (id, outcome) in outcomes {
+            changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Lists jobs, newest first, optionally in one state.
+    pub async fn list_jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
+             FROM jobs WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(state.map(JobState::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Makes a dead (or skipped) job runnable again now, with a fresh retry window.
+    /// Returns false when no such job is in one of those states.
+    pub async fn retry_job(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at_ms = $2, window_start_ms = $2,
+                             updated_at_ms = $2, lease_owner = NULL, lease_expires_ms = NULL
+             WHERE id = $1 AND state IN ('dead', 'skipped')",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Counts jobs per state (for readiness and the operator).
+    pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+async fn finish_job(
+    tx: &mut sqlx::SqliteConnection,
+    owner: &str,
+    id: i64,
+    outcome: &JobOutcome,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let (state, error, run_at, attempt, change) = match outcome {
+        JobOutcome::Done => ("done", None, None, 0, None),
+        JobOutcome::Skipped(reason) => ("skipped", Some(reason.as_str()), None, 0, None),
+        JobOutcome::Dead(reason) => ("dead", Some(reason.as_str()), None, 1, None),
+        JobOutcome::Retry { run_at_ms, error, count_attempt } => {
+            ("pending", Some(error.as_str()), Some(*run_at_ms), i64::from(*count_attempt), None)
+        }
+        JobOutcome::Rekey(change) => ("pending", None, Some(now_ms), 0, Some(change)),
+    };
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),
+                         run_at_ms = COALESCE($5, run_at_ms), attempts = attempts + $6,
+                         change = COALESCE($7, change), target_key = COALESCE($8, target_key),
+                         lease_owner = NULL, lease_expires_ms = NULL, updated_at_ms = $9
+         WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(state)
+    .bind(error)
+    .bind(run_at)
+    .bind(attempt)
+    .bind(change.map(encode_json))
+    .bind(change.map(|c| c.target.key()))
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn claimed_job(row: &SqliteRow) -> Result<ClaimedJob, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let change: String = row.try_get("change")?;
+    Ok(ClaimedJob {
+        id,
+        event_id: row.try_get("event_id")?,
+        change: decode_json("job", id, &change)?,
+        version: Version {
+            at_ms: row.try_get("version_ms")?,
+            seq: row.try_get("version_seq")?,
+        },
+        attempts: row.try_get("attempts")?,
+        window_start_ms: row.try_get("window_start_ms")?,
+    })
+}
+
+fn job_row(row: &SqliteRow) -> Result<JobRow, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let change: String = row.try_get("change")?;
+    Ok(JobRow {
+        id,
+        event_id: row.try_get("event_id")?,
+        target_key: row.try_get("target_key")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        run_at_ms: row.try_get("run_at_ms")?,
+        last_error: row.try_get("last_error")?,
+        change: decode_json("job", id, &change)?,
+    })
+}

@@ -1,0 +1,122 @@
+//! Store tests on a real SQLite file.
+
+use serde_json::json;
+
+use super::*;
+use crate::model::*;
+
+pub(crate) async fn temp_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
+    (Store::connect(&url).await.unwrap(), dir)
+}
+
+fn org(id: &str) -> TargetRef {
+    TargetRef::External { kind: TargetKind::Organization, external_id: ExternalId::parse(id).unwrap() }
+}
+
+fn item(event_id: &str, at_ms: i64, target: TargetRef, key: &str, value: &str) -> IngestItem {
+    let mut set = std::collections::BTreeMap::new();
+    set.insert(MetadataKey::parse(key).unwrap(), value.to_owned());
+    IngestItem {
+        event: InboundEvent {
+            source: "stripe".into(),
+            provider_event_id: event_id.into(),
+            event_type: "customer.updated".into(),
+            occurred_at_ms: Some(at_ms),
+            payload: json!({"id": event_id}),
+            verification: "test".into(),
+        },
+        normalized: Normalized::Matched {
+            changes: vec![Change {
+                rule: "r".into(),
+                target,
+                set,
+                unset: Default::default(),
+                new_external_id: None,
+                on_missing: OnMissing::Retry,
+                create: None,
+            }],
+            links: vec![],
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_is_counted_not_stored_again() {
+    let (store, _dir) = temp_store().await;
+    let first = store.ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 5).await.unwrap();
+    let again = store.ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 6).await.unwrap();
+    assert_eq!((first.accepted(), first.duplicates()), (1, 0));
+    assert_eq!((again.accepted(), again.duplicates()), (0, 1));
+    let events = store.list_events(&EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].duplicates, 1);
+    assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn claim_takes_every_job_of_one_target_and_holds_it() {
+    let (store, _dir) = temp_store().await;
+    store.ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1).await.unwrap();
+    store.ingest(&[item("b", 1000, org("E1"), "plan", "old")], 2).await.unwrap();
+    store.ingest(&[item("c", 1000, org("E2"), "plan", "x")], 3).await.unwrap();
+    let batch = store.claim("w1", 10, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.target_key, "org:E1");
+    assert_eq!(batch.jobs.len(), 2);
+    assert!(batch.jobs[0].version < batch.jobs[1].version, "oldest version first");
+    let other = store.claim("w2", 10, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(other.target_key, "org:E2", "a held target is never handed out twice");
+    assert!(store.claim("w3", 10, 60_000, 100).await.unwrap().is_none());
+    // The lease of w1 expires: its jobs become claimable again.
+    let again = store.claim("w3", 70_000, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(again.target_key, "org:E1");
+    // w1 can no longer finish them.
+    let outcomes: Vec<_> = batch.jobs.iter().map(|j| (j.id, JobOutcome::Done)).collect();
+    assert_eq!(store.finish("w1", "org:E1", &outcomes, &[], 70_001).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn finish_records_versions_and_outcomes() {
+    let (store, _dir) = temp_store().await;
+    store.ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1).await.unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let v = batch.jobs[0].version;
+    let outcomes = vec![(batch.jobs[0].id, JobOutcome::Retry { run_at_ms: 500, error: "boom".into(), count_attempt: true })];
+    store.finish("w", &batch.target_key, &outcomes, &[("plan".into(), v)], 11).await.unwrap();
+    assert!(store.claim("w", 100, 60_000, 100).await.unwrap().is_none(), "not before run_at");
+    let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.jobs[0].attempts, 1);
+    store.finish("w", &batch.target_key, &[(batch.jobs[0].id, JobOutcome::Dead("bad".into()))], &[], 501).await.unwrap();
+    let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
+    assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
+    assert!(store.retry_job(dead[0].id, 600).await.unwrap());
+    assert!(store.claim("w", 600, 60_000, 100).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
+    let (store, _dir) = temp_store().await;
+    let via_link = TargetRef::Link { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into() };
+    store.ingest(&[item("sub", 1000, via_link.clone(), "plan", "pro")], 1).await.unwrap();
+    let waiting = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(waiting.target_key, "link:org:stripe_customer:cus_1");
+    let retry = JobOutcome::Retry { run_at_ms: 1_000_000, error: "no link".into(), count_attempt: true };
+    store.finish("w", &waiting.target_key, &[(waiting.jobs[0].id, retry)], &[], 11).await.unwrap();
+
+    let mut learn = item("cus", 900, org("E9"), "billing_customer_id", "cus_1");
+    if let Normalized::Matched { links, .. } = &mut learn.normalized {
+        links.push(LinkUpdate { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into(), external_id: ExternalId::parse("E9").unwrap() });
+    }
+    store.ingest(&[learn], 20).await.unwrap();
+    assert_eq!(store.resolve_link(TargetKind::Organization, "stripe_customer", "cus_1").await.unwrap().unwrap().as_str(), "E9");
+    // The waiting job is runnable again at once, and a new event resolves directly.
+    store.ingest(&[item("sub2", 1100, via_link, "plan", "max")], 21).await.unwrap();
+    let mut keys = vec![];
+    while let Some(b) = store.claim("w", 30, 60_000, 100).await.unwrap() {
+        keys.push(b.target_key);
+    }
+    keys.sort();
+    assert_eq!(keys, vec!["link:org:stripe_customer:cus_1", "org:E9"]);
+}
