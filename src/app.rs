@@ -1,1 +1,169 @@
-//! (being written)
+//! Wiring: [`App::build`] binds the listener and prepares store, sources, rules and
+//! workers; [`App::run_until_stopped`] serves and works until the token is cancelled.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ScalekitSettings, Settings};
+use crate::http::{AppState, SourceSlot, router};
+use crate::rules::{RuleError, RuleSet};
+use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
+use crate::sources::{Source, SourceConfigError};
+use crate::store::{Store, StoreError};
+use crate::worker::{self, Worker};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A rule is invalid.
+    #[error("invalid rules: {0}")]
+    Rules(#[from] RuleError),
+    /// A source is configured wrongly (not merely missing its secret).
+    #[error(transparent)]
+    Source(#[from] SourceConfigError),
+    /// The Scalekit settings are unusable.
+    #[error(transparent)]
+    Scalekit(#[from] ScalekitError),
+    /// Serving failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A built, not yet running daemon.
+pub struct App {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    worker: Option<Arc<Worker>>,
+    settings: Settings,
+}
+
+impl App {
+    /// Opens the store, compiles sources and rules, creates the Scalekit client when
+    /// credentials are present, and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, AppError> {
+        let sources = build_sources(&settings, env)?;
+        let names: Vec<&str> = sources.keys().map(String::as_str).collect();
+        let rules = RuleSet::compile(&settings.rules, &names)?;
+        let store = Store::connect(&settings.database.url).await?;
+        let (worker, workers_paused) = match scalekit_config(&settings.scalekit) {
+            Ok(config) => {
+                let client = ScalekitClient::new(config)?;
+                let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+                (Some(Arc::new(Worker::new(store.clone(), client, &settings.worker, owner))), None)
+            }
+            Err(missing) => (None, Some(format!("{} not set; events are stored and applied once it is", missing))),
+        };
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
+        let state = Arc::new(AppState {
+            sources,
+            rules,
+            store,
+            wake: Arc::new(Notify::new()),
+            body_limit: settings.server.body_limit_bytes,
+            workers_paused,
+        });
+        Ok(Self { listener, state, worker, settings })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.settings.server.listen)
+    }
+
+    /// The store the app uses.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The shared worker, when Scalekit credentials are configured (tests drive it
+    /// directly with [`Worker::process_next`]).
+    pub fn worker(&self) -> Option<Arc<Worker>> {
+        self.worker.clone()
+    }
+
+    /// Serves HTTP and runs `worker.concurrency` worker tasks (unless `run_workers` is
+    /// false) until `token` is cancelled; then stops accepting, lets in-flight requests and
+    /// batches finish, and returns.
+    pub async fn run_until_stopped(self, token: CancellationToken, run_workers: bool) -> Result<(), AppError> {
+        let tracker = TaskTracker::new();
+        match (&self.worker, &self.state.workers_paused) {
+            (Some(worker), _) if run_workers => {
+                let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
+                for _ in 0..self.settings.worker.concurrency {
+                    tracker.spawn(worker::run(worker.clone(), self.state.wake.clone(), poll, token.clone()));
+                }
+                tracing::info!(tasks = self.settings.worker.concurrency, "workers running");
+            }
+            (_, Some(reason)) => tracing::warn!("workers paused: {reason}"),
+            _ => {}
+        }
+        tracker.close();
+        let timeout = Duration::from_secs(self.settings.server.request_timeout_seconds);
+        tracing::info!(addr = %self.local_addr(), "listening");
+        let shutdown = token.clone();
+        let served = axum::serve(self.listener, router(self.state.clone(), timeout))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        token.cancel();
+        tracker.wait().await;
+        self.state.store.close().await;
+        served.map_err(AppError::Serve)
+    }
+}
+
+/// Builds every configured source. A source whose secret variable is unset is kept as
+/// "cannot receive" (answering 503, so nothing is lost) rather than stopping the daemon.
+fn build_sources(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, SourceSlot>, AppError> {
+    let mut sources = BTreeMap::new();
+    for config in &settings.sources {
+        let slot = match Source::from_config(config, env) {
+            Ok(source) => Ok(source),
+            Err(e @ SourceConfigError::MissingEnv { .. }) => {
+                tracing::warn!(source = %config.name, "{e}; the source answers 503 until it is set");
+                Err(e.to_string())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        sources.insert(config.name.clone(), slot);
+    }
+    Ok(sources)
+}
+
+/// The client settings, or the names of the missing credential variables.
+pub fn scalekit_config(settings: &ScalekitSettings) -> Result<ScalekitConfig, String> {
+    match (&settings.environment_url, &settings.client_id, &settings.client_secret) {
+        (Some(url), Some(id), Some(secret)) => Ok(ScalekitConfig {
+            environment_url: url.clone(),
+            client_id: id.clone(),
+            client_secret: secret.expose_secret().to_owned().into(),
+            request_timeout: Duration::from_secs(settings.request_timeout_seconds),
+            requests_per_second: NonZeroU32::new(settings.requests_per_second),
+            max_retry_after: Duration::from_secs(settings.max_retry_after_seconds),
+        }),
+        _ => Err(settings.missing_credentials().join(", ")),
+    }
+}

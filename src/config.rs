@@ -1,1 +1,356 @@
-//! (being written)
+//! Typed settings: the TOML file, then environment overrides, then `validate()`.
+//!
+//! The committed `config/orgsync.toml` documents every setting; this module only gives them
+//! types and defaults. The environment is passed in as a lookup function (never read
+//! through globals), so tests build settings without touching the process environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::rules::RuleConfig;
+use crate::sources::SourceConfig;
+
+/// Where the configuration file is looked for when neither `--config` nor
+/// `ORGSYNC_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATH: &str = "config/orgsync.toml";
+
+/// A configuration that cannot be used, with what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The path tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The path read.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// An environment override has a value of the wrong form.
+    #[error("invalid {name}={value:?}: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        /// The setting's path, e.g. `worker.concurrency`.
+        setting: &'static str,
+        /// What is allowed.
+        reason: String,
+    },
+}
+
+/// Everything orgsync reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: the HTTP listener.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// `[database]`: where events and jobs are stored.
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    /// `[scalekit]`: the Scalekit environment and client behaviour.
+    #[serde(default)]
+    pub scalekit: ScalekitSettings,
+    /// `[worker]`: the apply queue.
+    #[serde(default)]
+    pub worker: WorkerSettings,
+    /// `[log]`: logging.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// `[[sources]]`: the webhook endpoints.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// `[[rules]]`: the mapping from events to metadata changes.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on (`ORGSYNC_LISTEN`).
+    pub listen: SocketAddr,
+    /// Largest accepted webhook body in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Longest time one request may take before it is answered 408.
+    pub request_timeout_seconds: u64,
+    /// Bearer token for the admin API (`ORGSYNC_ADMIN_TOKEN`); admin routes are off unset.
+    #[serde(skip)]
+    pub admin_token: Option<SecretString>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 10,
+            admin_token: None,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (`ORGSYNC_DATABASE_URL`); the file and its folder are created.
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/orgsync.db".to_owned(),
+        }
+    }
+}
+
+/// `[scalekit]`. Credentials come from the environment only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScalekitSettings {
+    /// `SCALEKIT_ENVIRONMENT_URL`, e.g. `https://acme.scalekit.dev`.
+    #[serde(skip)]
+    pub environment_url: Option<String>,
+    /// `SCALEKIT_CLIENT_ID` (`skc_…`).
+    #[serde(skip)]
+    pub client_id: Option<String>,
+    /// `SCALEKIT_CLIENT_SECRET`.
+    #[serde(skip)]
+    pub client_secret: Option<SecretString>,
+    /// Timeout of one Scalekit request, in seconds.
+    pub request_timeout_seconds: u64,
+    /// Client-side rate limit toward Scalekit in requests per second; 0 = none.
+    pub requests_per_second: u32,
+    /// Longest `Retry-After` honoured, in seconds.
+    pub max_retry_after_seconds: u64,
+}
+
+impl Default for ScalekitSettings {
+    fn default() -> Self {
+        Self {
+            environment_url: None,
+            client_id: None,
+            client_secret: None,
+            request_timeout_seconds: 10,
+            requests_per_second: 0,
+            max_retry_after_seconds: 900,
+        }
+    }
+}
+
+impl ScalekitSettings {
+    /// The names of the missing credential variables (empty when all are set).
+    pub fn missing_credentials(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.environment_url.is_none() {
+            missing.push("SCALEKIT_ENVIRONMENT_URL");
+        }
+        if self.client_id.is_none() {
+            missing.push("SCALEKIT_CLIENT_ID");
+        }
+        if self.client_secret.is_none() {
+            missing.push("SCALEKIT_CLIENT_SECRET");
+        }
+        missing
+    }
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Targets processed at the same time.
+    pub concurrency: usize,
+    /// Most jobs of one target merged into one apply.
+    pub batch_size: i64,
+    /// How long a claim is held before another worker may take over, in seconds; a
+    /// heartbeat renews it while the worker is busy.
+    pub lease_seconds: u64,
+    /// How often an idle worker looks for due retries, in milliseconds (new events wake
+    /// it at once).
+    pub poll_interval_ms: u64,
+    /// First retry delay, in seconds; it doubles per failed attempt, with jitter.
+    pub retry_initial_seconds: u64,
+    /// Longest retry delay, in seconds.
+    pub retry_max_seconds: u64,
+    /// A job still failing this many hours after it was first queued is dead.
+    pub max_age_hours: u64,
+    /// A job that failed this many times is dead; 0 = no limit (only the age counts).
+    pub max_attempts: u32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            batch_size: 100,
+            lease_seconds: 60,
+            poll_interval_ms: 1000,
+            retry_initial_seconds: 2,
+            retry_max_seconds: 900,
+            max_age_hours: 72,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json` (`ORGSYNC_LOG_FORMAT`).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `orgsync=debug` (`ORGSYNC_LOG`).
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Settings {
+    /// Reads the file at `path`, applies the environment overrides and validates.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut settings = Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses TOML text (no environment, no validation).
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The config file path: `--config`, else `ORGSYNC_CONFIG`, else the default.
+    pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+        flag.map(Path::to_owned)
+            .or_else(|| env("ORGSYNC_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    }
+
+    /// Applies `ORGSYNC_*` and `SCALEKIT_*` overrides.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(value) = get("ORGSYNC_LISTEN") {
+            self.server.listen = value.parse().map_err(|e| ConfigError::Env {
+                name: "ORGSYNC_LISTEN",
+                value: value.clone(),
+                reason: format!("{e}; expected HOST:PORT such as 0.0.0.0:8080"),
+            })?;
+        }
+        if let Some(value) = get("ORGSYNC_DATABASE_URL") {
+            self.database.url = value;
+        }
+        if let Some(value) = get("ORGSYNC_LOG_FORMAT") {
+            self.log.format = match value.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "ORGSYNC_LOG_FORMAT",
+                        value,
+                        reason: "expected text or json".into(),
+                    });
+                }
+            };
+        }
+        if let Some(value) = get("ORGSYNC_LOG") {
+            self.log.level = value;
+        }
+        self.server.admin_token = get("ORGSYNC_ADMIN_TOKEN").map(SecretString::from);
+        self.scalekit.environment_url = get("SCALEKIT_ENVIRONMENT_URL");
+        self.scalekit.client_id = get("SCALEKIT_CLIENT_ID");
+        self.scalekit.client_secret = get("SCALEKIT_CLIENT_SECRET").map(SecretString::from);
+        Ok(())
+    }
+
+    /// Checks ranges and cross-field rules the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.server.body_limit_bytes == 0 {
+            return invalid("server.body_limit_bytes", "must be at least 1");
+        }
+        if self.worker.concurrency == 0 || self.worker.concurrency > 64 {
+            return invalid("worker.concurrency", "must be between 1 and 64");
+        }
+        if self.worker.batch_size < 1 {
+            return invalid("worker.batch_size", "must be at least 1");
+        }
+        if self.worker.lease_seconds < 5 {
+            return invalid("worker.lease_seconds", "must be at least 5");
+        }
+        if self.worker.retry_initial_seconds == 0
+            || self.worker.retry_max_seconds < self.worker.retry_initial_seconds
+        {
+            return invalid(
+                "worker.retry_max_seconds",
+                "retry_initial_seconds must be at least 1 and retry_max_seconds at least as large",
+            );
+        }
+        if self.scalekit.request_timeout_seconds == 0 {
+            return invalid("scalekit.request_timeout_seconds", "must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for source in &self.sources {
+            if !names.insert(source.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    setting: "sources",
+                    reason: format!("the source name {:?} is used twice", source.name),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

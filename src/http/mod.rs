@@ -1,1 +1,48 @@
-//! (being written)
+//! The HTTP surface: `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`. This is the
+//! only layer that knows status codes.
+
+mod health;
+mod webhooks;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::sync::Notify;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::rules::RuleSet;
+use crate::sources::Source;
+use crate::store::Store;
+
+/// A configured source, or why it cannot receive (a missing secret, say). An unusable
+/// source answers 503, so its sender keeps retrying until the operator fixes the config.
+pub type SourceSlot = Result<Source, String>;
+
+/// What the handlers share.
+pub struct AppState {
+    /// Sources by name.
+    pub sources: BTreeMap<String, SourceSlot>,
+    /// The compiled mapping rules.
+    pub rules: RuleSet,
+    /// The durable store.
+    pub store: Store,
+    /// Wakes idle workers when new jobs were committed.
+    pub wake: Arc<Notify>,
+    /// Largest accepted body, in bytes.
+    pub body_limit: usize,
+    /// Why the workers are paused, when they are (shown by `/readyz`).
+    pub workers_paused: Option<String>,
+}
+
+/// The router with every route; callers add nothing but a listener.
+pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/webhooks/{source}", post(webhooks::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .with_state(state)
+}

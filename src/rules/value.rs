@@ -75,7 +75,11 @@ impl Path {
             Found::Absent | Found::Null => Ok(None),
             Found::Value(v) => {
                 let text = scalar_text(v).ok_or_else(|| {
-                    format!("{} selects {}, not a string or number", self.text, kind_of(v))
+                    format!(
+                        "{} selects {}, not a string or number",
+                        self.text,
+                        kind_of(v)
+                    )
                 })?;
                 Ok(Some(text).filter(|t| !t.is_empty()))
             }
@@ -181,7 +185,10 @@ impl ValueSpec {
             Some("rfc3339") => Some(Format::Rfc3339),
             Some(other) => return Err(format!("unknown format {other:?}; use \"rfc3339\"")),
         };
-        let paths = texts.iter().map(|t| Path::parse(t)).collect::<Result<_, _>>()?;
+        let paths = texts
+            .iter()
+            .map(|t| Path::parse(t))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             paths,
             literal: table.value,
@@ -207,9 +214,16 @@ impl ValueSpec {
         if self.required {
             let tried: Vec<&str> = self.paths.iter().map(|p| p.text.as_str()).collect();
             let what = if saw_null { "null or empty" } else { "absent" };
-            return Err(format!("required value is {what} (tried {})", tried.join(", ")));
+            return Err(format!(
+                "required value is {what} (tried {})",
+                tried.join(", ")
+            ));
         }
-        Ok(if saw_null { Outcome::Remove } else { Outcome::Absent })
+        Ok(if saw_null {
+            Outcome::Remove
+        } else {
+            Outcome::Absent
+        })
     }
 
     /// Evaluates one path: a single node, or with `join` every node a wildcard selects.
@@ -255,7 +269,11 @@ impl ValueSpec {
     /// Stringifies one scalar, applying `format`.
     fn scalar(&self, value: &Value, path: &Path) -> Result<String, String> {
         let text = scalar_text(value).ok_or_else(|| {
-            let hint = if self.join.is_some() { "" } else { " (add `join` for arrays)" };
+            let hint = if self.join.is_some() {
+                ""
+            } else {
+                " (add `join` for arrays)"
+            };
             format!("{path} selects {}, not a scalar{hint}", kind_of(value))
         })?;
         match self.format {
@@ -302,105 +320,5 @@ fn unix_to_rfc3339(value: &Value, path: &Path) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn spec(table: ValueTable) -> ValueSpec {
-        ValueSpec::compile(&ValueSpecConfig::Table(table)).unwrap()
-    }
-
-    fn path_spec(p: &str) -> ValueSpec {
-        ValueSpec::compile(&ValueSpecConfig::Path(p.into())).unwrap()
-    }
-
-    #[test]
-    fn singular_detection_skips_quoted_names() {
-        assert!(is_singular("$.a.b[0]['x*y']"));
-        assert!(is_singular("$.a[-1]"));
-        assert!(!is_singular("$.a[*].b"));
-        assert!(!is_singular("$..b"));
-        assert!(!is_singular("$.a[?@.b == 'c']"));
-        assert!(!is_singular("$.a[0:2]"));
-        assert!(!is_singular("$.a['b','c']"));
-    }
-
-    #[test]
-    fn stringifies_scalars_and_refuses_objects() {
-        let doc = json!({"s": "x", "n": 8, "f": 1.5, "t": true, "o": {"a": 1}, "e": ""});
-        assert_eq!(path_spec("$.s").evaluate(&doc), Ok(Outcome::Set("x".into())));
-        assert_eq!(path_spec("$.n").evaluate(&doc), Ok(Outcome::Set("8".into())));
-        assert_eq!(path_spec("$.f").evaluate(&doc), Ok(Outcome::Set("1.5".into())));
-        assert_eq!(path_spec("$.t").evaluate(&doc), Ok(Outcome::Set("true".into())));
-        assert_eq!(path_spec("$.e").evaluate(&doc), Ok(Outcome::Remove));
-        assert_eq!(path_spec("$.missing").evaluate(&doc), Ok(Outcome::Absent));
-        let err = path_spec("$.o").evaluate(&doc).unwrap_err();
-        assert!(err.contains("an object"), "{err}");
-    }
-
-    #[test]
-    fn paths_fall_back_over_null_and_remember_it() {
-        let s = ValueSpec::compile(&ValueSpecConfig::Paths(vec!["$.a".into(), "$.b".into()]))
-            .unwrap();
-        assert_eq!(s.evaluate(&json!({"a": null, "b": "y"})), Ok(Outcome::Set("y".into())));
-        assert_eq!(s.evaluate(&json!({"a": null})), Ok(Outcome::Remove));
-        assert_eq!(s.evaluate(&json!({})), Ok(Outcome::Absent));
-    }
-
-    #[test]
-    fn required_refuses_absent_and_null() {
-        let s = spec(ValueTable {
-            path: Some("$.a".into()),
-            required: true,
-            ..ValueTable::default()
-        });
-        assert!(s.evaluate(&json!({})).unwrap_err().contains("absent"));
-        assert!(s.evaluate(&json!({"a": null})).unwrap_err().contains("null"));
-    }
-
-    #[test]
-    fn formats_unix_seconds_as_rfc3339() {
-        let s = spec(ValueTable {
-            path: Some("$.t".into()),
-            format: Some("rfc3339".into()),
-            ..ValueTable::default()
-        });
-        let out = s.evaluate(&json!({"t": 1771113600}));
-        assert_eq!(out, Ok(Outcome::Set("2026-02-15T00:00:00Z".into())));
-        assert!(s.evaluate(&json!({"t": "soon"})).is_err());
-    }
-
-    #[test]
-    fn joins_arrays_and_wildcards() {
-        let join = |p: &str| {
-            spec(ValueTable {
-                path: Some(p.into()),
-                join: Some(",".into()),
-                ..ValueTable::default()
-            })
-        };
-        let doc = json!({"a": ["x", 2, null], "l": [{"k": "p"}, {"k": "q"}], "e": []});
-        assert_eq!(join("$.a").evaluate(&doc), Ok(Outcome::Set("x,2".into())));
-        assert_eq!(join("$.l[*].k").evaluate(&doc), Ok(Outcome::Set("p,q".into())));
-        assert_eq!(join("$.e[*].k").evaluate(&doc), Ok(Outcome::Remove));
-        assert!(path_spec("$.l[*].k").evaluate(&doc).unwrap_err().contains("2 values"));
-    }
-
-    #[test]
-    fn compile_refuses_bad_specs() {
-        let both = ValueTable {
-            path: Some("$.a".into()),
-            value: Some("x".into()),
-            ..ValueTable::default()
-        };
-        assert!(ValueSpec::compile(&ValueSpecConfig::Table(both)).is_err());
-        let bad = ValueSpecConfig::Path("$.a[".into());
-        assert!(ValueSpec::compile(&bad).unwrap_err().contains("bad JSONPath"));
-        let fmt = ValueTable {
-            path: Some("$.a".into()),
-            format: Some("iso".into()),
-            ..ValueTable::default()
-        };
-        assert!(ValueSpec::compile(&ValueSpecConfig::Table(fmt)).is_err());
-    }
-}
+#[path = "tests/values.rs"]
+mod tests;

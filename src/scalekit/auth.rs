@@ -3,6 +3,7 @@
 //! generation number so a caller whose 401 came from an already-replaced token reuses the
 //! new one instead of refreshing again.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub(crate) struct Issued {
     pub(crate) expires_in: Option<u64>,
 }
 
+/// The outcome of one token request.
+pub(crate) type Fetched = Result<Issued, ScalekitError>;
+
 /// The cache; one per client, shared by its clones.
 #[derive(Default)]
 pub(crate) struct TokenCache {
@@ -54,27 +58,27 @@ struct TokenState {
 impl TokenCache {
     /// A token to call the API with: the cached one while it is fresh, else a new one from
     /// `fetch`.
-    pub(crate) async fn current(
+    pub(crate) async fn current<F: Future<Output = Fetched>>(
         &self,
-        fetch: impl AsyncFnOnce() -> Result<Issued, ScalekitError>,
+        fetch: impl FnOnce() -> F,
     ) -> Result<Token, ScalekitError> {
         self.obtain(None, fetch).await
     }
 
     /// A token to replace `stale`, which the API just refused with 401. If another caller
     /// has already replaced it, that replacement is returned without a new request.
-    pub(crate) async fn refresh(
+    pub(crate) async fn refresh<F: Future<Output = Fetched>>(
         &self,
         stale: u64,
-        fetch: impl AsyncFnOnce() -> Result<Issued, ScalekitError>,
+        fetch: impl FnOnce() -> F,
     ) -> Result<Token, ScalekitError> {
         self.obtain(Some(stale), fetch).await
     }
 
-    async fn obtain(
+    async fn obtain<F: Future<Output = Fetched>>(
         &self,
         stale: Option<u64>,
-        fetch: impl AsyncFnOnce() -> Result<Issued, ScalekitError>,
+        fetch: impl FnOnce() -> F,
     ) -> Result<Token, ScalekitError> {
         // Requests completed after this point were in flight while we waited: share them.
         let seen = self.completed.load(Ordering::Acquire);
@@ -157,15 +161,19 @@ mod tests {
 
     use super::*;
 
+    type FetchFuture = std::pin::Pin<Box<dyn Future<Output = Fetched> + Send>>;
+
     /// A fetch that counts calls and issues `tok<n>` after a short delay.
-    fn counting(calls: &Arc<AtomicUsize>) -> impl AsyncFnOnce() -> Result<Issued, ScalekitError> {
+    fn counting(calls: &Arc<AtomicUsize>) -> impl FnOnce() -> FetchFuture {
         let calls = Arc::clone(calls);
-        async move || {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(Issued {
-                value: SecretString::from(format!("tok{n}")),
-                expires_in: Some(86_399),
+        move || {
+            Box::pin(async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(Issued {
+                    value: SecretString::from(format!("tok{n}")),
+                    expires_in: Some(86_399),
+                })
             })
         }
     }
@@ -204,7 +212,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let failing = |calls: &Arc<AtomicUsize>| {
             let calls = Arc::clone(calls);
-            async move || {
+            move || async move {
                 calls.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 Err::<Issued, _>(ScalekitError::Transport {

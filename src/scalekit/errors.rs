@@ -186,9 +186,8 @@ impl ScalekitError {
     /// The HTTP status Scalekit answered with, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ScalekitError::Api { status, .. } | ScalekitError::InvalidCredentials { status, .. } => {
-                Some(*status)
-            }
+            ScalekitError::Api { status, .. }
+            | ScalekitError::InvalidCredentials { status, .. } => Some(*status),
             ScalekitError::Unauthorized { .. } => Some(401),
             _ => None,
         }
@@ -212,7 +211,11 @@ fn classify_status(op: Operation, status: u16, retry_after: Option<Duration>) ->
 /// `error`/`error_description`, or the start of a non-JSON body.
 pub(crate) fn error_detail(body: &[u8]) -> String {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
-        let text = |key: &str| map.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+        let text = |key: &str| {
+            map.get(key)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
         if let Some(message) = text("message") {
             return truncate(message);
         }
@@ -305,7 +308,11 @@ mod tests {
         assert_eq!(api(patch, 404).class(), FailureClass::NotFound);
         assert_eq!(api(patch, 501).class(), FailureClass::Permanent);
         for status in [500, 502, 503, 504, 408] {
-            assert_eq!(api(patch, status).class(), FailureClass::Transient, "{status}");
+            assert_eq!(
+                api(patch, status).class(),
+                FailureClass::Transient,
+                "{status}"
+            );
         }
         assert_eq!(
             api(patch, 429).class(),
@@ -329,10 +336,16 @@ mod tests {
     fn retry_after_reads_seconds_and_dates_and_clamps() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let max = Duration::from_secs(120);
-        assert_eq!(parse_retry_after(" 7 ", now, max), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(" 7 ", now, max),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(parse_retry_after("86400", now, max), Some(max));
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&date, now, max), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&date, now, max),
+            Some(Duration::from_secs(30))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&past, now, max), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now, max), None);
@@ -345,9 +358,15 @@ mod tests {
         assert_eq!(error_detail(status), "metadata: value too long");
         let oauth = br#"{"error":"invalid_client","error_description":"bad secret"}"#;
         assert_eq!(error_detail(oauth), "invalid_client: bad secret");
-        assert_eq!(error_detail(b"<html>\n  Too Many\n</html>"), "<html> Too Many </html>");
+        assert_eq!(
+            error_detail(b"<html>\n  Too Many\n</html>"),
+            "<html> Too Many </html>"
+        );
         assert_eq!(error_detail(b""), "(empty body)");
         let long = "é".repeat(1000);
-        assert_eq!(error_detail(long.as_bytes()).chars().count(), MAX_DETAIL_CHARS + 1);
+        assert_eq!(
+            error_detail(long.as_bytes()).chars().count(),
+            MAX_DETAIL_CHARS + 1
+        );
     }
 }

@@ -105,14 +105,23 @@ mod tests {
     }
 
     fn numbered(count: usize) -> BTreeMap<String, String> {
-        (0..count).map(|i| (format!("key{i}"), "v".to_owned())).collect()
+        (0..count)
+            .map(|i| (format!("key{i}"), "v".to_owned()))
+            .collect()
     }
 
     #[test]
     fn pair_limits_depend_on_the_kind() {
         assert!(validate_metadata(TargetKind::Organization, &numbered(10)).is_ok());
         let err = validate_metadata(TargetKind::Organization, &numbered(11)).unwrap_err();
-        assert!(matches!(err, MetadataError::TooManyPairs { count: 11, max: 10, .. }));
+        assert!(matches!(
+            err,
+            MetadataError::TooManyPairs {
+                count: 11,
+                max: 10,
+                ..
+            }
+        ));
         assert!(validate_metadata(TargetKind::User, &numbered(20)).is_ok());
         assert!(validate_metadata(TargetKind::User, &numbered(21)).is_err());
     }

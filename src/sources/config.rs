@@ -136,51 +136,51 @@ impl TimeUnit {
 pub enum SourceConfigError {
     /// A required environment variable is not set.
     #[error(
-        "source {source:?}: environment variable {variable} is not set; set it to {what}"
+        "source {source_name:?}: environment variable {variable} is not set; set it to {what}"
     )]
     MissingEnv {
         /// The source name.
-        source: String,
+        source_name: String,
         /// The variable the config names.
         variable: String,
         /// What the variable should hold.
         what: &'static str,
     },
     /// An environment variable holds something unusable (the value is not shown).
-    #[error("source {source:?}: environment variable {variable} {reason}")]
+    #[error("source {source_name:?}: environment variable {variable} {reason}")]
     InvalidEnv {
         /// The source name.
-        source: String,
+        source_name: String,
         /// The variable the config names.
         variable: String,
         /// What is wrong with its value.
         reason: String,
     },
     /// A setting this kind needs is absent.
-    #[error("source {source:?}: setting `{setting}` is required for kind {kind}")]
+    #[error("source {source_name:?}: setting `{setting}` is required for kind {kind}")]
     MissingSetting {
         /// The source name.
-        source: String,
+        source_name: String,
         /// The setting's key.
         setting: &'static str,
         /// The source kind.
         kind: &'static str,
     },
     /// A setting is present that this kind does not use (probably a typo or wrong kind).
-    #[error("source {source:?}: setting `{setting}` does not apply to kind {kind}; remove it")]
+    #[error("source {source_name:?}: setting `{setting}` does not apply to kind {kind}; remove it")]
     NotApplicable {
         /// The source name.
-        source: String,
+        source_name: String,
         /// The setting's key.
         setting: &'static str,
         /// The source kind.
         kind: &'static str,
     },
     /// A setting has an unusable value.
-    #[error("source {source:?}: setting `{setting}` {reason}")]
+    #[error("source {source_name:?}: setting `{setting}` {reason}")]
     InvalidSetting {
         /// The source name.
-        source: String,
+        source_name: String,
         /// The setting's key.
         setting: &'static str,
         /// What is wrong and what to do.
@@ -210,7 +210,7 @@ impl SourceConfig {
         ];
         match present.iter().find(|(key, set)| *set && !allowed.contains(key)) {
             Some((setting, _)) => Err(SourceConfigError::NotApplicable {
-                source: self.name.clone(),
+                source_name: self.name.clone(),
                 setting,
                 kind: self.kind.as_str(),
             }),
@@ -221,7 +221,7 @@ impl SourceConfig {
     /// The error for a required setting that is absent.
     pub(super) fn missing(&self, setting: &'static str) -> SourceConfigError {
         SourceConfigError::MissingSetting {
-            source: self.name.clone(),
+            source_name: self.name.clone(),
             setting,
             kind: self.kind.as_str(),
         }
@@ -230,7 +230,7 @@ impl SourceConfig {
     /// The error for a setting with an unusable value.
     pub(super) fn invalid(&self, setting: &'static str, reason: String) -> SourceConfigError {
         SourceConfigError::InvalidSetting {
-            source: self.name.clone(),
+            source_name: self.name.clone(),
             setting,
             reason,
         }
@@ -246,7 +246,7 @@ pub(super) fn secrets_from_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<SecretString>, SourceConfigError> {
     let value = env(variable).ok_or_else(|| SourceConfigError::MissingEnv {
-        source: source.to_owned(),
+        source_name: source.to_owned(),
         variable: variable.to_owned(),
         what,
     })?;
@@ -258,7 +258,7 @@ pub(super) fn secrets_from_env(
         .collect();
     if secrets.is_empty() {
         return Err(SourceConfigError::InvalidEnv {
-            source: source.to_owned(),
+            source_name: source.to_owned(),
             variable: variable.to_owned(),
             reason: format!("is empty; set it to {what}"),
         });

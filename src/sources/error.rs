@@ -30,7 +30,7 @@ pub enum SourceError {
     #[error("the {header} header is missing or empty")]
     MissingHeader {
         /// The header's name.
-        header: &'static str,
+        header: String,
     },
     /// A header could not be parsed.
     #[error("the {header} header is malformed: {reason}")]

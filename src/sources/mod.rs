@@ -1,1 +1,210 @@
-//! (being written)
+//! Webhook sources: each kind verifies a delivery's raw bytes, parses it into
+//! [`InboundEvent`]s and shapes the answer its sender expects.
+//!
+//! - [`stripe`]: `Stripe-Signature` (any `v1`, any configured secret), snapshot events.
+//! - [`salesforce`]: Outbound Messages (SOAP), checked by organization id and URL token;
+//!   [`soap`] is the bounded, namespace-aware XML reader and the answer documents; [`sfid`]
+//!   turns 15-character record ids into 18-character ones.
+//! - [`hmac`]: any JSON sender with an HMAC-SHA256 of the body in a configured header.
+//! - [`standard_webhooks`]: the Standard Webhooks scheme (`webhook-*` headers).
+//!
+//! Nothing here knows HTTP status codes: errors carry an [`ErrorCategory`] and the http layer
+//! chooses the status; the answer body comes from [`Source::acknowledgement`] and
+//! [`Source::rejection`].
+
+mod config;
+mod error;
+pub mod hmac;
+pub mod salesforce;
+pub mod sfid;
+pub mod soap;
+pub mod standard_webhooks;
+pub mod stripe;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+pub use config::{SignatureEncoding, SourceConfig, SourceConfigError, SourceKind, TimeUnit};
+pub use error::{ErrorCategory, SourceError};
+pub use standard_webhooks::standard_webhooks_signature;
+pub use stripe::stripe_signature_header;
+
+use crate::model::InboundEvent;
+
+/// One request as it arrived, before anything was checked.
+pub struct Delivery<'a> {
+    /// The request headers (names are case-insensitive).
+    pub headers: &'a axum::http::HeaderMap,
+    /// The raw query string without `?`, if any.
+    pub query: Option<&'a str>,
+    /// The raw body bytes, exactly as received.
+    pub body: &'a [u8],
+    /// The current time in unix seconds (injected so tests control the clock).
+    pub now_unix: i64,
+}
+
+/// How many events of a delivery were stored and how many were already known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AckSummary {
+    /// Events stored for the first time.
+    pub accepted: usize,
+    /// Events that had been stored before (acknowledged all the same).
+    pub duplicates: usize,
+}
+
+/// The body to send back to the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The `Content-Type` of `body`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+/// The family of answers a source gives, so the http layer can choose statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerFormat {
+    /// JSON bodies; errors go with a 4xx.
+    Json,
+    /// SOAP documents; a fault goes with HTTP 500 (SOAP 1.1).
+    Soap,
+}
+
+/// A configured source, built once at startup with its secrets.
+pub struct Source {
+    /// The configured name.
+    name: String,
+    /// The kind-specific verifier.
+    kind: Kind,
+}
+
+/// The verifier of each kind.
+enum Kind {
+    /// Stripe.
+    Stripe(stripe::StripeSource),
+    /// Salesforce Outbound Messages.
+    Salesforce(salesforce::SalesforceSource),
+    /// Plain HMAC header.
+    Hmac(hmac::HmacSource),
+    /// Standard Webhooks.
+    StandardWebhooks(standard_webhooks::StandardWebhooksSource),
+}
+
+/// `Content-Type` of JSON answers.
+const JSON: &str = "application/json";
+
+impl Source {
+    /// Builds a source from its config, reading the secrets from the environment variables
+    /// the config names through `env` (comma-separated values are rotated secrets).
+    pub fn from_config(
+        config: &SourceConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Source, SourceConfigError> {
+        if config.name.trim().is_empty() || config.name.contains('/') {
+            return Err(config.invalid("name", "must be non-empty and contain no '/'".into()));
+        }
+        let kind = match config.kind {
+            SourceKind::Stripe => Kind::Stripe(stripe::StripeSource::from_config(config, env)?),
+            SourceKind::Salesforce => {
+                Kind::Salesforce(salesforce::SalesforceSource::from_config(config, env)?)
+            }
+            SourceKind::Hmac => Kind::Hmac(hmac::HmacSource::from_config(config, env)?),
+            SourceKind::StandardWebhooks => Kind::StandardWebhooks(
+                standard_webhooks::StandardWebhooksSource::from_config(config, env)?,
+            ),
+        };
+        Ok(Source {
+            name: config.name.clone(),
+            kind,
+        })
+    }
+
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Verifies the raw delivery, then parses it into one or more events.
+    pub fn receive(&self, delivery: &Delivery<'_>) -> Result<Vec<InboundEvent>, SourceError> {
+        match &self.kind {
+            Kind::Stripe(s) => s.receive(&self.name, delivery),
+            Kind::Salesforce(s) => s.receive(&self.name, delivery),
+            Kind::Hmac(s) => s.receive(&self.name, delivery),
+            Kind::StandardWebhooks(s) => s.receive(&self.name, delivery),
+        }
+    }
+
+    /// The body to store for a verified delivery: the raw bytes, except that a Salesforce
+    /// `SessionId` (a live session credential) is replaced by `REDACTED`.
+    pub fn storable_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        match &self.kind {
+            Kind::Salesforce(_) => salesforce::redact_session_id(body),
+            _ => Cow::Borrowed(body),
+        }
+    }
+
+    /// The success answer, sent once every event of the delivery is stored.
+    pub fn acknowledgement(&self, summary: &AckSummary) -> Answer {
+        match self.answer_format() {
+            AnswerFormat::Soap => soap::ack(),
+            AnswerFormat::Json => Answer {
+                content_type: JSON,
+                body: serde_json::json!({
+                    "received": true,
+                    "accepted": summary.accepted,
+                    "duplicates": summary.duplicates,
+                })
+                .to_string(),
+            },
+        }
+    }
+
+    /// The answer to a delivery refused because of the request (a SOAP `Client` fault for
+    /// Salesforce).
+    pub fn rejection(&self, message: &str) -> Answer {
+        self.error_answer(message, soap::FaultCode::Client)
+    }
+
+    /// The answer to a delivery that could not be processed on our side, e.g. the store
+    /// failed (a SOAP `Server` fault for Salesforce); the sender retries.
+    pub fn failure(&self, message: &str) -> Answer {
+        self.error_answer(message, soap::FaultCode::Server)
+    }
+
+    /// Whether answers are JSON or SOAP.
+    pub fn answer_format(&self) -> AnswerFormat {
+        match self.kind {
+            Kind::Salesforce(_) => AnswerFormat::Soap,
+            _ => AnswerFormat::Json,
+        }
+    }
+
+    /// A JSON error body or a SOAP fault.
+    fn error_answer(&self, message: &str, code: soap::FaultCode) -> Answer {
+        match self.answer_format() {
+            AnswerFormat::Soap => soap::fault(code, message),
+            AnswerFormat::Json => Answer {
+                content_type: JSON,
+                body: serde_json::json!({ "error": message }).to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Stripe(_) => SourceKind::Stripe,
+            Kind::Salesforce(_) => SourceKind::Salesforce,
+            Kind::Hmac(_) => SourceKind::Hmac,
+            Kind::StandardWebhooks(_) => SourceKind::StandardWebhooks,
+        };
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &kind.as_str())
+            .finish_non_exhaustive()
+    }
+}

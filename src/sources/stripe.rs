@@ -70,7 +70,9 @@ impl StripeSource {
             .transpose()?
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .ok_or(SourceError::MissingHeader { header: HEADER })?;
+            .ok_or_else(|| SourceError::MissingHeader {
+                header: HEADER.into(),
+            })?;
         let header = parse_header(value)?;
         let keys: Vec<Vec<u8>> = self
             .secrets

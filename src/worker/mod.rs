@@ -1,1 +1,245 @@
-//! (being written)
+//! The apply queue's worker: [`Worker::process_next`] claims one target's jobs, applies
+//! them and records what happened; [`run`] is the trivial loop around it.
+
+mod apply;
+mod merge;
+mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
+
+pub use merge::{MergePlan, merge};
+pub use retry::{RetryPolicy, millis};
+
+use crate::config::WorkerSettings;
+use crate::model::TargetRef;
+use crate::scalekit::ScalekitClient;
+use crate::store::{ClaimedBatch, ClaimedJob, JobOutcome, Store, StoreError};
+
+/// A worker failure that is not about one job (the store is unreachable).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The store failed; the claimed jobs go back to the queue when their lease ends.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one call of [`Worker::process_next`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was runnable.
+    Idle,
+    /// One target's batch was processed.
+    Processed(BatchReport),
+}
+
+/// The tally of one processed batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// The target key.
+    pub target_key: String,
+    /// Jobs applied (or already in effect).
+    pub done: usize,
+    /// Jobs scheduled again.
+    pub retried: usize,
+    /// Jobs that failed for good.
+    pub dead: usize,
+    /// Jobs skipped on purpose.
+    pub skipped: usize,
+    /// Jobs whose link resolved, moved to their real target.
+    pub relinked: usize,
+    /// Whether Scalekit was written to (PATCH or create).
+    pub wrote: bool,
+}
+
+/// Everything a worker needs; shared by the worker tasks of one process.
+pub struct Worker {
+    store: Store,
+    client: ScalekitClient,
+    policy: RetryPolicy,
+    owner: String,
+    lease: Duration,
+    batch_size: i64,
+    merge_warned: AtomicBool,
+}
+
+impl Worker {
+    /// A worker identified by `owner` in leases (unique per task and process).
+    pub fn new(store: Store, client: ScalekitClient, settings: &WorkerSettings, owner: String) -> Self {
+        Self {
+            store,
+            client,
+            policy: RetryPolicy::from_settings(settings),
+            owner,
+            lease: Duration::from_secs(settings.lease_seconds),
+            batch_size: settings.batch_size,
+            merge_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Claims the next runnable target, applies its jobs, and records the outcome.
+    pub async fn process_next(&self) -> Result<Outcome, WorkerError> {
+        let now = now_ms();
+        let Some(batch) = self.store.claim(&self.owner, now, millis(self.lease), self.batch_size).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let span = tracing::info_span!("apply", target = %batch.target_key, jobs = batch.jobs.len());
+        self.process(&batch).instrument(span).await.map(Outcome::Processed)
+    }
+
+    async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
+        let decision = self.with_heartbeat(batch, self.decide(batch)).await?;
+        self.store
+            .finish(&self.owner, &batch.target_key, &decision.outcomes, &decision.applied_fields, now_ms())
+            .await?;
+        let report = tally(&batch.target_key, &decision);
+        log_report(&report, &decision.outcomes);
+        Ok(report)
+    }
+
+    async fn decide(&self, batch: &ClaimedBatch) -> Result<apply::Decision, WorkerError> {
+        let now = now_ms();
+        let Some(first) = batch.jobs.first() else {
+            return Ok(apply::Decision::default());
+        };
+        match &first.change.target {
+            TargetRef::External { kind, external_id } => {
+                let versions = self.store.field_versions(&batch.target_key).await?;
+                Ok(self.apply_external(*kind, external_id, &batch.jobs, &versions, now).await)
+            }
+            TargetRef::Link { kind, link, key } => {
+                let found = self.store.resolve_link(*kind, link, key).await?;
+                Ok(self.relink(&batch.jobs, found, now))
+            }
+        }
+    }
+
+    /// Moves jobs waiting on a link to their real target once the link is known.
+    fn relink(&self, jobs: &[ClaimedJob], found: Option<crate::model::ExternalId>, now_ms: i64) -> apply::Decision {
+        let outcomes = jobs
+            .iter()
+            .map(|job| {
+                let TargetRef::Link { kind, link, key } = &job.change.target else {
+                    return (job.id, JobOutcome::Dead("internal: mixed targets in one batch".into()));
+                };
+                let outcome = match &found {
+                    Some(external_id) => {
+                        let mut change = job.change.clone();
+                        change.target = TargetRef::External { kind: *kind, external_id: external_id.clone() };
+                        JobOutcome::Rekey(change)
+                    }
+                    None => {
+                        let reason = format!(
+                            "no {kind} is linked to {link} {key} yet: an event that carries both ids (a customer or checkout event) links them"
+                        );
+                        let delay = self.policy.backoff(job.attempts, &mut rand::rng());
+                        self.policy.retry_or_expire(job, delay, true, &reason, now_ms)
+                    }
+                };
+                (job.id, outcome)
+            })
+            .collect();
+        apply::Decision { outcomes, ..Default::default() }
+    }
+
+    /// Runs `work` while renewing the batch's lease every third of its length, so a slow
+    /// Scalekit never lets another worker take the same target.
+    async fn with_heartbeat<T>(
+        &self,
+        batch: &ClaimedBatch,
+        work: impl Future<Output = Result<T, WorkerError>>,
+    ) -> Result<T, WorkerError> {
+        let mut tick = tokio::time::interval(self.lease / 3);
+        tick.tick().await;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = tick.tick() => {
+                    let until = now_ms() + millis(self.lease);
+                    if !self.store.extend_lease(&self.owner, &batch.target_key, until).await? {
+                        tracing::warn!("lost the lease on {}; another worker took it over", batch.target_key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one worker task until `token` is cancelled: process while there is work, else wait
+/// for `wake` (a new event) or the poll interval (due retries). The batch in progress when
+/// the token fires is finished, not abandoned.
+pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: CancellationToken) {
+    let mut failures: u32 = 0;
+    while !token.is_cancelled() {
+        let pause = match worker.process_next().await {
+            Ok(Outcome::Processed(_)) => {
+                failures = 0;
+                continue;
+            }
+            Ok(Outcome::Idle) => poll,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::error!(error = %e, "worker pass failed; retrying");
+                poll.saturating_mul(failures.min(30))
+            }
+        };
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// The wall clock in unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(millis)
+        .unwrap_or(0)
+}
+
+fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
+    let mut report = BatchReport {
+        target_key: target_key.to_owned(),
+        wrote: decision.wrote,
+        ..Default::default()
+    };
+    for (_, outcome) in &decision.outcomes {
+        match outcome {
+            JobOutcome::Done => report.done += 1,
+            JobOutcome::Skipped(_) => report.skipped += 1,
+            JobOutcome::Dead(_) => report.dead += 1,
+            JobOutcome::Retry { .. } => report.retried += 1,
+            JobOutcome::Rekey(_) => report.relinked += 1,
+        }
+    }
+    report
+}
+
+fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {
+    for (id, outcome) in outcomes {
+        match outcome {
+            JobOutcome::Dead(reason) => tracing::error!(job = id, %reason, "job is dead"),
+            JobOutcome::Retry { error, run_at_ms, .. } => {
+                tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms(), "job will be retried")
+            }
+            _ => {}
+        }
+    }
+    tracing::info!(
+        done = report.done,
+        retried = report.retried,
+        dead = report.dead,
+        skipped = report.skipped,
+        relinked = report.relinked,
+        wrote = report.wrote,
+        "batch processed"
+    );
+}

@@ -1,0 +1,209 @@
+//! Plain HMAC header mode, for Apex callouts and any JSON sender: the configured header
+//! carries `HMAC-SHA256(secret UTF-8 bytes, message)` in hex or base64, where the message is
+//! the raw body, or `<timestamp header value>.<raw body>` when a timestamp header is
+//! configured (then the timestamp is also checked against the tolerance).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use axum::http::HeaderName;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json_path::JsonPath;
+use sha2::{Digest, Sha256};
+
+use super::config::{SignatureEncoding, SourceConfig, TimeUnit, json_path, secrets_from_env};
+use super::verify::{Window, find_match, hmac_sha256, integer_header, json_object};
+use super::verify::{optional_time_ms, required_text};
+use super::{Delivery, SourceConfigError, SourceError};
+use crate::model::InboundEvent;
+
+/// A JSONPath setting with its text (for messages).
+pub(crate) struct PathSetting {
+    /// The compiled path.
+    pub(crate) path: JsonPath,
+    /// The path as configured.
+    pub(crate) text: String,
+}
+
+/// A verifier for one HMAC-signed JSON sender.
+pub(crate) struct HmacSource {
+    /// Secrets (UTF-8 bytes are the key).
+    secrets: Vec<SecretString>,
+    /// The signature header.
+    header: HeaderName,
+    /// How the signature is encoded.
+    encoding: SignatureEncoding,
+    /// A prefix to strip from the header value.
+    prefix: Option<String>,
+    /// The optional timestamp header, its unit and window.
+    timestamp: Option<(HeaderName, TimeUnit, Window)>,
+    /// Where the event id is (else the body hash).
+    id_path: Option<PathSetting>,
+    /// Where the event type is.
+    type_path: PathSetting,
+    /// Where the occurrence time is, and its unit when numeric.
+    occurred_at: Option<(PathSetting, TimeUnit)>,
+}
+
+/// Compiles an optional JSONPath setting with its text.
+pub(crate) fn path_setting(
+    config: &SourceConfig,
+    setting: &'static str,
+    text: Option<&str>,
+) -> Result<Option<PathSetting>, SourceConfigError> {
+    Ok(json_path(config, setting, text)?.map(|path| PathSetting {
+        path,
+        text: text.unwrap_or_default().to_owned(),
+    }))
+}
+
+/// Parses a header name setting.
+fn header_name(config: &SourceConfig, setting: &'static str, name: &str) -> Result<HeaderName, SourceConfigError> {
+    HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| config.invalid(setting, format!("{name:?} is not a valid header name")))
+}
+
+impl HmacSource {
+    /// Reads the secrets and compiles the paths the config names.
+    pub(crate) fn from_config(
+        config: &SourceConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SourceConfigError> {
+        config.only(&[
+            "secret_env", "header", "encoding", "prefix", "id_path", "type_path",
+            "occurred_at_path", "occurred_at_unit", "timestamp_header", "timestamp_unit",
+            "tolerance_seconds", "future_skew_seconds",
+        ])?;
+        let variable = config.secret_env.as_deref().ok_or_else(|| config.missing("secret_env"))?;
+        let secrets = secrets_from_env(&config.name, variable, "the shared HMAC secret", env)?;
+        let header = config.header.as_deref().ok_or_else(|| config.missing("header"))?;
+        let timestamp = match config.timestamp_header.as_deref() {
+            Some(name) => Some((
+                header_name(config, "timestamp_header", name)?,
+                config.timestamp_unit.unwrap_or_default(),
+                Window {
+                    tolerance_seconds: config.tolerance_seconds.unwrap_or(300),
+                    skew_seconds: config.future_skew_seconds.unwrap_or(60),
+                },
+            )),
+            None => {
+                for (set, key) in [
+                    (config.timestamp_unit.is_some(), "timestamp_unit"),
+                    (config.tolerance_seconds.is_some(), "tolerance_seconds"),
+                    (config.future_skew_seconds.is_some(), "future_skew_seconds"),
+                ] {
+                    if set {
+                        return Err(config.invalid(key, "needs `timestamp_header`".into()));
+                    }
+                }
+                None
+            }
+        };
+        let type_text = config.type_path.as_deref().unwrap_or("$.type");
+        Ok(Self {
+            secrets,
+            header: header_name(config, "header", header)?,
+            encoding: config.encoding.unwrap_or_default(),
+            prefix: config.prefix.clone().filter(|p| !p.is_empty()),
+            timestamp,
+            id_path: path_setting(config, "id_path", config.id_path.as_deref())?,
+            type_path: path_setting(config, "type_path", Some(type_text))?
+                .ok_or_else(|| config.missing("type_path"))?,
+            occurred_at: path_setting(config, "occurred_at_path", config.occurred_at_path.as_deref())?
+                .map(|p| (p, config.occurred_at_unit.unwrap_or_default())),
+        })
+    }
+
+    /// A header's value as trimmed text, `MissingHeader` when absent or empty.
+    fn header_text<'d>(&self, delivery: &'d Delivery<'_>, name: &HeaderName) -> Result<&'d str, SourceError> {
+        let missing = || SourceError::MissingHeader {
+            header: name.to_string(),
+        };
+        let value = delivery.headers.get(name).ok_or_else(missing)?;
+        let text = value.to_str().map_err(|_| SourceError::MalformedHeader {
+            header: name.to_string(),
+            reason: "it is not visible ASCII".into(),
+        })?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(missing());
+        }
+        Ok(text)
+    }
+
+    /// The decoded signature from the header.
+    fn signature(&self, delivery: &Delivery<'_>) -> Result<Vec<u8>, SourceError> {
+        let text = self.header_text(delivery, &self.header)?;
+        let malformed = |reason: &str| SourceError::MalformedHeader {
+            header: self.header.to_string(),
+            reason: reason.to_owned(),
+        };
+        let text = match &self.prefix {
+            Some(prefix) => text
+                .strip_prefix(prefix.as_str())
+                .ok_or_else(|| malformed("it does not start with the configured prefix"))?,
+            None => text,
+        };
+        match self.encoding {
+            SignatureEncoding::Hex => hex::decode(text).map_err(|_| malformed("it is not hex")),
+            SignatureEncoding::Base64 => STANDARD.decode(text).map_err(|_| malformed("it is not base64")),
+        }
+    }
+
+    /// Verifies the signature (and timestamp), then parses the JSON body.
+    pub(crate) fn receive(&self, source: &str, delivery: &Delivery<'_>) -> Result<Vec<InboundEvent>, SourceError> {
+        if delivery.body.is_empty() {
+            return Err(SourceError::EmptyBody);
+        }
+        let signature = self.signature(delivery)?;
+        let stamp = match &self.timestamp {
+            Some((name, unit, window)) => {
+                let text = self.header_text(delivery, name)?;
+                let value = integer_header(name.as_str(), text)?;
+                Some((text, unit.to_millis(value).div_euclid(1000), window))
+            }
+            None => None,
+        };
+        let keys: Vec<Vec<u8>> = self.secrets.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+        let parts: Vec<&[u8]> = match &stamp {
+            Some((text, _, _)) => vec![text.as_bytes(), b".", delivery.body],
+            None => vec![delivery.body],
+        };
+        let index = find_match(&keys, &parts, &[signature]).ok_or_else(|| SourceError::NoMatchingSignature {
+            header: self.header.to_string(),
+        })?;
+        if let Some((_, seconds, window)) = stamp {
+            window.check(seconds, delivery.now_unix)?;
+        }
+        let payload = json_object(delivery.body)?;
+        let provider_event_id = match &self.id_path {
+            Some(p) => required_text(&p.path, &p.text, &payload, "event id")?,
+            None => hex::encode(Sha256::digest(delivery.body)),
+        };
+        let event_type = required_text(&self.type_path.path, &self.type_path.text, &payload, "event type")?;
+        let occurred_at_ms = match &self.occurred_at {
+            Some((p, unit)) => optional_time_ms(&p.path, &p.text, *unit, &payload)?,
+            None => None,
+        };
+        Ok(vec![InboundEvent {
+            source: source.to_owned(),
+            provider_event_id,
+            event_type,
+            occurred_at_ms,
+            payload,
+            verification: format!("hmac-sha256 {} (secret #{})", self.header, index + 1),
+        }])
+    }
+}
+
+/// The signature header value a sender would send: `HMAC-SHA256(secret, message)` encoded,
+/// where `message` is the body or `<timestamp>.<body>`.
+pub fn hmac_signature(secret: &str, timestamp: Option<&str>, body: &[u8], encoding: SignatureEncoding) -> String {
+    let mac = match timestamp {
+        Some(t) => hmac_sha256(secret.as_bytes(), &[t.as_bytes(), b".", body]),
+        None => hmac_sha256(secret.as_bytes(), &[body]),
+    };
+    match encoding {
+        SignatureEncoding::Hex => hex::encode(mac),
+        SignatureEncoding::Base64 => STANDARD.encode(mac),
+    }
+}

@@ -1,0 +1,321 @@
+//! A small, bounded, namespace-aware XML reader for SOAP messages, and the SOAP answer
+//! documents (acknowledgement and fault).
+//!
+//! Elements are matched by (namespace URI, local name), never by prefix. There is no DTD
+//! support: a DOCTYPE is refused, and only the five predefined entities and character
+//! references are decoded, so no entity is ever expanded. Size, depth and element count are
+//! bounded.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::{Namespace, QName, ResolveResult};
+use quick_xml::reader::NsReader;
+
+use super::{Answer, SourceError};
+
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The XML Schema instance namespace (`xsi:nil`, `xsi:type`).
+pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The largest document accepted, in bytes.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The deepest element nesting accepted.
+pub const MAX_DEPTH: usize = 16;
+/// The most elements accepted in one document.
+pub const MAX_ELEMENTS: usize = 50_000;
+/// `Content-Type` of SOAP answers.
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// One element: its resolved name, the attributes orgsync reads, its text and children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// Namespace URI (empty when unbound).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// `xsi:nil="true"` (or `1`) was present.
+    pub nil: bool,
+    /// `xsi:type`, resolved to (namespace URI, local name).
+    pub xsi_type: Option<(String, String)>,
+    /// Character data directly inside the element, entities decoded.
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// Whether this element is `{ns}name`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns == ns && self.name == name
+    }
+
+    /// The first child `{ns}name`.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.is(ns, name))
+    }
+
+    /// Every child `{ns}name`.
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.is(ns, name))
+    }
+}
+
+/// A `MalformedXml` error.
+fn malformed(reason: impl Into<String>) -> SourceError {
+    SourceError::MalformedXml {
+        reason: reason.into(),
+    }
+}
+
+/// The body as UTF-8 text without a byte-order mark, within the size bound.
+fn text_of(body: &[u8]) -> Result<&str, SourceError> {
+    if body.len() > MAX_BYTES {
+        return Err(SourceError::BodyTooLarge {
+            size: body.len(),
+            limit: MAX_BYTES,
+        });
+    }
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    std::str::from_utf8(body).map_err(|_| malformed("it is not UTF-8"))
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
+    let mut reader = NsReader::from_str(text_of(body)?);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(format!("{e} at byte {}", reader.error_position())))?;
+        let text = match event {
+            Event::Start(e) | Event::Empty(e) if root.is_some() => {
+                return Err(malformed(format!("{:?} after the root element", name(&e)?)));
+            }
+            Event::Start(e) => {
+                count += 1;
+                if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS {
+                    return Err(malformed("it is nested too deeply or has too many elements"));
+                }
+                stack.push(element(&reader, &e)?);
+                continue;
+            }
+            Event::Empty(e) => {
+                count += 1;
+                let el = element(&reader, &e)?;
+                attach(&mut stack, &mut root, el);
+                continue;
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
+                attach(&mut stack, &mut root, el);
+                continue;
+            }
+            Event::Text(t) => t.xml10_content().map_err(|e| malformed(e.to_string()))?,
+            Event::CData(t) => t.decode().map_err(|e| malformed(e.to_string()))?,
+            Event::GeneralRef(r) => Cow::Owned(entity(&r)?),
+            Event::DocType(_) => return Err(SourceError::DoctypeNotAllowed),
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => continue,
+            Event::Eof => break,
+        };
+        match stack.last_mut() {
+            Some(open) => open.text.push_str(&text),
+            None if text.trim().is_empty() => {}
+            None => return Err(malformed("text outside the root element")),
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed("the document ends inside an element"));
+    }
+    root.ok_or_else(|| malformed("the document is empty"))
+}
+
+/// Adds a closed element to its parent, or makes it the root.
+fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
+/// The qualified name of a start tag, as text (for messages).
+fn name(e: &BytesStart<'_>) -> Result<String, SourceError> {
+    utf8(e.name().as_ref()).map(str::to_owned)
+}
+
+/// Bytes the reader already checked as UTF-8.
+fn utf8(bytes: &[u8]) -> Result<&str, SourceError> {
+    std::str::from_utf8(bytes).map_err(|_| malformed("a name is not UTF-8"))
+}
+
+/// The namespace URI a resolution gave, or an error for an undeclared prefix.
+fn namespace(result: ResolveResult<'_>, what: &str) -> Result<String, SourceError> {
+    match result {
+        ResolveResult::Bound(Namespace(uri)) => Ok(utf8(uri)?.to_owned()),
+        ResolveResult::Unbound => Ok(String::new()),
+        ResolveResult::Unknown(prefix) => Err(malformed(format!(
+            "{what} uses the undeclared prefix {:?}",
+            String::from_utf8_lossy(&prefix)
+        ))),
+    }
+}
+
+/// Builds an element from a start tag, resolving its name, `xsi:nil` and `xsi:type`.
+fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, SourceError> {
+    let resolver = reader.resolver();
+    let (ns, local) = resolver.resolve_element(e.name());
+    let mut el = Element {
+        ns: namespace(ns, "an element")?,
+        name: utf8(local.as_ref())?.to_owned(),
+        ..Element::default()
+    };
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| malformed(err.to_string()))?;
+        let (ns, local) = resolver.resolve_attribute(attr.key);
+        if !matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == XSI.as_bytes()) {
+            continue;
+        }
+        let value = attr
+            .unescape_value()
+            .map_err(|err| malformed(err.to_string()))?;
+        match local.as_ref() {
+            b"nil" => el.nil = matches!(value.trim(), "true" | "1"),
+            b"type" => {
+                let qname = QName(value.trim().as_bytes());
+                let (ns, local) = resolver.resolve_element(qname);
+                let ns = namespace(ns, "xsi:type")?;
+                el.xsi_type = Some((ns, utf8(local.as_ref())?.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    Ok(el)
+}
+
+/// Decodes a character reference or one of the five predefined entities.
+fn entity(r: &BytesRef<'_>) -> Result<String, SourceError> {
+    if let Some(ch) = r.resolve_char_ref().map_err(|e| malformed(e.to_string()))? {
+        return Ok(ch.to_string());
+    }
+    let name = r.decode().map_err(|e| malformed(e.to_string()))?;
+    quick_xml::escape::resolve_xml_entity(&name)
+        .map(str::to_owned)
+        .ok_or_else(|| malformed(format!("it uses the undeclared entity &{name};")))
+}
+
+/// Byte ranges of the content of every `{ns}name` element (for redaction).
+pub fn content_spans(body: &[u8], ns: &str, name: &str) -> Result<Vec<(usize, usize)>, SourceError> {
+    let text = text_of(body)?;
+    let offset = body.len() - text.len();
+    let mut reader = NsReader::from_str(text);
+    let mut spans = Vec::new();
+    let mut open: Option<(usize, usize)> = None;
+    loop {
+        let before = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
+        let pos = |p: u64| usize::try_from(p).unwrap_or(usize::MAX).saturating_add(offset);
+        match event {
+            Event::Start(e) => match open.as_mut() {
+                Some((_, depth)) => *depth += 1,
+                None => {
+                    let (rns, local) = reader.resolver().resolve_element(e.name());
+                    if matches_name(rns, local.as_ref(), ns, name) {
+                        open = Some((pos(reader.buffer_position()), 0));
+                    }
+                }
+            },
+            Event::End(_) => match open {
+                Some((start, 0)) => {
+                    spans.push((start, pos(before)));
+                    open = None;
+                }
+                Some((start, d)) => open = Some((start, d - 1)),
+                None => {}
+            },
+            Event::Eof => return Ok(spans),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a resolved name is `{ns}name`.
+fn matches_name(result: ResolveResult<'_>, local: &[u8], ns: &str, name: &str) -> bool {
+    matches!(result, ResolveResult::Bound(Namespace(uri)) if uri == ns.as_bytes())
+        && local == name.as_bytes()
+}
+
+/// The Outbound Message acknowledgement, byte for byte the document Salesforce documents.
+pub const ACK_DOCUMENT: &str = concat!(
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" ",
+    "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" ",
+    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+    " <soapenv:Body>\n",
+    "  <notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\">\n",
+    "   <Ack>true</Ack>\n",
+    "  </notificationsResponse>\n",
+    " </soapenv:Body>\n",
+    "</soapenv:Envelope>\n",
+);
+
+/// Who a SOAP fault blames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultCode {
+    /// The request was wrong (`soapenv:Client`).
+    Client,
+    /// The receiver failed (`soapenv:Server`).
+    Server,
+}
+
+/// The acknowledgement answer (`notificationsResponse/Ack = true`).
+pub fn ack() -> Answer {
+    Answer {
+        content_type: CONTENT_TYPE,
+        body: ACK_DOCUMENT.to_owned(),
+    }
+}
+
+/// A SOAP 1.1 fault with `message` as the (escaped) `faultstring`.
+pub fn fault(code: FaultCode, message: &str) -> Answer {
+    let code = match code {
+        FaultCode::Client => "soapenv:Client",
+        FaultCode::Server => "soapenv:Server",
+    };
+    // Characters XML 1.0 cannot carry at all are replaced, then the rest is escaped.
+    let clean: String = message
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
+    let body = format!(
+        concat!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+            "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" ",
+            "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" ",
+            "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+            " <soapenv:Body>\n",
+            "  <soapenv:Fault>\n",
+            "   <faultcode>{code}</faultcode>\n",
+            "   <faultstring>{message}</faultstring>\n",
+            "   <detail />\n",
+            "  </soapenv:Fault>\n",
+            " </soapenv:Body>\n",
+            "</soapenv:Envelope>\n",
+        ),
+        code = code,
+        message = quick_xml::escape::escape(clean.as_str()),
+    );
+    Answer {
+        content_type: CONTENT_TYPE,
+        body,
+    }
+}

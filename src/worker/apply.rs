@@ -1,0 +1,251 @@
+//! Applying one target's batch to Scalekit: resolve → (create) → merge → one PATCH.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Worker;
+use super::merge::{MergePlan, merge};
+use crate::model::{ExternalId, OnMissing, TargetKind, TargetRef, Version};
+use crate::scalekit::{
+    FailureClass, NewOrganization, NewUser, ObjectUpdate, ScalekitError, ScalekitObject,
+};
+use crate::store::{ClaimedJob, JobOutcome};
+
+/// What a pass over one batch decided.
+#[derive(Debug, Default)]
+pub(super) struct Decision {
+    /// One outcome per claimed job.
+    pub outcomes: Vec<(i64, JobOutcome)>,
+    /// Field versions to record (only when the write succeeded).
+    pub applied_fields: Vec<(String, Version)>,
+    /// Whether a PATCH or create was sent.
+    pub wrote: bool,
+}
+
+impl Worker {
+    /// Applies the batch of a target known by external id.
+    pub(super) async fn apply_external(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        jobs: &[ClaimedJob],
+        versions: &HashMap<String, Version>,
+        now_ms: i64,
+    ) -> Decision {
+        let found = match self.lookup(kind, external_id).await {
+            Ok(found) => found,
+            Err(e) => return self.failed(jobs, &e.into(), now_ms),
+        };
+        let object = match found {
+            Some(object) => object,
+            None => return self.missing(kind, external_id, jobs, versions, now_ms).await,
+        };
+        let plan = merge(kind, &object.metadata, versions, jobs);
+        let sets_id = plan
+            .new_external_id
+            .as_ref()
+            .filter(|id| object.external_id.as_deref() != Some(id.as_str()));
+        let mut decision = settle(jobs, &plan);
+        if plan.desired == object.metadata && sets_id.is_none() {
+            return decision;
+        }
+        let update = ObjectUpdate {
+            metadata: (plan.desired != object.metadata).then(|| plan.desired.clone()),
+            external_id: sets_id.cloned(),
+        };
+        let written = match kind {
+            TargetKind::Organization => self.client.update_organization(&object.id, &update).await,
+            TargetKind::User => self.client.update_user(&object.id, &update).await,
+        };
+        match written {
+            Ok(after) => {
+                self.check_replaced(&plan.desired, &after);
+                decision.wrote = true;
+                decision
+            }
+            Err(e) => self.failed(jobs, &e.into(), now_ms),
+        }
+    }
+
+    async fn lookup(&self, kind: TargetKind, id: &ExternalId) -> Result<Option<ScalekitObject>, ScalekitError> {
+        match kind {
+            TargetKind::Organization => self.client.get_organization_by_external_id(id).await,
+            TargetKind::User => self.client.get_user_by_external_id(id).await,
+        }
+    }
+
+    /// The target does not exist: skip, wait, or create it, per each job's rule.
+    async fn missing(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        jobs: &[ClaimedJob],
+        versions: &HashMap<String, Version>,
+        now_ms: i64,
+    ) -> Decision {
+        let creator = jobs.iter().rev().find(|j| j.change.on_missing == OnMissing::Create);
+        if let Some(creator) = creator {
+            let wanted: Vec<ClaimedJob> =
+                jobs.iter().filter(|j| j.change.on_missing != OnMissing::Skip).cloned().collect();
+            let plan = merge(kind, &BTreeMap::new(), versions, &wanted);
+            let mut decision = match self.create(kind, external_id, creator, &plan).await {
+                Ok(()) => settle(&wanted, &plan),
+                Err(failure) => self.failed(&wanted, &failure, now_ms),
+            };
+            decision.wrote = true;
+            decision.outcomes.extend(skipped(kind, external_id, jobs));
+            return decision;
+        }
+        let reason = format!("no {kind} with external id {external_id} exists in Scalekit");
+        let mut decision = Decision::default();
+        decision.outcomes.extend(skipped(kind, external_id, jobs));
+        for job in jobs.iter().filter(|j| j.change.on_missing == OnMissing::Retry) {
+            let delay = self.policy.backoff(job.attempts, &mut rand::rng());
+            let outcome = self.policy.retry_or_expire(job, delay, true, &reason, now_ms);
+            decision.outcomes.push((job.id, outcome));
+        }
+        decision
+    }
+
+    async fn create(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        creator: &ClaimedJob,
+        plan: &MergePlan,
+    ) -> Result<(), Failure> {
+        let spec = creator.change.create.clone().unwrap_or_default();
+        let invalid = Failure::Invalid;
+        let rule = &creator.change.rule;
+        let created = match kind {
+            TargetKind::Organization => {
+                let display_name = spec
+                    .display_name
+                    .ok_or_else(|| invalid(format!("rule {rule:?} gives no display_name to create the organization")))?;
+                let new = NewOrganization {
+                    display_name,
+                    external_id: external_id.clone(),
+                    metadata: plan.desired.clone(),
+                };
+                self.client.create_organization(&new).await
+            }
+            TargetKind::User => {
+                let email = spec
+                    .email
+                    .ok_or_else(|| invalid(format!("rule {rule:?} gives no email to create the user")))?;
+                let Some(TargetRef::External { external_id: org_external_id, .. }) = spec.organization else {
+                    return Err(Failure::Wait(format!(
+                        "rule {rule:?}: the user's organization is not known yet"
+                    )));
+                };
+                let Some(org) = self.client.get_organization_by_external_id(&org_external_id).await? else {
+                    return Err(Failure::Wait(format!(
+                        "the user's organization {org_external_id} does not exist in Scalekit yet"
+                    )));
+                };
+                let new = NewUser {
+                    email,
+                    external_id: external_id.clone(),
+                    metadata: plan.desired.clone(),
+                    first_name: spec.first_name,
+                    last_name: spec.last_name,
+                };
+                self.client.create_user(&org.id, &new).await
+            }
+        };
+        match created {
+            Ok(_) => Ok(()),
+            // A duplicate, or a retry after a lost response: adopt what is there, and let the
+            // next pass merge into it.
+            Err(e) if e.class() == FailureClass::Conflict => match self.lookup(kind, external_id).await? {
+                Some(_) => Err(Failure::Adopted(format!(
+                    "the {kind} {external_id} already existed; the next pass merges into it"
+                ))),
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every job of the batch fails the same way.
+    fn failed(&self, jobs: &[ClaimedJob], failure: &Failure, now_ms: i64) -> Decision {
+        let (class, message) = failure.classify();
+        let mut rng = rand::rng();
+        Decision {
+            outcomes: jobs
+                .iter()
+                .map(|j| (j.id, self.policy.after_failure(j, &class, &message, now_ms, &mut rng)))
+                .collect(),
+            ..Decision::default()
+        }
+    }
+
+    /// Warns once if Scalekit merged metadata instead of replacing it (a removed key stayed).
+    fn check_replaced(&self, desired: &BTreeMap<String, String>, after: &ScalekitObject) {
+        let kept = after.metadata.keys().any(|k| !desired.contains_key(k));
+        if kept && !self.merge_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "Scalekit kept a metadata key orgsync removed: this environment merges metadata on update, so removals cannot take effect"
+            );
+        }
+    }
+}
+
+/// Why a pass could not apply a batch.
+#[derive(Debug)]
+enum Failure {
+    /// Scalekit refused or did not answer.
+    Scalekit(ScalekitError),
+    /// Something the target needs does not exist yet: retry with backoff.
+    Wait(String),
+    /// The object appeared meanwhile (a duplicate create): run again at once.
+    Adopted(String),
+    /// The rule cannot produce what Scalekit needs: permanent.
+    Invalid(String),
+}
+
+impl From<ScalekitError> for Failure {
+    fn from(e: ScalekitError) -> Self {
+        Failure::Scalekit(e)
+    }
+}
+
+impl Failure {
+    fn classify(&self) -> (FailureClass, String) {
+        match self {
+            Failure::Scalekit(e) => (e.class(), e.to_string()),
+            Failure::Wait(m) => (FailureClass::Transient, m.clone()),
+            Failure::Adopted(m) => (
+                FailureClass::RateLimited { retry_after: Some(std::time::Duration::ZERO) },
+                m.clone(),
+            ),
+            Failure::Invalid(m) => (FailureClass::Permanent, m.clone()),
+        }
+    }
+}
+
+/// Done for every job the plan accepted, dead for those it refused.
+fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
+    let refused: HashMap<i64, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
+    Decision {
+        outcomes: jobs
+            .iter()
+            .map(|j| match refused.get(&j.id) {
+                Some(reason) => (j.id, JobOutcome::Dead((*reason).clone())),
+                None => (j.id, JobOutcome::Done),
+            })
+            .collect(),
+        applied_fields: plan.applied_fields.clone(),
+        wrote: false,
+    }
+}
+
+fn skipped<'a>(
+    kind: TargetKind,
+    external_id: &'a ExternalId,
+    jobs: &'a [ClaimedJob],
+) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
+    jobs.iter().filter(|j| j.change.on_missing == OnMissing::Skip).map(move |j| {
+        let reason = format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
+        (j.id, JobOutcome::Skipped(reason))
+    })
+}

@@ -1,0 +1,156 @@
+//! When to try again: exponential backoff with jitter, the Retry-After clamp, and the
+//! point where a job is given up. Whether a failure is retryable is the Scalekit client's
+//! call ([`crate::scalekit::FailureClass`]); this module only owns the schedule.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::config::WorkerSettings;
+use crate::scalekit::FailureClass;
+use crate::store::{ClaimedJob, JobOutcome};
+
+/// The retry schedule.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Give up on a job this long after its retry window began.
+    pub max_age: Duration,
+    /// Give up after this many failed attempts (`None`: only the age counts).
+    pub max_attempts: Option<u32>,
+}
+
+impl RetryPolicy {
+    /// The policy from `[worker]`.
+    pub fn from_settings(worker: &WorkerSettings) -> Self {
+        Self {
+            initial: Duration::from_secs(worker.retry_initial_seconds),
+            max: Duration::from_secs(worker.retry_max_seconds),
+            max_age: Duration::from_secs(worker.max_age_hours * 3600),
+            max_attempts: (worker.max_attempts > 0).then_some(worker.max_attempts),
+        }
+    }
+
+    /// The delay before attempt `attempts + 1`: `initial · 2^attempts`, capped at `max`,
+    /// then jittered uniformly into its upper half so that failed jobs spread out.
+    pub fn backoff(&self, attempts: i64, rng: &mut impl Rng) -> Duration {
+        let exponent = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
+        let full = self.initial.saturating_mul(2u32.saturating_pow(exponent)).min(self.max);
+        let half = full / 2;
+        half + full.mul_f64(rng.random::<f64>() * 0.5)
+    }
+
+    /// How a job ends after a failure of class `class` at `now_ms`.
+    pub fn after_failure(
+        &self,
+        job: &ClaimedJob,
+        class: &FailureClass,
+        error: &str,
+        now_ms: i64,
+        rng: &mut impl Rng,
+    ) -> JobOutcome {
+        let (delay, count_attempt) = match class {
+            FailureClass::Permanent | FailureClass::Conflict => {
+                return JobOutcome::Dead(error.to_owned());
+            }
+            FailureClass::RateLimited { retry_after } => (
+                retry_after.unwrap_or_else(|| self.backoff(job.attempts, rng)),
+                false,
+            ),
+            FailureClass::Transient | FailureClass::NotFound => (self.backoff(job.attempts, rng), true),
+        };
+        let attempts = job.attempts + i64::from(count_attempt);
+        if let Some(max) = self.max_attempts.filter(|m| attempts >= i64::from(*m)) {
+            return JobOutcome::Dead(format!("gave up after {max} failed attempts; last error: {error}"));
+        }
+        self.retry_or_expire(job, delay, count_attempt, error, now_ms)
+    }
+
+    /// Retries after `delay`, unless that would pass the job's maximum age.
+    pub fn retry_or_expire(
+        &self,
+        job: &ClaimedJob,
+        delay: Duration,
+        count_attempt: bool,
+        error: &str,
+        now_ms: i64,
+    ) -> JobOutcome {
+        let deadline = job.window_start_ms.saturating_add(millis(self.max_age));
+        if now_ms >= deadline {
+            let hours = self.max_age.as_secs() / 3600;
+            return JobOutcome::Dead(format!("still failing after the maximum age of {hours} h; last error: {error}"));
+        }
+        JobOutcome::Retry {
+            run_at_ms: now_ms.saturating_add(millis(delay)).min(deadline),
+            error: error.to_owned(),
+            count_attempt,
+        }
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::from_settings(&WorkerSettings::default())
+    }
+
+    fn job(attempts: i64) -> ClaimedJob {
+        serde_json::from_value::<crate::model::Change>(serde_json::json!({
+            "rule": "r", "target": {"by": "external", "kind": "organization", "external_id": "E"}
+        }))
+        .map(|change| ClaimedJob {
+            id: 1,
+            event_id: 1,
+            change,
+            version: crate::model::Version { at_ms: 0, seq: 1 },
+            attempts,
+            window_start_ms: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_to_the_cap_with_jitter() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let p = policy();
+        for attempts in 0..20 {
+            let full = Duration::from_secs(2 * 2u64.pow(attempts as u32)).min(Duration::from_secs(900));
+            let d = p.backoff(attempts, &mut rng);
+            assert!(d >= full / 2 && d <= full, "attempt {attempts}: {d:?} vs {full:?}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_honour_retry_after_and_do_not_count() {
+        let p = policy();
+        let class = FailureClass::RateLimited { retry_after: Some(Duration::from_secs(7)) };
+        let out = p.after_failure(&job(3), &class, "429", 1000, &mut StdRng::seed_from_u64(1));
+        assert_eq!(out, JobOutcome::Retry { run_at_ms: 8000, error: "429".into(), count_attempt: false });
+    }
+
+    #[test]
+    fn permanent_failures_die_and_old_jobs_expire() {
+        let p = policy();
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(matches!(p.after_failure(&job(0), &FailureClass::Permanent, "400", 0, &mut rng), JobOutcome::Dead(_)));
+        let late = 72 * 3600 * 1000;
+        match p.after_failure(&job(0), &FailureClass::Transient, "500", late, &mut rng) {
+            JobOutcome::Dead(reason) => assert!(reason.contains("72 h") && reason.contains("500")),
+            other => panic!("{other:?}"),
+        }
+        let limited = RetryPolicy { max_attempts: Some(2), ..p };
+        assert!(matches!(limited.after_failure(&job(1), &FailureClass::Transient, "x", 0, &mut rng), JobOutcome::Dead(_)));
+    }
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary for the stand-in, driven through `Router::oneshot`.
+
+mod auth;
+mod faults;
+mod helpers;
+mod organizations;
+mod routing;
+mod users;
