@@ -63,12 +63,13 @@ impl RuleSet {
                 index,
                 reason,
             };
+            let rule = compile::compile_rule(config, index, known_sources).map_err(invalid)?;
             if !names.insert(config.name.as_str()) {
                 return Err(invalid(
                     "another rule has the same name; names must be unique".into(),
                 ));
             }
-            compiled.push(compile::compile_rule(config, index, known_sources).map_err(invalid)?);
+            compiled.push(rule);
         }
         Ok(RuleSet { rules: compiled })
     }

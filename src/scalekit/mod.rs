@@ -3,15 +3,15 @@
 //! worker knows whether to retry, reconcile, re-resolve or give up.
 //!
 //! The wire contract is `shared/reference/scalekit-api.md`. Layout:
-//! - [`auth`] caches the access token and coalesces refreshes;
+//! - `auth` caches the access token and coalesces refreshes;
 //! - `transport` sends one call (URL building, 401 refresh-once, 429 pause);
-//! - [`errors`] holds [`ScalekitError`] and its [`FailureClass`];
-//! - [`metadata`] checks Scalekit's metadata limits before any request;
+//! - `errors` holds [`ScalekitError`] and its [`FailureClass`];
+//! - `metadata` checks Scalekit's metadata limits ([`validate_metadata`]) before any request;
 //! - `ratelimit` spaces requests and holds the pause; `objects` is the JSON.
 
 mod auth;
-pub mod errors;
-pub mod metadata;
+mod errors;
+mod metadata;
 mod objects;
 mod ratelimit;
 mod transport;

@@ -44,6 +44,9 @@ impl Throttle {
     /// left when the client is paused.
     pub(crate) async fn acquire(&self) -> Result<(), Duration> {
         let start = self.reserve()?;
+        if start <= Instant::now() {
+            return Ok(());
+        }
         tokio::time::sleep_until(start).await;
         // A 429 seen while we waited for our slot pauses us too.
         match Self::pause_left(&self.lock(), Instant::now()) {

@@ -135,9 +135,7 @@ impl TimeUnit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceConfigError {
     /// A required environment variable is not set.
-    #[error(
-        "source {source_name:?}: environment variable {variable} is not set; set it to {what}"
-    )]
+    #[error("source {source_name:?}: environment variable {variable} is not set; set it to {what}")]
     MissingEnv {
         /// The source name.
         source_name: String,
@@ -208,7 +206,10 @@ impl SourceConfig {
             ("timestamp_unit", self.timestamp_unit.is_some()),
             ("name", false),
         ];
-        match present.iter().find(|(key, set)| *set && !allowed.contains(key)) {
+        match present
+            .iter()
+            .find(|(key, set)| *set && !allowed.contains(key))
+        {
             Some((setting, _)) => Err(SourceConfigError::NotApplicable {
                 source_name: self.name.clone(),
                 setting,
@@ -297,7 +298,10 @@ mod tests {
     #[test]
     fn secrets_split_on_commas_and_never_show_values() {
         let env = |_: &str| Some(" a , ,b ".to_owned());
-        assert_eq!(secrets_from_env("s", "V", "x", &env).map(|v| v.len()), Ok(2));
+        assert_eq!(
+            secrets_from_env("s", "V", "x", &env).map(|v| v.len()),
+            Ok(2)
+        );
         let empty = |_: &str| Some(" , ".to_owned());
         let err = secrets_from_env("s", "V", "the secret", &empty).unwrap_err();
         assert!(err.to_string().contains("V is empty"));

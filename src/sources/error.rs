@@ -53,7 +53,9 @@ pub enum SourceError {
         header: String,
     },
     /// The signed timestamp is older than the tolerance (a stale or replayed delivery).
-    #[error("the signed timestamp is {age_seconds} s old; at most {tolerance_seconds} s are accepted")]
+    #[error(
+        "the signed timestamp is {age_seconds} s old; at most {tolerance_seconds} s are accepted"
+    )]
     TimestampTooOld {
         /// How old it is.
         age_seconds: i64,
@@ -61,7 +63,9 @@ pub enum SourceError {
         tolerance_seconds: u64,
     },
     /// The signed timestamp is further in the future than the allowed clock skew.
-    #[error("the signed timestamp is {ahead_seconds} s in the future; at most {skew_seconds} s are accepted")]
+    #[error(
+        "the signed timestamp is {ahead_seconds} s in the future; at most {skew_seconds} s are accepted"
+    )]
     TimestampInFuture {
         /// How far ahead it is.
         ahead_seconds: i64,

@@ -3,9 +3,9 @@
 //! the raw body, or `<timestamp header value>.<raw body>` when a timestamp header is
 //! configured (then the timestamp is also checked against the tolerance).
 
+use axum::http::HeaderName;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use axum::http::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json_path::JsonPath;
 use sha2::{Digest, Sha256};
@@ -57,7 +57,11 @@ pub(crate) fn path_setting(
 }
 
 /// Parses a header name setting.
-fn header_name(config: &SourceConfig, setting: &'static str, name: &str) -> Result<HeaderName, SourceConfigError> {
+fn header_name(
+    config: &SourceConfig,
+    setting: &'static str,
+    name: &str,
+) -> Result<HeaderName, SourceConfigError> {
     HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| config.invalid(setting, format!("{name:?} is not a valid header name")))
 }
@@ -69,13 +73,28 @@ impl HmacSource {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, SourceConfigError> {
         config.only(&[
-            "secret_env", "header", "encoding", "prefix", "id_path", "type_path",
-            "occurred_at_path", "occurred_at_unit", "timestamp_header", "timestamp_unit",
-            "tolerance_seconds", "future_skew_seconds",
+            "secret_env",
+            "header",
+            "encoding",
+            "prefix",
+            "id_path",
+            "type_path",
+            "occurred_at_path",
+            "occurred_at_unit",
+            "timestamp_header",
+            "timestamp_unit",
+            "tolerance_seconds",
+            "future_skew_seconds",
         ])?;
-        let variable = config.secret_env.as_deref().ok_or_else(|| config.missing("secret_env"))?;
+        let variable = config
+            .secret_env
+            .as_deref()
+            .ok_or_else(|| config.missing("secret_env"))?;
         let secrets = secrets_from_env(&config.name, variable, "the shared HMAC secret", env)?;
-        let header = config.header.as_deref().ok_or_else(|| config.missing("header"))?;
+        let header = config
+            .header
+            .as_deref()
+            .ok_or_else(|| config.missing("header"))?;
         let timestamp = match config.timestamp_header.as_deref() {
             Some(name) => Some((
                 header_name(config, "timestamp_header", name)?,
@@ -108,13 +127,21 @@ impl HmacSource {
             id_path: path_setting(config, "id_path", config.id_path.as_deref())?,
             type_path: path_setting(config, "type_path", Some(type_text))?
                 .ok_or_else(|| config.missing("type_path"))?,
-            occurred_at: path_setting(config, "occurred_at_path", config.occurred_at_path.as_deref())?
-                .map(|p| (p, config.occurred_at_unit.unwrap_or_default())),
+            occurred_at: path_setting(
+                config,
+                "occurred_at_path",
+                config.occurred_at_path.as_deref(),
+            )?
+            .map(|p| (p, config.occurred_at_unit.unwrap_or_default())),
         })
     }
 
     /// A header's value as trimmed text, `MissingHeader` when absent or empty.
-    fn header_text<'d>(&self, delivery: &'d Delivery<'_>, name: &HeaderName) -> Result<&'d str, SourceError> {
+    fn header_text<'d>(
+        &self,
+        delivery: &'d Delivery<'_>,
+        name: &HeaderName,
+    ) -> Result<&'d str, SourceError> {
         let missing = || SourceError::MissingHeader {
             header: name.to_string(),
         };
@@ -145,12 +172,18 @@ impl HmacSource {
         };
         match self.encoding {
             SignatureEncoding::Hex => hex::decode(text).map_err(|_| malformed("it is not hex")),
-            SignatureEncoding::Base64 => STANDARD.decode(text).map_err(|_| malformed("it is not base64")),
+            SignatureEncoding::Base64 => STANDARD
+                .decode(text)
+                .map_err(|_| malformed("it is not base64")),
         }
     }
 
     /// Verifies the signature (and timestamp), then parses the JSON body.
-    pub(crate) fn receive(&self, source: &str, delivery: &Delivery<'_>) -> Result<Vec<InboundEvent>, SourceError> {
+    pub(crate) fn receive(
+        &self,
+        source: &str,
+        delivery: &Delivery<'_>,
+    ) -> Result<Vec<InboundEvent>, SourceError> {
         if delivery.body.is_empty() {
             return Err(SourceError::EmptyBody);
         }
@@ -163,13 +196,19 @@ impl HmacSource {
             }
             None => None,
         };
-        let keys: Vec<Vec<u8>> = self.secrets.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+        let keys: Vec<Vec<u8>> = self
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret().as_bytes().to_vec())
+            .collect();
         let parts: Vec<&[u8]> = match &stamp {
             Some((text, _, _)) => vec![text.as_bytes(), b".", delivery.body],
             None => vec![delivery.body],
         };
-        let index = find_match(&keys, &parts, &[signature]).ok_or_else(|| SourceError::NoMatchingSignature {
-            header: self.header.to_string(),
+        let index = find_match(&keys, &parts, &[signature]).ok_or_else(|| {
+            SourceError::NoMatchingSignature {
+                header: self.header.to_string(),
+            }
         })?;
         if let Some((_, seconds, window)) = stamp {
             window.check(seconds, delivery.now_unix)?;
@@ -179,7 +218,12 @@ impl HmacSource {
             Some(p) => required_text(&p.path, &p.text, &payload, "event id")?,
             None => hex::encode(Sha256::digest(delivery.body)),
         };
-        let event_type = required_text(&self.type_path.path, &self.type_path.text, &payload, "event type")?;
+        let event_type = required_text(
+            &self.type_path.path,
+            &self.type_path.text,
+            &payload,
+            "event type",
+        )?;
         let occurred_at_ms = match &self.occurred_at {
             Some((p, unit)) => optional_time_ms(&p.path, &p.text, *unit, &payload)?,
             None => None,
@@ -197,7 +241,12 @@ impl HmacSource {
 
 /// The signature header value a sender would send: `HMAC-SHA256(secret, message)` encoded,
 /// where `message` is the body or `<timestamp>.<body>`.
-pub fn hmac_signature(secret: &str, timestamp: Option<&str>, body: &[u8], encoding: SignatureEncoding) -> String {
+pub fn hmac_signature(
+    secret: &str,
+    timestamp: Option<&str>,
+    body: &[u8],
+    encoding: SignatureEncoding,
+) -> String {
     let mac = match timestamp {
         Some(t) => hmac_sha256(secret.as_bytes(), &[t.as_bytes(), b".", body]),
         None => hmac_sha256(secret.as_bytes(), &[body]),

@@ -69,14 +69,20 @@ impl SalesforceSource {
             variable: variable.to_owned(),
             reason: reason.to_owned(),
         };
-        let org_var = config.organization_id_env.as_deref().unwrap_or(DEFAULT_ORG_ENV);
+        let org_var = config
+            .organization_id_env
+            .as_deref()
+            .unwrap_or(DEFAULT_ORG_ENV);
         let org = env(org_var).ok_or_else(|| SourceConfigError::MissingEnv {
             source_name: config.name.clone(),
             variable: org_var.to_owned(),
             what: "your Salesforce organization id (15 or 18 characters, 00D…)",
         })?;
         let org18 = sfid::to_18(org.trim()).map_err(|_| {
-            invalid_env(org_var, "is not a Salesforce organization id (15 or 18 characters, 00D…)")
+            invalid_env(
+                org_var,
+                "is not a Salesforce organization id (15 or 18 characters, 00D…)",
+            )
         })?;
         let token_var = config.token_env.as_deref().unwrap_or(DEFAULT_TOKEN_ENV);
         let token = match env(token_var) {
@@ -150,7 +156,9 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -189,7 +197,9 @@ fn message(root: &Element) -> Result<Message, SourceError> {
     })?;
     let organization_id = text_child(notifications, "OrganizationId");
     let action_id = text_child(notifications, "ActionId");
-    let items: Vec<&Element> = notifications.children_named(OM_NS, "Notification").collect();
+    let items: Vec<&Element> = notifications
+        .children_named(OM_NS, "Notification")
+        .collect();
     let missing: Vec<&str> = [
         ("OrganizationId", organization_id.is_none()),
         ("ActionId", action_id.is_none()),
@@ -288,7 +298,12 @@ fn events(source: &str, message: Message, verification: &str) -> Vec<InboundEven
         .notifications
         .into_iter()
         .map(|n| {
-            let time = |key: &str| n.fields.get(key).and_then(Value::as_str).and_then(rfc3339_ms);
+            let time = |key: &str| {
+                n.fields
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .and_then(rfc3339_ms)
+            };
             let occurred_at_ms = time("SystemModstamp").or_else(|| time("LastModifiedDate"));
             let notification_id = id18(&n.id);
             InboundEvent {
@@ -315,7 +330,10 @@ pub fn redact_session_id(body: &[u8]) -> Cow<'_, [u8]> {
         Ok(spans) => spans,
         Err(_) => return Cow::Borrowed(body),
     };
-    let spans: Vec<_> = spans.into_iter().filter(|(s, e)| s < e && *e <= body.len()).collect();
+    let spans: Vec<_> = spans
+        .into_iter()
+        .filter(|(s, e)| s < e && *e <= body.len())
+        .collect();
     if spans.is_empty() {
         return Cow::Borrowed(body);
     }
@@ -336,7 +354,10 @@ mod tests {
 
     #[test]
     fn query_tokens_are_decoded() {
-        assert_eq!(query_param("a=1&token=x%2By+z", "token").as_deref(), Some("x+y z"));
+        assert_eq!(
+            query_param("a=1&token=x%2By+z", "token").as_deref(),
+            Some("x+y z")
+        );
         assert_eq!(query_param("token", "token").as_deref(), Some(""));
         assert_eq!(query_param("tokens=1", "token"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
@@ -344,10 +365,22 @@ mod tests {
 
     #[test]
     fn only_id_fields_are_normalised() {
-        assert_eq!(normalise_id("Id", "0031I0000081tbP").unwrap(), "0031I0000081tbPQAQ");
-        assert_eq!(normalise_id("OwnerId", "0031I0000081tbP").unwrap(), "0031I0000081tbPQAQ");
-        assert_eq!(normalise_id("Name", "0031I0000081tbP").unwrap(), "0031I0000081tbP");
-        assert_eq!(normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(), "003G000001SUbc4BAD");
+        assert_eq!(
+            normalise_id("Id", "0031I0000081tbP").unwrap(),
+            "0031I0000081tbPQAQ"
+        );
+        assert_eq!(
+            normalise_id("OwnerId", "0031I0000081tbP").unwrap(),
+            "0031I0000081tbPQAQ"
+        );
+        assert_eq!(
+            normalise_id("Name", "0031I0000081tbP").unwrap(),
+            "0031I0000081tbP"
+        );
+        assert_eq!(
+            normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(),
+            "003G000001SUbc4BAD"
+        );
         assert!(normalise_id("Id", "003G000001SUbc4BAD").is_err());
     }
 }

@@ -108,10 +108,16 @@ mod tests {
     #[test]
     fn bad_ids_are_refused() {
         assert!(matches!(to_18("003G000001SUbc"), Err(SfIdError::Shape(_))));
-        assert!(matches!(to_18("003G000001SUbc4-"), Err(SfIdError::Shape(_))));
+        assert!(matches!(
+            to_18("003G000001SUbc4-"),
+            Err(SfIdError::Shape(_))
+        ));
         assert!(matches!(to_18("003G000001SUbé4"), Err(SfIdError::Shape(_))));
         // `B` (mask 1) marks the first character of the first block, a digit.
-        assert!(matches!(to_18("003G000001SUbc4BAD"), Err(SfIdError::Suffix(_))));
+        assert!(matches!(
+            to_18("003G000001SUbc4BAD"),
+            Err(SfIdError::Suffix(_))
+        ));
         assert!(!looks_like_id("cus_QXg1o8vcGmoR32"));
         assert_eq!(prefix15("00D5g000004XkQmEAK"), "00D5g000004XkQm");
     }

@@ -101,7 +101,9 @@ pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
             Event::Start(e) => {
                 count += 1;
                 if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS {
-                    return Err(malformed("it is nested too deeply or has too many elements"));
+                    return Err(malformed(
+                        "it is nested too deeply or has too many elements",
+                    ));
                 }
                 stack.push(element(&reader, &e)?);
                 continue;
@@ -210,7 +212,11 @@ fn entity(r: &BytesRef<'_>) -> Result<String, SourceError> {
 }
 
 /// Byte ranges of the content of every `{ns}name` element (for redaction).
-pub fn content_spans(body: &[u8], ns: &str, name: &str) -> Result<Vec<(usize, usize)>, SourceError> {
+pub fn content_spans(
+    body: &[u8],
+    ns: &str,
+    name: &str,
+) -> Result<Vec<(usize, usize)>, SourceError> {
     let text = text_of(body)?;
     let offset = body.len() - text.len();
     let mut reader = NsReader::from_str(text);
@@ -219,7 +225,11 @@ pub fn content_spans(body: &[u8], ns: &str, name: &str) -> Result<Vec<(usize, us
     loop {
         let before = reader.buffer_position();
         let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
-        let pos = |p: u64| usize::try_from(p).unwrap_or(usize::MAX).saturating_add(offset);
+        let pos = |p: u64| {
+            usize::try_from(p)
+                .unwrap_or(usize::MAX)
+                .saturating_add(offset)
+        };
         match event {
             Event::Start(e) => match open.as_mut() {
                 Some((_, depth)) => *depth += 1,

@@ -92,7 +92,11 @@ impl StandardWebhooksSource {
         let timestamp_text = header(delivery.headers, "timestamp")?;
         let timestamp = integer_header("webhook-timestamp", timestamp_text)?;
         let signatures = v1_signatures(header(delivery.headers, "signature")?)?;
-        let keys: Vec<Vec<u8>> = self.keys.iter().map(|k| k.expose_secret().to_vec()).collect();
+        let keys: Vec<Vec<u8>> = self
+            .keys
+            .iter()
+            .map(|k| k.expose_secret().to_vec())
+            .collect();
         let parts: [&[u8]; 5] = [
             id.as_bytes(),
             b".",

@@ -151,8 +151,12 @@ fn parse_event(source: &str, body: &[u8]) -> Result<InboundEvent, SourceError> {
     let missing = |what: &str| SourceError::MissingField {
         what: format!("{what} (a string at $.{what})"),
     };
-    let provider_event_id = text("id").filter(|s| !s.is_empty()).ok_or_else(|| missing("id"))?;
-    let event_type = text("type").filter(|s| !s.is_empty()).ok_or_else(|| missing("type"))?;
+    let provider_event_id = text("id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("id"))?;
+    let event_type = text("type")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("type"))?;
     let occurred_at_ms = match payload.get("created") {
         None | Some(Value::Null) => None,
         Some(created) => Some(

@@ -30,7 +30,11 @@ pub(crate) fn equal_ct(expected: &[u8], candidate: &[u8]) -> bool {
 
 /// Index of the first secret whose MAC over `parts` equals one of `candidates`; every
 /// candidate is compared with every MAC, so timing reveals nothing about which matched.
-pub(crate) fn find_match(keys: &[Vec<u8>], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<usize> {
+pub(crate) fn find_match(
+    keys: &[Vec<u8>],
+    parts: &[&[u8]],
+    candidates: &[Vec<u8>],
+) -> Option<usize> {
     let mut found = None;
     for (index, key) in keys.iter().enumerate() {
         let mac = hmac_sha256(key, parts);
@@ -156,7 +160,10 @@ mod tests {
     fn raw_hmac_vectors_from_stripe_node() {
         let key = b"test_secret";
         let cases: [(&[u8], &str); 3] = [
-            (b"", "f7f9bd47fb987337b5796fdc1fdb9ba221d0d5396814bfcaf9521f43fd8927fd"),
+            (
+                b"",
+                "f7f9bd47fb987337b5796fdc1fdb9ba221d0d5396814bfcaf9521f43fd8927fd",
+            ),
             (
                 br#"{"obj1":"hello","obj2":"world"}"#,
                 "bebb1a643997f419b315ddba19e6f5411e1ce7f810ba6d3617ce72823092f363",
@@ -181,7 +188,10 @@ mod tests {
         assert_eq!(w.check(1000, 1301).unwrap_err().kind(), "TimestampTooOld");
         assert!(w.check(1060, 1000).is_ok());
         assert_eq!(w.check(1061, 1000).unwrap_err().kind(), "TimestampInFuture");
-        assert_eq!(w.check(i64::MIN, i64::MAX).unwrap_err().kind(), "TimestampTooOld");
+        assert_eq!(
+            w.check(i64::MIN, i64::MAX).unwrap_err().kind(),
+            "TimestampTooOld"
+        );
     }
 
     #[test]
@@ -195,7 +205,10 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_or_numbers() {
-        assert_eq!(rfc3339_ms("2026-01-21T09:12:44.000Z"), Some(1_768_986_764_000));
+        assert_eq!(
+            rfc3339_ms("2026-01-21T09:12:44.000Z"),
+            Some(1_768_986_764_000)
+        );
         assert_eq!(rfc3339_ms("2026-01-21"), None);
     }
 }

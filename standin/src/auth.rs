@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use axum::Form;
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use rand::Rng;
 use serde_json::json;
 
@@ -36,7 +36,11 @@ pub async fn token(State(shared): State<Shared>, request: Request) -> Response {
                 "send client credentials as an application/x-www-form-urlencoded body: {}",
                 rejection.body_text()
             );
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", Some(&description));
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                Some(&description),
+            );
         }
     };
     let field = |name: &str| form.get(name).map(String::as_str);
@@ -45,7 +49,11 @@ pub async fn token(State(shared): State<Shared>, request: Request) -> Response {
     }
     if field("grant_type") != Some("client_credentials") {
         let description = "grant_type must be client_credentials";
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", Some(description));
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            Some(description),
+        );
     }
     let (token, ttl, omit) = {
         let mut inner = lock(&shared);
@@ -110,7 +118,10 @@ mod tests {
     fn bearer_requires_the_scheme_and_a_token() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);

@@ -15,13 +15,24 @@ impl StandIn {
         external_id: Option<&str>,
         metadata: &[(&str, &str)],
     ) -> String {
-        let metadata: BTreeMap<String, String> =
-            metadata.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        lock(&self.shared).insert_org(display_name.to_owned(), external_id.map(str::to_owned), metadata)
+        let metadata: BTreeMap<String, String> = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        lock(&self.shared).insert_org(
+            display_name.to_owned(),
+            external_id.map(str::to_owned),
+            metadata,
+        )
     }
 
-    /// Seeds a user with an `ACTIVE` membership in `organization_id`, without validation.
-    pub fn create_user(&self, organization_id: &str, email: &str, external_id: Option<&str>) -> String {
+    /// Seeds a user with an `ACTIVE` `member` membership in `organization_id`, without validation.
+    pub fn create_user(
+        &self,
+        organization_id: &str,
+        email: &str,
+        external_id: Option<&str>,
+    ) -> String {
         let membership = Membership {
             organization_id: organization_id.to_owned(),
             membership_status: "ACTIVE".to_owned(),
@@ -37,7 +48,10 @@ impl StandIn {
         let Some(user) = inner.users.get_mut(user_id) else {
             return false;
         };
-        user.metadata = metadata.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        user.metadata = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         true
     }
 
@@ -67,7 +81,10 @@ impl StandIn {
     pub fn membership(&self, user_id: &str, organization_id: &str) -> Option<Membership> {
         let inner = lock(&self.shared);
         let user = inner.users.get(user_id)?;
-        user.memberships.iter().find(|m| m.organization_id == organization_id).cloned()
+        user.memberships
+            .iter()
+            .find(|m| m.organization_id == organization_id)
+            .cloned()
     }
 
     /// Every organization, in creation order.
@@ -77,7 +94,11 @@ impl StandIn {
 
     /// Every user, in creation order.
     pub fn users(&self) -> Vec<User> {
-        lock(&self.shared).users.values().map(|u| u.snapshot()).collect()
+        lock(&self.shared)
+            .users
+            .values()
+            .map(|u| u.snapshot())
+            .collect()
     }
 
     /// Every request received so far, in arrival order.
@@ -92,12 +113,16 @@ impl StandIn {
 
     /// Answers the next `n` `/api` calls with `fault` (queued after faults already pending).
     pub fn fail_next(&self, n: usize, fault: Fault) {
-        lock(&self.shared).api_faults.extend(std::iter::repeat_n(fault, n));
+        lock(&self.shared)
+            .api_faults
+            .extend(std::iter::repeat_n(fault, n));
     }
 
     /// Answers the next `n` token requests with `fault` (they still count as token requests).
     pub fn fail_next_token_requests(&self, n: usize, fault: Fault) {
-        lock(&self.shared).token_faults.extend(std::iter::repeat_n(fault, n));
+        lock(&self.shared)
+            .token_faults
+            .extend(std::iter::repeat_n(fault, n));
     }
 
     /// Delays every `/api` answer by `d`; the change itself is made before the delay.

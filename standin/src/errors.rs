@@ -49,7 +49,11 @@ impl ApiError {
     ) -> Self {
         let description = description.into();
         let mut err = Self::invalid(format!("invalid {request}: {field}: {description}"));
-        err.violations.push(FieldViolation { field: field.to_owned(), description, constraint });
+        err.violations.push(FieldViolation {
+            field: field.to_owned(),
+            description,
+            constraint,
+        });
         err
     }
 
@@ -60,7 +64,12 @@ impl ApiError {
 
     /// 401 with the exact documented body (§2): used for missing, unknown and expired tokens.
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, 16, "UNAUTHENTICATED", "Token empty")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            16,
+            "UNAUTHENTICATED",
+            "Token empty",
+        )
     }
 
     /// A duplicate external id or email: 400 INVALID_ARGUMENT, or 409 ALREADY_EXISTS when
@@ -75,14 +84,24 @@ impl ApiError {
 
     /// 429 RESOURCE_EXHAUSTED with Scalekit's `RATE_LIMITED` error code (§9).
     pub fn rate_limited() -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, 8, "RATE_LIMITED", "rate limit exceeded")
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            8,
+            "RATE_LIMITED",
+            "rate limit exceeded",
+        )
     }
 
     /// An injected failure with any HTTP status; the gRPC code follows the gateway table.
     pub fn injected(status: u16) -> Self {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (code, name) = grpc_code_for(status);
-        Self::new(status, code, name, format!("injected fault: HTTP {}", status.as_u16()))
+        Self::new(
+            status,
+            code,
+            name,
+            format!("injected fault: HTTP {}", status.as_u16()),
+        )
     }
 
     /// Builds an error from its parts.
@@ -92,7 +111,13 @@ impl ApiError {
         error_code: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        Self { status, code, error_code, message: message.into(), violations: Vec::new() }
+        Self {
+            status,
+            code,
+            error_code,
+            message: message.into(),
+            violations: Vec::new(),
+        }
     }
 
     /// The JSON body.
@@ -157,7 +182,10 @@ mod tests {
 
     #[test]
     fn duplicate_switch_selects_409() {
-        assert_eq!(ApiError::duplicate(400, "x").status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::duplicate(400, "x").status,
+            StatusCode::BAD_REQUEST
+        );
         let conflict = ApiError::duplicate(409, "x");
         assert_eq!((conflict.status, conflict.code), (StatusCode::CONFLICT, 6));
     }

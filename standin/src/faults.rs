@@ -63,16 +63,28 @@ mod tests {
 
     #[test]
     fn rate_limited_sets_retry_after_only_when_given() {
-        let with = Fault::RateLimited { retry_after_secs: Some(7) }.response();
+        let with = Fault::RateLimited {
+            retry_after_secs: Some(7),
+        }
+        .response();
         assert_eq!(with.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(with.headers()[header::RETRY_AFTER], "7");
-        let without = Fault::RateLimited { retry_after_secs: None }.response();
+        let without = Fault::RateLimited {
+            retry_after_secs: None,
+        }
+        .response();
         assert!(without.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]
     fn invalid_status_becomes_500() {
-        assert_eq!(Fault::Status(42).response().status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(Fault::Status(503).response().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Fault::Status(42).response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            Fault::Status(503).response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

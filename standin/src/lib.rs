@@ -6,6 +6,7 @@
 //! - `auth` issues tokens (`POST /oauth/token`) and checks bearer tokens.
 //! - `organizations` and `users` are the operations; `user_body` decodes user bodies and
 //!   renders users; `validate` holds the body and metadata rules.
+//! - `control` is the test side of [`StandIn`]: seeding, snapshots, switches, faults.
 //! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures; `record` keeps
 //!   the request log and adds latency; `state` is the data behind one mutex; `rfc3339`
 //!   formats timestamps.
@@ -70,7 +71,9 @@ impl StandIn {
 
     /// `http://127.0.0.1:PORT` (`http://127.0.0.1:0` when not listening).
     pub fn base_url(&self) -> String {
-        let addr = self.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let addr = self
+            .addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         format!("http://{addr}")
     }
 

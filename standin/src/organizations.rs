@@ -21,10 +21,22 @@ const CREATE: &str = "CreateOrganizationRequest.Organization";
 /// See [`CREATE`].
 const UPDATE: &str = "UpdateOrganizationRequest.Organization";
 /// Keys a PATCH body may carry.
-const UPDATE_KEYS: &[&str] = &["display_name", "external_id", "metadata", "slug", "logo_url"];
+const UPDATE_KEYS: &[&str] = &[
+    "display_name",
+    "external_id",
+    "metadata",
+    "slug",
+    "logo_url",
+];
 /// Keys a POST body may carry.
-const CREATE_KEYS: &[&str] =
-    &["display_name", "external_id", "metadata", "slug", "logo_url", "region_code"];
+const CREATE_KEYS: &[&str] = &[
+    "display_name",
+    "external_id",
+    "metadata",
+    "slug",
+    "logo_url",
+    "region_code",
+];
 
 /// Reply type of every handler here.
 type Reply = Result<(StatusCode, Json<Value>), ApiError>;
@@ -34,8 +46,14 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/v1/organizations", post(create))
         .route("/api/v1/organizations:external/", get(external_id_required))
-        .route("/api/v1/organizations:external/{external_id}", get(get_by_external_id))
-        .route("/api/v1/organizations/{id}", get(get_by_id).patch(update).delete(delete))
+        .route(
+            "/api/v1/organizations:external/{external_id}",
+            get(get_by_external_id),
+        )
+        .route(
+            "/api/v1/organizations/{id}",
+            get(get_by_id).patch(update).delete(delete),
+        )
 }
 
 /// `{"organization":{…}}` with every set field, `metadata` always present.
@@ -48,7 +66,11 @@ pub fn org_json(org: &Organization) -> Value {
         "region_code": org.region_code,
         "metadata": org.metadata,
     });
-    for (key, value) in [("external_id", &org.external_id), ("slug", &org.slug), ("logo_url", &org.logo_url)] {
+    for (key, value) in [
+        ("external_id", &org.external_id),
+        ("slug", &org.slug),
+        ("logo_url", &org.logo_url),
+    ] {
         if let Some(value) = value {
             o[key] = json!(value);
         }
@@ -84,7 +106,10 @@ async fn get_by_external_id(
 }
 
 /// O2: get by id.
-async fn get_by_id(State(shared): State<Shared>, path: Result<Path<String>, PathRejection>) -> Reply {
+async fn get_by_id(
+    State(shared): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
     let id = checked_id(path)?;
     let inner = lock(&shared);
     wrapped(StatusCode::OK, find(&inner, &id)?)
@@ -94,13 +119,27 @@ async fn get_by_id(State(shared): State<Shared>, path: Result<Path<String>, Path
 async fn create(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Reply {
     let object = validate::json_object(&headers, &body)?;
     validate::no_unknown_keys(&object, CREATE_KEYS, "the organization")?;
-    let Some(display_name) = validate::string_field(&object, "display_name", (1, 200), CREATE)? else {
-        return Err(ApiError::violation(CREATE, "display_name", "value is required", "required"));
+    let Some(display_name) = validate::string_field(&object, "display_name", (1, 200), CREATE)?
+    else {
+        return Err(ApiError::violation(
+            CREATE,
+            "display_name",
+            "value is required",
+            "required",
+        ));
     };
     let fields = UpdateFields::parse(&object, CREATE)?;
     let region_code = validate::string_field(&object, "region_code", (2, 2), CREATE)?;
-    if region_code.as_deref().is_some_and(|r| r != "US" && r != "EU") {
-        return Err(ApiError::violation(CREATE, "region_code", "must be US or EU", "enum"));
+    if region_code
+        .as_deref()
+        .is_some_and(|r| r != "US" && r != "EU")
+    {
+        return Err(ApiError::violation(
+            CREATE,
+            "region_code",
+            "must be US or EU",
+            "enum",
+        ));
     }
     let mut inner = lock(&shared);
     if let Some(external_id) = &fields.external_id {
@@ -139,7 +178,9 @@ async fn update(
     }
     let merge = inner.merge_metadata;
     let Some(org) = inner.orgs.get_mut(&id) else {
-        return Err(ApiError::not_found(format!("organization {id:?} not found")));
+        return Err(ApiError::not_found(format!(
+            "organization {id:?} not found"
+        )));
     };
     if let Some(patch) = fields.metadata.as_ref().filter(|_| merge) {
         let mut merged = org.metadata.clone();
@@ -159,7 +200,9 @@ async fn delete(State(shared): State<Shared>, path: Result<Path<String>, PathRej
     let id = checked_id(path)?;
     let mut inner = lock(&shared);
     if inner.orgs.remove(&id).is_none() {
-        return Err(ApiError::not_found(format!("organization {id:?} not found")));
+        return Err(ApiError::not_found(format!(
+            "organization {id:?} not found"
+        )));
     }
     for user in inner.users.values_mut() {
         user.memberships.retain(|m| m.organization_id != id);
@@ -183,13 +226,26 @@ impl UpdateFields {
     /// Validates the fields present in `object`.
     fn parse(object: &Map<String, Value>, request: &str) -> Result<Self, ApiError> {
         let metadata = match object.get("metadata") {
-            Some(value) => Some(validate::metadata(value, ORG_MAX_PAIRS, "metadata", request)?),
+            Some(value) => Some(validate::metadata(
+                value,
+                ORG_MAX_PAIRS,
+                "metadata",
+                request,
+            )?),
             None => None,
         };
         let logo_url = validate::string_field(object, "logo_url", (0, 1024), request)?;
-        if logo_url.as_deref().is_some_and(|u| !u.is_empty() && !u.starts_with("https://")) {
+        if logo_url
+            .as_deref()
+            .is_some_and(|u| !u.is_empty() && !u.starts_with("https://"))
+        {
             let description = "must be an https:// URL";
-            return Err(ApiError::violation(request, "logo_url", description, "string.prefix"));
+            return Err(ApiError::violation(
+                request,
+                "logo_url",
+                description,
+                "string.prefix",
+            ));
         }
         Ok(Self {
             external_id: validate::string_field(object, "external_id", (1, 255), request)?,

@@ -73,7 +73,9 @@ pub async fn record(State(shared): State<Shared>, request: Request, next: Next) 
         inner.requests.push(entry);
         inner.requests.len() - 1
     };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let latency = {
         let mut inner = lock(&shared);
         if let Some(entry) = inner.requests.get_mut(index) {

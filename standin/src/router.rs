@@ -35,8 +35,7 @@ async fn not_found() -> ApiError {
 /// `GET /_standin/state` (no auth): every organization and user, for a person with curl.
 async fn debug_state(State(shared): State<Shared>) -> Json<Value> {
     let inner = lock(&shared);
-    let organizations: Vec<Value> =
-        inner.orgs.values().map(organizations::org_json).collect();
+    let organizations: Vec<Value> = inner.orgs.values().map(organizations::org_json).collect();
     let users: Vec<Value> = inner
         .users
         .values()

@@ -15,7 +15,9 @@ pub type Shared = Arc<Mutex<Inner>>;
 
 /// Locks the state; a poisoned lock (a panicking test thread) is recovered, not propagated.
 pub fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A snapshot of one organization, as tests read it.
@@ -123,7 +125,11 @@ impl UserRecord {
             email: self.email.clone(),
             external_id: self.external_id.clone(),
             metadata: self.metadata.clone(),
-            memberships: self.memberships.iter().map(|m| m.organization_id.clone()).collect(),
+            memberships: self
+                .memberships
+                .iter()
+                .map(|m| m.organization_id.clone())
+                .collect(),
             first_name: self.profile.strings.get("first_name").cloned(),
             last_name: self.profile.strings.get("last_name").cloned(),
             send_invitation_email: self.send_invitation_email,
@@ -213,7 +219,9 @@ impl Inner {
 
     /// Whether some user has this email (case-insensitive).
     pub fn email_taken(&self, email: &str) -> bool {
-        self.users.values().any(|u| u.email.eq_ignore_ascii_case(email))
+        self.users
+            .values()
+            .any(|u| u.email.eq_ignore_ascii_case(email))
     }
 
     /// Whether `token` was issued and has not expired at `now`.
@@ -254,7 +262,10 @@ impl Inner {
     ) -> String {
         let id = self.new_id("usr");
         let now = SystemTime::now();
-        let profile = Profile { id: self.new_id("usp"), ..Profile::default() };
+        let profile = Profile {
+            id: self.new_id("usp"),
+            ..Profile::default()
+        };
         let user = UserRecord {
             id: id.clone(),
             email,

@@ -11,8 +11,16 @@ use crate::validate::{self, USER_MAX_PAIRS};
 
 /// Profile string fields the API accepts.
 const PROFILE_STRINGS: &[&str] = &[
-    "first_name", "last_name", "name", "locale", "phone_number", "picture", "given_name",
-    "family_name", "preferred_username", "gender",
+    "first_name",
+    "last_name",
+    "name",
+    "locale",
+    "phone_number",
+    "picture",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "gender",
 ];
 /// Profile string fields always present in responses (`""` when unset).
 const PROFILE_ALWAYS: &[&str] = &["first_name", "last_name", "name", "locale", "phone_number"];
@@ -36,7 +44,12 @@ impl ProfilePatch {
         };
         let Value::Object(profile) = value else {
             let description = format!("must be an object, got {}", validate::kind(value));
-            return Err(ApiError::violation(request, "user_profile", description, "message"));
+            return Err(ApiError::violation(
+                request,
+                "user_profile",
+                description,
+                "message",
+            ));
         };
         let mut allowed = PROFILE_STRINGS.to_vec();
         allowed.extend(["metadata", "custom_attributes"]);
@@ -88,7 +101,12 @@ pub fn membership(
     };
     let Value::Object(body) = value else {
         let description = format!("must be an object, got {}", validate::kind(value));
-        return Err(ApiError::violation(request, "membership", description, "message"));
+        return Err(ApiError::violation(
+            request,
+            "membership",
+            description,
+            "message",
+        ));
     };
     validate::no_unknown_keys(body, &["roles", "metadata"], "membership")?;
     if let Some(value) = body.get("metadata") {
@@ -104,7 +122,9 @@ pub fn membership(
 /// Role names from `[{"name":"member"}]`; bare strings fail to decode, as on the wire.
 fn role_names(roles: &Value) -> Result<Vec<String>, ApiError> {
     let Value::Array(roles) = roles else {
-        return Err(ApiError::invalid("membership.roles must be an array of role objects"));
+        return Err(ApiError::invalid(
+            "membership.roles must be an array of role objects",
+        ));
     };
     roles
         .iter()
@@ -134,7 +154,9 @@ pub fn send_invitation_email(query: Option<&str>) -> Result<bool, ApiError> {
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key != "send_invitation_email" {
-            return Err(ApiError::invalid(format!("unexpected query parameter {key:?}")));
+            return Err(ApiError::invalid(format!(
+                "unexpected query parameter {key:?}"
+            )));
         }
         send = match value {
             "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
@@ -150,9 +172,16 @@ pub fn send_invitation_email(query: Option<&str>) -> Result<bool, ApiError> {
 }
 
 /// A `map<string,string>` without Scalekit's metadata length rules.
-fn string_map(value: &Value, field: &str, request: &str) -> Result<BTreeMap<String, String>, ApiError> {
+fn string_map(
+    value: &Value,
+    field: &str,
+    request: &str,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let Value::Object(object) = value else {
-        let description = format!("must be an object of strings, got {}", validate::kind(value));
+        let description = format!(
+            "must be an object of strings, got {}",
+            validate::kind(value)
+        );
         return Err(ApiError::violation(request, field, description, "map"));
     };
     object
@@ -160,7 +189,10 @@ fn string_map(value: &Value, field: &str, request: &str) -> Result<BTreeMap<Stri
         .map(|(k, v)| match v {
             Value::String(s) => Ok((k.clone(), s.clone())),
             other => {
-                let description = format!("value of {k:?} must be a string, got {}", validate::kind(other));
+                let description = format!(
+                    "value of {k:?} must be a string, got {}",
+                    validate::kind(other)
+                );
                 Err(ApiError::violation(request, field, description, "string"))
             }
         })
@@ -173,8 +205,11 @@ pub fn user_json(user: &UserRecord, environment_id: &str) -> Value {
         .memberships
         .iter()
         .map(|m| {
-            let roles: Vec<Value> =
-                m.roles.iter().map(|r| json!({"name": r, "display_name": title(r)})).collect();
+            let roles: Vec<Value> = m
+                .roles
+                .iter()
+                .map(|r| json!({"name": r, "display_name": title(r)}))
+                .collect();
             json!({"organization_id": m.organization_id, "membership_status": m.membership_status,
                    "roles": roles, "metadata": m.metadata, "name": "", "display_name": ""})
         })
@@ -205,7 +240,10 @@ pub fn user_json(user: &UserRecord, environment_id: &str) -> Value {
 /// `admin` → `Admin`, for role display names.
 fn title(name: &str) -> String {
     let mut chars = name.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -215,14 +253,20 @@ mod tests {
     #[test]
     fn invitation_query() {
         assert_eq!(send_invitation_email(None), Ok(true));
-        assert_eq!(send_invitation_email(Some("send_invitation_email=false")), Ok(false));
+        assert_eq!(
+            send_invitation_email(Some("send_invitation_email=false")),
+            Ok(false)
+        );
         assert!(send_invitation_email(Some("send_invitation_email=no")).is_err());
         assert!(send_invitation_email(Some("x=1")).is_err());
     }
 
     #[test]
     fn roles_must_be_objects() {
-        assert_eq!(role_names(&json!([{"name": "member"}])), Ok(vec!["member".to_owned()]));
+        assert_eq!(
+            role_names(&json!([{"name": "member"}])),
+            Ok(vec!["member".to_owned()])
+        );
         assert!(role_names(&json!(["member"])).is_err());
         assert!(role_names(&json!([{"nom": "member"}])).is_err());
     }

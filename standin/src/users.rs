@@ -20,7 +20,13 @@ const CREATE: &str = "CreateUserAndMembershipRequest.User";
 /// See [`CREATE`].
 const UPDATE: &str = "UpdateUserRequest.User";
 /// Keys a create body may carry.
-const CREATE_KEYS: &[&str] = &["email", "external_id", "metadata", "user_profile", "membership"];
+const CREATE_KEYS: &[&str] = &[
+    "email",
+    "external_id",
+    "metadata",
+    "user_profile",
+    "membership",
+];
 /// Keys a PATCH-by-id body may carry.
 const UPDATE_KEYS: &[&str] = &["external_id", "metadata", "user_profile"];
 /// Keys a PATCH-by-external-id body may carry.
@@ -33,12 +39,18 @@ type Reply = Result<(StatusCode, Json<Value>), ApiError>;
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/v1/organizations/{id}/users", post(create_in_org))
-        .route("/api/v1/users:external/", get(external_id_required).patch(external_id_required))
+        .route(
+            "/api/v1/users:external/",
+            get(external_id_required).patch(external_id_required),
+        )
         .route(
             "/api/v1/users:external/{external_id}",
             get(get_by_external_id).patch(update_by_external_id),
         )
-        .route("/api/v1/users/{id}", get(get_by_id).patch(update_by_id).delete(delete))
+        .route(
+            "/api/v1/users/{id}",
+            get(get_by_id).patch(update_by_id).delete(delete),
+        )
 }
 
 /// Wraps a user into a 2xx reply.
@@ -66,7 +78,10 @@ async fn get_by_external_id(
 }
 
 /// U2: get by id (`usr_`, 1–32 chars).
-async fn get_by_id(State(shared): State<Shared>, path: Result<Path<String>, PathRejection>) -> Reply {
+async fn get_by_id(
+    State(shared): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
     let id = validate::path_param(path)?;
     validate::path_id(&id, "usr_", 1, 32)?;
     let inner = lock(&shared);
@@ -87,10 +102,20 @@ async fn create_in_org(
     let object = validate::json_object(&headers, &body)?;
     validate::no_unknown_keys(&object, CREATE_KEYS, "the user")?;
     let Some(email) = validate::string_field(&object, "email", (3, 320), CREATE)? else {
-        return Err(ApiError::violation(CREATE, "email", "value is required", "required"));
+        return Err(ApiError::violation(
+            CREATE,
+            "email",
+            "value is required",
+            "required",
+        ));
     };
     if email.split('@').filter(|part| !part.is_empty()).count() != 2 {
-        return Err(ApiError::violation(CREATE, "email", "must be an email address", "string.email"));
+        return Err(ApiError::violation(
+            CREATE,
+            "email",
+            "must be an email address",
+            "string.email",
+        ));
     }
     let external_id = validate::string_field(&object, "external_id", (1, 510), CREATE)?;
     let metadata = match object.get("metadata") {
@@ -101,7 +126,9 @@ async fn create_in_org(
     let membership = user_body::membership(&object, &org_id, invite, CREATE)?;
     let mut inner = lock(&shared);
     if !inner.orgs.contains_key(&org_id) {
-        return Err(ApiError::not_found(format!("organization {org_id:?} not found")));
+        return Err(ApiError::not_found(format!(
+            "organization {org_id:?} not found"
+        )));
     }
     if inner.email_taken(&email) {
         let message = format!("user with email {email:?} already exists");
@@ -164,8 +191,13 @@ async fn update_by_external_id(
 fn patch(inner: &mut Inner, id: &str, object: &serde_json::Map<String, Value>) -> Reply {
     let external_id = validate::string_field(object, "external_id", (1, 510), UPDATE)?;
     let metadata = match object.get("metadata") {
-        Some(value) => Some(validate::metadata(value, USER_MAX_PAIRS, "metadata", UPDATE)?)
-            .filter(|m| !m.is_empty()),
+        Some(value) => Some(validate::metadata(
+            value,
+            USER_MAX_PAIRS,
+            "metadata",
+            UPDATE,
+        )?)
+        .filter(|m| !m.is_empty()),
         None => None,
     };
     let profile = ProfilePatch::parse(object, UPDATE)?;
@@ -205,7 +237,10 @@ async fn delete(State(shared): State<Shared>, path: Result<Path<String>, PathRej
 
 /// The user with `id`, or 404.
 fn find<'a>(inner: &'a Inner, id: &str) -> Result<&'a UserRecord, ApiError> {
-    inner.users.get(id).ok_or_else(|| ApiError::not_found(format!("user {id:?} not found")))
+    inner
+        .users
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("user {id:?} not found")))
 }
 
 /// The id of the user with `external_id`, or 404.
@@ -216,7 +251,11 @@ fn by_external_id(inner: &Inner, external_id: &str) -> Result<String, ApiError> 
 }
 
 /// Refuses an external id another user already has.
-fn check_unique(inner: &Inner, external_id: Option<&str>, own_id: Option<&str>) -> Result<(), ApiError> {
+fn check_unique(
+    inner: &Inner,
+    external_id: Option<&str>,
+    own_id: Option<&str>,
+) -> Result<(), ApiError> {
     let Some(external_id) = external_id else {
         return Ok(());
     };

@@ -31,7 +31,9 @@ pub fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Valu
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ApiError::invalid("request body must be a JSON object")),
-        Err(err) => Err(ApiError::invalid(format!("request body is not valid JSON: {err}"))),
+        Err(err) => Err(ApiError::invalid(format!(
+            "request body is not valid JSON: {err}"
+        ))),
     }
 }
 
@@ -54,7 +56,9 @@ pub fn no_unknown_keys(
 pub fn no_query(query: &Option<String>) -> Result<(), ApiError> {
     match query.as_deref() {
         None | Some("") => Ok(()),
-        Some(q) => Err(ApiError::invalid(format!("unexpected query parameters {q:?}"))),
+        Some(q) => Err(ApiError::invalid(format!(
+            "unexpected query parameters {q:?}"
+        ))),
     }
 }
 
@@ -95,11 +99,21 @@ pub fn string_field(
     let len = s.chars().count();
     if len < min {
         let description = format!("value length must be at least {min} characters");
-        return Err(ApiError::violation(request, key, description, "string.min_len"));
+        return Err(ApiError::violation(
+            request,
+            key,
+            description,
+            "string.min_len",
+        ));
     }
     if len > max {
         let description = format!("value length must be at most {max} characters");
-        return Err(ApiError::violation(request, key, description, "string.max_len"));
+        return Err(ApiError::violation(
+            request,
+            key,
+            description,
+            "string.max_len",
+        ));
     }
     Ok(Some(s.clone()))
 }
@@ -119,8 +133,10 @@ pub fn metadata(
     let mut map = BTreeMap::new();
     for (key, value) in object {
         let Value::String(text) = value else {
-            let description =
-                format!("value of key {key:?} must be a JSON string, got {}", kind(value));
+            let description = format!(
+                "value of key {key:?} must be a JSON string, got {}",
+                kind(value)
+            );
             return Err(ApiError::violation(request, field, description, "string"));
         };
         check_len(request, field, "key", key, (3, 25))?;
@@ -143,7 +159,12 @@ pub fn max_pairs_ok(
 ) -> Result<(), ApiError> {
     if map.len() > max_pairs {
         let description = format!("map must be at most {max_pairs} entries, got {}", map.len());
-        return Err(ApiError::violation(request, field, description, "map.max_pairs"));
+        return Err(ApiError::violation(
+            request,
+            field,
+            description,
+            "map.max_pairs",
+        ));
     }
     Ok(())
 }
@@ -159,11 +180,21 @@ fn check_len(
     let len = text.chars().count();
     if len < min {
         let description = format!("{part} length must be at least {min} characters: {text:?}");
-        return Err(ApiError::violation(request, field, description, "string.min_len"));
+        return Err(ApiError::violation(
+            request,
+            field,
+            description,
+            "string.min_len",
+        ));
     }
     if len > max {
         let description = format!("{part} length must be at most {max} characters: {text:?}");
-        return Err(ApiError::violation(request, field, description, "string.max_len"));
+        return Err(ApiError::violation(
+            request,
+            field,
+            description,
+            "string.max_len",
+        ));
     }
     Ok(())
 }
@@ -200,19 +231,26 @@ mod tests {
         ] {
             assert!(metadata(&bad, 10, "metadata", "R").is_err(), "{bad}");
         }
-        let eleven: Map<String, Value> =
-            (0..11).map(|i| (format!("key{i}"), json!("v"))).collect();
+        let eleven: Map<String, Value> = (0..11).map(|i| (format!("key{i}"), json!("v"))).collect();
         let err = metadata(&Value::Object(eleven), 10, "metadata", "R");
-        assert_eq!(err.map_err(|e| e.violations[0].constraint), Err("map.max_pairs"));
+        assert_eq!(
+            err.map_err(|e| e.violations[0].constraint),
+            Err("map.max_pairs")
+        );
     }
 
     #[test]
     fn string_field_refuses_null_and_numbers() {
         let object = json!({"a": null, "b": 1, "c": "ok"});
-        let Value::Object(object) = object else { return };
+        let Value::Object(object) = object else {
+            return;
+        };
         assert!(string_field(&object, "a", (1, 9), "R").is_err());
         assert!(string_field(&object, "b", (1, 9), "R").is_err());
-        assert_eq!(string_field(&object, "c", (1, 9), "R"), Ok(Some("ok".into())));
+        assert_eq!(
+            string_field(&object, "c", (1, 9), "R"),
+            Ok(Some("ok".into()))
+        );
         assert_eq!(string_field(&object, "d", (1, 9), "R"), Ok(None));
     }
 }

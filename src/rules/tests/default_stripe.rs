@@ -61,6 +61,7 @@ fn customer_deleted_removes_the_billing_keys() {
             "subscription_status"
         ]
     );
+    assert_eq!(changes[0].on_missing, crate::model::OnMissing::Skip);
     assert!(links.is_empty());
 }
 

@@ -94,33 +94,52 @@ fn settings_of_another_kind_are_refused() {
         &[("STRIPE_WEBHOOK_SECRET", "whsec_x")],
     )
     .unwrap_err();
-    assert!(err.to_string().contains("`header` does not apply to kind stripe"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`header` does not apply to kind stripe"),
+        "{err}"
+    );
     let err = try_source("name = \"h\"\nkind = \"hmac\"\nheader = \"X-Sig\"", &[]).unwrap_err();
-    assert!(err.to_string().contains("`secret_env` is required"), "{err}");
+    assert!(
+        err.to_string().contains("`secret_env` is required"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_secrets_name_the_variable_and_never_print_values() {
     let err = try_source("name = \"s\"\nkind = \"stripe\"", &[]).unwrap_err();
     assert!(matches!(err, super::SourceConfigError::MissingEnv { .. }));
-    assert!(err.to_string().contains("STRIPE_WEBHOOK_SECRET is not set"), "{err}");
+    assert!(
+        err.to_string().contains("STRIPE_WEBHOOK_SECRET is not set"),
+        "{err}"
+    );
     let config = "name = \"w\"\nkind = \"standard_webhooks\"\nsecret_env = \"W\"";
     let err = try_source(config, &[("W", "whsec_not base64!")]).unwrap_err();
     assert!(!err.to_string().contains("not base64!"), "{err}");
-    let source = source("name = \"s\"\nkind = \"stripe\"", &[("STRIPE_WEBHOOK_SECRET", "whsec_topsecret")]);
+    let source = source(
+        "name = \"s\"\nkind = \"stripe\"",
+        &[("STRIPE_WEBHOOK_SECRET", "whsec_topsecret")],
+    );
     assert!(!format!("{source:?}").contains("topsecret"));
 }
 
 #[test]
 fn json_answers_report_counts_and_errors() {
-    let source = source("name = \"s\"\nkind = \"stripe\"", &[("STRIPE_WEBHOOK_SECRET", "whsec_x")]);
+    let source = source(
+        "name = \"s\"\nkind = \"stripe\"",
+        &[("STRIPE_WEBHOOK_SECRET", "whsec_x")],
+    );
     let ack = source.acknowledgement(&super::AckSummary {
         accepted: 1,
         duplicates: 2,
     });
     assert_eq!(ack.content_type, "application/json");
     let ack: serde_json::Value = serde_json::from_str(&ack.body).unwrap();
-    assert_eq!(ack, serde_json::json!({"received": true, "accepted": 1, "duplicates": 2}));
+    assert_eq!(
+        ack,
+        serde_json::json!({"received": true, "accepted": 1, "duplicates": 2})
+    );
     let rejection = source.rejection("bad \"thing\"");
     let rejection: serde_json::Value = serde_json::from_str(&rejection.body).unwrap();
     assert_eq!(rejection, serde_json::json!({"error": "bad \"thing\""}));

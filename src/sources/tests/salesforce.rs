@@ -20,8 +20,17 @@ pub(super) fn salesforce(org: &str, token: Option<&str>) -> Source {
 }
 
 /// Receives `body` without a query.
-pub(super) fn deliver(source: &Source, body: &str) -> Result<Vec<InboundEvent>, crate::sources::SourceError> {
-    receive(source, &headers(&[("content-type", "text/xml")]), None, body.as_bytes(), 0)
+pub(super) fn deliver(
+    source: &Source,
+    body: &str,
+) -> Result<Vec<InboundEvent>, crate::sources::SourceError> {
+    receive(
+        source,
+        &headers(&[("content-type", "text/xml")]),
+        None,
+        body.as_bytes(),
+        0,
+    )
 }
 
 /// One `Notification` with an `Account` sObject carrying `fields` (XML with `sf:` prefixes).
@@ -55,7 +64,10 @@ fn the_constructed_account_fixture_gives_two_events() {
     assert_eq!(first.provider_event_id, "04l5g000003AbCdAAK");
     assert_eq!(first.event_type, "Account");
     assert_eq!(first.occurred_at_ms, rfc3339_ms("2026-01-21T09:12:44.000Z"));
-    assert_eq!(first.verification, "salesforce organization id (no url token configured)");
+    assert_eq!(
+        first.verification,
+        "salesforce organization id (no url token configured)"
+    );
     assert_eq!(
         first.payload,
         json!({
@@ -80,7 +92,12 @@ fn the_constructed_account_fixture_gives_two_events() {
     let second = &events[1];
     assert_eq!(second.provider_event_id, "04l5g000003AbCeAAK");
     let fields = &second.payload["fields"];
-    for nil in ["BillingCountry", "Org_Id__c", "Stripe_Customer_Id__c", "Website"] {
+    for nil in [
+        "BillingCountry",
+        "Org_Id__c",
+        "Stripe_Customer_Id__c",
+        "Website",
+    ] {
         assert_eq!(fields.get(nil), Some(&serde_json::Value::Null), "{nil}");
     }
     assert_eq!(fields["Name"], "Globex");
@@ -90,7 +107,10 @@ fn the_constructed_account_fixture_gives_two_events() {
 fn the_aspnet_contact_fixture_gives_two_contacts_and_drops_the_session_id() {
     let body = fixture_text("salesforce/outbound_message.contact.aspnet-webhooks.xml");
     let events = deliver(&salesforce("012345678901234", None), &body).unwrap();
-    let ids: Vec<&str> = events.iter().map(|e| e.provider_event_id.as_str()).collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e.provider_event_id.as_str())
+        .collect();
     assert_eq!(ids, ["04l1I000000fztEQAQ", "04l1I000000fzt9QAA"]);
     assert!(events.iter().all(|e| e.event_type == "Contact"));
     let first = &events[0].payload;
@@ -119,8 +139,15 @@ fn renamed_prefixes(body: &str) -> String {
             "<om:notifications xmlns:om=\"http://soap.sforce.com/2005/09/outbound\">",
         );
     for name in [
-        "notifications", "OrganizationId", "ActionId", "SessionId", "EnterpriseUrl",
-        "PartnerUrl", "Notification", "Id", "sObject",
+        "notifications",
+        "OrganizationId",
+        "ActionId",
+        "SessionId",
+        "EnterpriseUrl",
+        "PartnerUrl",
+        "Notification",
+        "Id",
+        "sObject",
     ] {
         for (from, to) in [("<", "<om:"), ("</", "</om:")] {
             for end in [">", " ", "/>"] {
@@ -138,7 +165,10 @@ fn prefixes_do_not_matter_only_namespaces_do() {
     assert!(renamed.contains("<om:Id>") && renamed.contains("inst:type=\"rec:Account\""));
     assert!(!renamed.contains("sf:") && !renamed.contains("soapenv"));
     let source = salesforce(ORG, None);
-    assert_eq!(deliver(&source, &renamed).unwrap(), deliver(&source, &body).unwrap());
+    assert_eq!(
+        deliver(&source, &renamed).unwrap(),
+        deliver(&source, &body).unwrap()
+    );
     // The same prefixes bound to other namespaces are not a Salesforce message.
     let wrong = body.replace("http://soap.sforce.com/2005/09/outbound", "urn:other");
     assert_eq!(refused(deliver(&source, &wrong)), "MalformedXml");
@@ -152,7 +182,10 @@ fn the_type_prefix_is_resolved_where_it_is_declared() {
         </sObject></Notification>";
     let events = deliver(&salesforce(ORG, None), &message(ORG, &[item.to_owned()])).unwrap();
     assert_eq!(events[0].event_type, "Contact");
-    assert_eq!(events[0].payload["fields"], json!({"Id": "0031I0000081tbPQAQ"}));
+    assert_eq!(
+        events[0].payload["fields"],
+        json!({"Id": "0031I0000081tbPQAQ"})
+    );
     let undeclared = item.replace("xsi:type=\"t:Contact\"", "xsi:type=\"u:Contact\"");
     let result = deliver(&salesforce(ORG, None), &message(ORG, &[undeclared]));
     assert_eq!(refused(result), "MalformedXml");
@@ -187,7 +220,10 @@ fn occurred_at_prefers_system_modstamp_then_last_modified_date() {
     let only_last = "<sf:LastModifiedDate>2026-01-21T09:00:00Z</sf:LastModifiedDate>";
     let body = message(
         ORG,
-        &[notification("04l5g00000000001", both), notification("04l5g00000000002", only_last)],
+        &[
+            notification("04l5g0000000001", both),
+            notification("04l5g0000000002", only_last),
+        ],
     );
     let events = deliver(&salesforce(ORG, None), &body).unwrap();
     assert_eq!(events[0].occurred_at_ms, rfc3339_ms("2026-01-21T10:00:00Z"));
@@ -196,6 +232,15 @@ fn occurred_at_prefers_system_modstamp_then_last_modified_date() {
 
 #[test]
 fn a_record_id_with_an_impossible_suffix_is_refused() {
-    let body = message(ORG, &[notification("04l5g000003AbCdAAK", "<sf:Id>003G000001SUbc4BAD</sf:Id>")]);
-    assert_eq!(refused(deliver(&salesforce(ORG, None), &body)), "MalformedXml");
+    let body = message(
+        ORG,
+        &[notification(
+            "04l5g000003AbCdAAK",
+            "<sf:Id>003G000001SUbc4BAD</sf:Id>",
+        )],
+    );
+    assert_eq!(
+        refused(deliver(&salesforce(ORG, None), &body)),
+        "MalformedXml"
+    );
 }

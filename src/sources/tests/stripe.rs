@@ -48,7 +48,9 @@ fn every_fixture_verifies_at_its_clock_and_is_unchanged() {
         );
         let header = entry["stripe_signature"].as_str().unwrap();
         let h = headers(&[("stripe-signature", header)]);
-        let now = manifest["clock_for_tests"]["accept_at_now"].as_i64().unwrap();
+        let now = manifest["clock_for_tests"]["accept_at_now"]
+            .as_i64()
+            .unwrap();
         let result = receive(&source, &h, None, &body, now);
         if file.starts_with("thin_event") {
             assert_eq!(refused(result), "ThinEvent", "{file}");
@@ -61,11 +63,17 @@ fn every_fixture_verifies_at_its_clock_and_is_unchanged() {
         assert_eq!(event.source, "stripe");
         assert_eq!(event.provider_event_id, payload["id"].as_str().unwrap());
         assert_eq!(event.event_type, payload["type"].as_str().unwrap());
-        assert_eq!(event.occurred_at_ms, Some(payload["created"].as_i64().unwrap() * 1000));
+        assert_eq!(
+            event.occurred_at_ms,
+            Some(payload["created"].as_i64().unwrap() * 1000)
+        );
         assert_eq!(event.payload, payload);
         assert_eq!(event.verification, "stripe-signature v1 (secret #1)");
         // The signing helper reproduces the manifest.
-        assert_eq!(stripe_signature_header("whsec_test_secret", T, &body), header);
+        assert_eq!(
+            stripe_signature_header("whsec_test_secret", T, &body),
+            header
+        );
     }
 }
 
@@ -80,7 +88,13 @@ fn header_variants_pass_or_fail_with_their_own_kind() {
         ("wrong_timestamp_must_fail", Some("NoMatchingSignature")),
     ] {
         let (body, header) = variant(name);
-        let result = receive(&source, &headers(&[("Stripe-Signature", &header)]), None, &body, T);
+        let result = receive(
+            &source,
+            &headers(&[("Stripe-Signature", &header)]),
+            None,
+            &body,
+            T,
+        );
         match expected {
             None => assert!(result.is_ok(), "{name}: {result:?}"),
             Some(kind) => assert_eq!(refused(result), kind, "{name}"),
@@ -97,9 +111,15 @@ fn the_clock_window_is_300_s_back_and_60_s_ahead() {
     let accept = clock["accept_at_now"].as_i64().unwrap();
     let reject = clock["reject_at_now_(too_old_>300s)"].as_i64().unwrap();
     assert!(receive(&source, &h, None, &body, accept).is_ok());
-    assert_eq!(refused(receive(&source, &h, None, &body, reject)), "TimestampTooOld");
+    assert_eq!(
+        refused(receive(&source, &h, None, &body, reject)),
+        "TimestampTooOld"
+    );
     assert!(receive(&source, &h, None, &body, T - 60).is_ok());
-    assert_eq!(refused(receive(&source, &h, None, &body, T - 61)), "TimestampInFuture");
+    assert_eq!(
+        refused(receive(&source, &h, None, &body, T - 61)),
+        "TimestampInFuture"
+    );
 }
 
 #[test]
@@ -111,8 +131,14 @@ fn the_window_is_configurable() {
     let (body, header) = variant("test_mode_with_fake_v0");
     let h = headers(&[("stripe-signature", &header)]);
     assert!(receive(&source, &h, None, &body, T + 10).is_ok());
-    assert_eq!(refused(receive(&source, &h, None, &body, T + 11)), "TimestampTooOld");
-    assert_eq!(refused(receive(&source, &h, None, &body, T - 1)), "TimestampInFuture");
+    assert_eq!(
+        refused(receive(&source, &h, None, &body, T + 11)),
+        "TimestampTooOld"
+    );
+    assert_eq!(
+        refused(receive(&source, &h, None, &body, T - 1)),
+        "TimestampInFuture"
+    );
 }
 
 #[test]
@@ -120,7 +146,10 @@ fn a_stale_timestamp_is_reported_only_for_an_authentic_delivery() {
     let source = stripe("whsec_test_secret");
     let (body, header) = variant("wrong_timestamp_must_fail");
     let h = headers(&[("stripe-signature", &header)]);
-    assert_eq!(refused(receive(&source, &h, None, &body, T + 10_000)), "NoMatchingSignature");
+    assert_eq!(
+        refused(receive(&source, &h, None, &body, T + 10_000)),
+        "NoMatchingSignature"
+    );
 }
 
 #[test]
@@ -131,7 +160,10 @@ fn rotation_accepts_any_configured_secret() {
     let events = receive(&rotated, &h, None, &body, T).unwrap();
     assert_eq!(events[0].verification, "stripe-signature v1 (secret #2)");
     let other = stripe("whsec_new_secret");
-    assert_eq!(refused(receive(&other, &h, None, &body, T)), "NoMatchingSignature");
+    assert_eq!(
+        refused(receive(&other, &h, None, &body, T)),
+        "NoMatchingSignature"
+    );
 }
 
 #[test]
@@ -140,11 +172,20 @@ fn missing_and_empty_inputs_have_their_own_kinds() {
     let (body, header) = variant("test_mode_with_fake_v0");
     let h = headers(&[("stripe-signature", &header)]);
     assert_eq!(refused(receive(&source, &h, None, b"", T)), "EmptyBody");
-    assert_eq!(refused(receive(&source, &headers(&[]), None, &body, T)), "MissingHeader");
+    assert_eq!(
+        refused(receive(&source, &headers(&[]), None, &body, T)),
+        "MissingHeader"
+    );
     let blank = headers(&[("stripe-signature", " ")]);
-    assert_eq!(refused(receive(&source, &blank, None, &body, T)), "MissingHeader");
+    assert_eq!(
+        refused(receive(&source, &blank, None, &body, T)),
+        "MissingHeader"
+    );
     let bad = headers(&[("stripe-signature", "t=1769817617,v1=zz")]);
-    assert_eq!(refused(receive(&source, &bad, None, &body, T)), "NoMatchingSignature");
+    assert_eq!(
+        refused(receive(&source, &bad, None, &body, T)),
+        "NoMatchingSignature"
+    );
 }
 
 #[test]
@@ -153,9 +194,15 @@ fn a_verified_body_that_is_not_an_event_is_malformed() {
     for (body, kind) in [
         (&b"not json"[..], "MalformedJson"),
         (b"[1]", "MalformedJson"),
-        (br#"{"type":"customer.created","created":1}"#, "MissingField"),
+        (
+            br#"{"type":"customer.created","created":1}"#,
+            "MissingField",
+        ),
         (br#"{"id":"evt_1","created":1}"#, "MissingField"),
-        (br#"{"id":"evt_1","type":"t","created":"soon"}"#, "MalformedJson"),
+        (
+            br#"{"id":"evt_1","type":"t","created":"soon"}"#,
+            "MalformedJson",
+        ),
     ] {
         let header = stripe_signature_header("whsec_test_secret", T, body);
         let h = headers(&[("stripe-signature", &header)]);
@@ -174,8 +221,14 @@ fn thin_events_are_refused_after_verification_with_the_documented_message() {
     assert!(err.to_string().starts_with(
         "thin (v2) event notifications are not supported; configure a snapshot destination"
     ));
-    assert!(err.to_string().contains("v1.billing.meter.error_report_triggered"));
+    assert!(
+        err.to_string()
+            .contains("v1.billing.meter.error_report_triggered")
+    );
     // Unsigned, the same body is refused for its signature first.
     let forged = headers(&[("stripe-signature", "t=1769817617,v1=00")]);
-    assert_eq!(refused(receive(&source, &forged, None, &body, T)), "NoMatchingSignature");
+    assert_eq!(
+        refused(receive(&source, &forged, None, &body, T)),
+        "NoMatchingSignature"
+    );
 }

@@ -15,7 +15,14 @@ async fn token_flow_issues_bearer_tokens_and_counts_requests() {
     let token = answer.json["access_token"].as_str().expect("token");
     assert!(!token.is_empty());
     let org = standin.create_organization("A", None, &[]);
-    let ok = send(&app, "GET", &format!("/api/v1/organizations/{org}"), Some(token), None).await;
+    let ok = send(
+        &app,
+        "GET",
+        &format!("/api/v1/organizations/{org}"),
+        Some(token),
+        None,
+    )
+    .await;
     assert_eq!(ok.status, 200);
     assert_eq!(standin.token_requests(), 1);
 }
@@ -28,13 +35,27 @@ async fn wrong_credentials_are_invalid_client() {
         "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
     );
     let wrong_id = helpers::good_form().replace(CLIENT_ID, "skc_1");
-    for form in [unencoded, wrong_id, "grant_type=client_credentials".to_owned()] {
+    for form in [
+        unencoded,
+        wrong_id,
+        "grant_type=client_credentials".to_owned(),
+    ] {
         let answer = token_request(&app, &form).await;
         assert_eq!(answer.status, 401, "{form}");
         assert_eq!(answer.json, json!({"error": "invalid_client"}));
     }
-    let json_body = send(&app, "POST", "/oauth/token", None, Some(json!({"client_id": CLIENT_ID}))).await;
-    assert_eq!((json_body.status, json_body.json["error"].as_str()), (400, Some("invalid_request")));
+    let json_body = send(
+        &app,
+        "POST",
+        "/oauth/token",
+        None,
+        Some(json!({"client_id": CLIENT_ID})),
+    )
+    .await;
+    assert_eq!(
+        (json_body.status, json_body.json["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     assert_eq!(standin.token_requests(), 4);
 }
 
@@ -47,12 +68,19 @@ async fn missing_unknown_and_expired_tokens_get_the_documented_401() {
     assert_eq!((missing.status, &missing.json), (401, &expected));
     let unknown = send(&h.app, "GET", uri, Some("nope"), None).await;
     assert_eq!((unknown.status, &unknown.json), (401, &expected));
-    assert_eq!(h.get(uri).await.status, 404, "valid token reaches the handler");
+    assert_eq!(
+        h.get(uri).await.status,
+        404,
+        "valid token reaches the handler"
+    );
     h.standin.expire_tokens();
     let expired = h.get(uri).await;
     assert_eq!((expired.status, &expired.json), (401, &expected));
     let fresh = helpers::issue_token(&h.app).await;
-    assert_eq!(send(&h.app, "GET", uri, Some(&fresh), None).await.status, 404);
+    assert_eq!(
+        send(&h.app, "GET", uri, Some(&fresh), None).await.status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -63,7 +91,14 @@ async fn token_ttl_is_reported_and_enforced() {
     let answer = token_request(&app, &helpers::good_form()).await;
     assert_eq!(answer.json["expires_in"], 0);
     let token = answer.json["access_token"].as_str().unwrap_or("");
-    let call = send(&app, "GET", "/api/v1/organizations:external/X", Some(token), None).await;
+    let call = send(
+        &app,
+        "GET",
+        "/api/v1/organizations:external/X",
+        Some(token),
+        None,
+    )
+    .await;
     assert_eq!(call.status, 401);
     standin.set_omit_expires_in(true);
     let answer = token_request(&app, &helpers::good_form()).await;

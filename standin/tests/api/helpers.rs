@@ -29,7 +29,11 @@ impl Harness {
         let standin = StandIn::new();
         let app = standin.router();
         let token = issue_token(&app).await;
-        Harness { standin, app, token }
+        Harness {
+            standin,
+            app,
+            token,
+        }
     }
 
     /// An authenticated call with an optional JSON body.
@@ -44,7 +48,13 @@ impl Harness {
 }
 
 /// Sends one request; a JSON body goes with `Content-Type: application/json`.
-pub async fn send(app: &Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+pub async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
@@ -62,13 +72,27 @@ pub async fn send(app: &Router, method: &str, uri: &str, token: Option<&str>, bo
 
 /// Sends a prepared request.
 pub async fn answer(app: &Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.expect("infallible router");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible router");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, headers, json, text }
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
 /// Posts a raw form body to `/oauth/token`.
@@ -84,7 +108,10 @@ pub async fn token_request(app: &Router, form: &str) -> Answer {
 
 /// The correct token form, with the secret form-encoded.
 pub fn good_form() -> String {
-    let secret = CLIENT_SECRET.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let secret = CLIENT_SECRET
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
     format!("grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={secret}")
 }
 
@@ -92,7 +119,10 @@ pub fn good_form() -> String {
 pub async fn issue_token(app: &Router) -> String {
     let answer = token_request(app, &good_form()).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.json["access_token"].as_str().expect("access_token").to_owned()
+    answer.json["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
 
 /// The first field violation's constraint of a 400 body.

@@ -1,0 +1,239 @@
+//! Salesforce checks and limits: organization, token, DOCTYPE, size, the answers.
+
+use super::salesforce::{ORG, deliver, message, notification, salesforce};
+use super::{fixture_text, headers, receive, refused, try_source};
+use crate::sources::soap::{self, SOAP_ENV};
+use crate::sources::{AckSummary, AnswerFormat, ErrorCategory};
+
+/// The constructed fixture.
+fn account_fixture() -> String {
+    fixture_text("salesforce/outbound_message.account.constructed.xml")
+}
+
+#[test]
+fn the_empty_aspnet_message_is_refused() {
+    let body = fixture_text("salesforce/outbound_message.empty.aspnet-webhooks.xml");
+    let err = deliver(&salesforce(ORG, None), &body).unwrap_err();
+    assert_eq!(err.kind(), "IncompleteMessage");
+    assert!(
+        err.to_string()
+            .contains("OrganizationId, ActionId, Notification"),
+        "{err}"
+    );
+    assert_eq!(refused(deliver(&salesforce(ORG, None), "")), "EmptyBody");
+}
+
+#[test]
+fn the_organization_is_compared_on_its_first_15_characters() {
+    let body = account_fixture();
+    assert!(deliver(&salesforce("00D5g000004XkQmEAK", None), &body).is_ok());
+    // An 18-character id whose case was lost is repaired from its suffix.
+    assert!(deliver(&salesforce("00d5g000004xkqmeak", None), &body).is_ok());
+    let err = deliver(&salesforce("00D5g000004XkQn", None), &body).unwrap_err();
+    assert_eq!(err.kind(), "OrganizationMismatch");
+    assert_eq!(err.category(), ErrorCategory::Unauthenticated);
+    let lower = deliver(&salesforce("00D5g000004xkQm", None), &body);
+    assert_eq!(refused(lower), "OrganizationMismatch");
+    let short = body.replace(
+        "00D5g000004XkQmEAK</OrganizationId>",
+        "00D5g</OrganizationId>",
+    );
+    assert_eq!(
+        refused(deliver(&salesforce(ORG, None), &short)),
+        "OrganizationMismatch"
+    );
+}
+
+#[test]
+fn a_configured_token_is_required_in_the_query() {
+    let token = "Zm9vYmFyYmF6cXV4cXV1eA";
+    let source = salesforce(ORG, Some(token));
+    let body = account_fixture();
+    let h = headers(&[]);
+    let send = |query: Option<&str>| receive(&source, &h, query, body.as_bytes(), 0);
+    let events = send(Some(&format!("token={token}"))).unwrap();
+    assert_eq!(
+        events[0].verification,
+        "salesforce organization id + url token"
+    );
+    assert!(send(Some(&format!("x=1&token={token}"))).is_ok());
+    assert_eq!(refused(send(None)), "MissingToken");
+    assert_eq!(refused(send(Some("x=1"))), "MissingToken");
+    assert_eq!(refused(send(Some("token=wrong"))), "WrongToken");
+    assert_eq!(
+        refused(send(Some(&format!("token={token}x")))),
+        "WrongToken"
+    );
+    // The token is checked before the body is even parsed.
+    assert_eq!(
+        refused(receive(&source, &h, Some("token=no"), b"<x", 0)),
+        "WrongToken"
+    );
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let config = "name = \"sf\"\nkind = \"salesforce\"";
+    let err = try_source(config, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("SALESFORCE_ORGANIZATION_ID is not set"),
+        "{err}"
+    );
+    let err = try_source(config, &[("SALESFORCE_ORGANIZATION_ID", "acme")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is not a Salesforce organization id"),
+        "{err}"
+    );
+    let env = [
+        ("SALESFORCE_ORGANIZATION_ID", ORG),
+        ("SALESFORCE_WEBHOOK_TOKEN", " "),
+    ];
+    let err = try_source(config, &env).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("SALESFORCE_WEBHOOK_TOKEN is empty"),
+        "{err}"
+    );
+    let custom =
+        "name = \"sf\"\nkind = \"salesforce\"\norganization_id_env = \"ORG\"\ntoken_env = \"TOK\"";
+    let source = try_source(custom, &[("ORG", ORG), ("TOK", "t0k3n")]).unwrap();
+    let body = account_fixture();
+    assert_eq!(
+        refused(receive(&source, &headers(&[]), None, body.as_bytes(), 0)),
+        "MissingToken"
+    );
+}
+
+#[test]
+fn doctypes_and_undeclared_entities_are_refused() {
+    let body = account_fixture();
+    let laughs = body.replacen(
+        "<soapenv:Envelope",
+        "<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]>\n<soapenv:Envelope",
+        1,
+    );
+    let laughs = laughs.replace("Acme Corp &amp; Sons", "&lol2;");
+    assert_eq!(
+        refused(deliver(&salesforce(ORG, None), &laughs)),
+        "DoctypeNotAllowed"
+    );
+    let undeclared = body.replace("Acme Corp &amp; Sons", "&lol;");
+    assert_eq!(
+        refused(deliver(&salesforce(ORG, None), &undeclared)),
+        "MalformedXml"
+    );
+}
+
+#[test]
+fn malformed_documents_are_refused() {
+    let source = salesforce(ORG, None);
+    let body = account_fixture();
+    for broken in [
+        body.replace("</soapenv:Body>", ""),
+        body.replace("<sf:Name>", "<sf:Name a=>"),
+        format!("{body}<extra/>"),
+        "just text".to_owned(),
+        body.replace("xsi:type=\"sf:Account\"", ""),
+        body.replace("<Id>04l5g000003AbCdAAK</Id>", ""),
+    ] {
+        assert_eq!(
+            refused(deliver(&source, &broken)),
+            "MalformedXml",
+            "{broken}"
+        );
+    }
+    let latin1 = [&b"<a>"[..], &[0xE9], b"</a>"].concat();
+    let result = receive(&source, &headers(&[]), None, &latin1, 0);
+    assert_eq!(refused(result), "MalformedXml");
+}
+
+#[test]
+fn depth_and_size_are_bounded() {
+    let deep = format!("{}{}", "<a>".repeat(40), "</a>".repeat(40));
+    assert_eq!(
+        soap::parse(deep.as_bytes()).unwrap_err().kind(),
+        "MalformedXml"
+    );
+    let big = format!("<a>{}</a>", "x".repeat(soap::MAX_BYTES));
+    assert_eq!(
+        soap::parse(big.as_bytes()).unwrap_err().kind(),
+        "BodyTooLarge"
+    );
+}
+
+#[test]
+fn one_hundred_notifications_pass_and_one_hundred_and_one_do_not() {
+    let items: Vec<String> = (0..101)
+        .map(|i| {
+            let id = format!("04l5g00000{i:05}");
+            notification(&id, &format!("<sf:Id>0015g00000{i:05}</sf:Id>"))
+        })
+        .collect();
+    let source = salesforce(ORG, None);
+    let events = deliver(&source, &message(ORG, &items[..100])).unwrap();
+    assert_eq!(events.len(), 100);
+    assert_eq!(events[99].provider_event_id, "04l5g0000000099AAA");
+    let err = deliver(&source, &message(ORG, &items)).unwrap_err();
+    assert_eq!(err.kind(), "TooManyNotifications");
+}
+
+#[test]
+fn the_acknowledgement_is_the_documented_document() {
+    let source = salesforce(ORG, None);
+    assert_eq!(source.answer_format(), AnswerFormat::Soap);
+    let ack = source.acknowledgement(&AckSummary {
+        accepted: 2,
+        duplicates: 0,
+    });
+    assert_eq!(ack.content_type, "text/xml; charset=utf-8");
+    let expected = fixture_text("salesforce/ack_response.xml");
+    assert_eq!(ack.body.trim_end(), expected.trim_end());
+}
+
+#[test]
+fn faults_follow_the_documented_shape_and_escape_the_message() {
+    let source = salesforce(ORG, None);
+    let message = "The OrganizationId value did not match the expected value.";
+    let expected = fixture_text("salesforce/fault_response.xml");
+    assert_eq!(
+        source.rejection(message).body.trim_end(),
+        expected.trim_end()
+    );
+    let fault = source.failure("a < b & \"c\"\u{1}");
+    let root = soap::parse(fault.body.as_bytes()).unwrap();
+    let fault = root
+        .child(SOAP_ENV, "Body")
+        .and_then(|b| b.child(SOAP_ENV, "Fault"))
+        .unwrap();
+    assert_eq!(fault.child("", "faultcode").unwrap().text, "soapenv:Server");
+    assert_eq!(
+        fault.child("", "faultstring").unwrap().text,
+        "a < b & \"c\"\u{FFFD}"
+    );
+}
+
+#[test]
+fn the_stored_body_has_the_session_id_redacted() {
+    let source = salesforce("012345678901234", None);
+    let body = fixture_text("salesforce/outbound_message.contact.aspnet-webhooks.xml");
+    let stored = source.storable_body(body.as_bytes());
+    let stored = std::str::from_utf8(&stored).unwrap();
+    let start = body.find("<SessionId>").unwrap() + "<SessionId>".len();
+    let end = body.find("</SessionId>").unwrap();
+    assert_eq!(
+        stored,
+        format!("{}REDACTED{}", &body[..start], &body[end..])
+    );
+    // Still the same message.
+    assert_eq!(
+        deliver(&source, stored).unwrap(),
+        deliver(&source, &body).unwrap()
+    );
+    let nil = account_fixture();
+    assert!(matches!(
+        salesforce(ORG, None).storable_body(nil.as_bytes()),
+        std::borrow::Cow::Borrowed(_)
+    ));
+}

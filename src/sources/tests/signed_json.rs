@@ -1,0 +1,259 @@
+//! Plain HMAC header mode and Standard Webhooks.
+
+use sha2::{Digest, Sha256};
+
+use super::{headers, receive, refused, source, try_source};
+use crate::sources::hmac::hmac_signature;
+use crate::sources::{SignatureEncoding, Source, standard_webhooks_signature};
+
+/// An Apex-style body.
+const BODY: &[u8] =
+    br#"{"event_id":"a01","type":"account.updated","at":"2026-01-21T09:12:44Z","n":7}"#;
+
+/// An HMAC source with extra config lines.
+fn hmac(extra: &str) -> Source {
+    source(
+        &format!(
+            "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"\n{extra}"
+        ),
+        &[("APEX", "old-secret,apex-secret")],
+    )
+}
+
+#[test]
+fn hex_signatures_of_the_raw_body_verify() {
+    let source = hmac("id_path = \"$.event_id\"\noccurred_at_path = \"$.at\"");
+    let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
+    let events = receive(&source, &headers(&[("x-signature", &sig)]), None, BODY, 0).unwrap();
+    let event = &events[0];
+    assert_eq!(event.provider_event_id, "a01");
+    assert_eq!(event.event_type, "account.updated");
+    assert_eq!(event.occurred_at_ms, Some(1_768_986_764_000));
+    assert_eq!(event.verification, "hmac-sha256 x-signature (secret #2)");
+    let upper = sig.to_uppercase();
+    assert!(receive(&source, &headers(&[("X-Signature", &upper)]), None, BODY, 0).is_ok());
+    let other = hmac_signature("nope", None, BODY, SignatureEncoding::Hex);
+    let h = headers(&[("x-signature", &other)]);
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 0)),
+        "NoMatchingSignature"
+    );
+    assert_eq!(
+        refused(receive(&source, &headers(&[]), None, BODY, 0)),
+        "MissingHeader"
+    );
+    let h = headers(&[("x-signature", "xyz")]);
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 0)),
+        "MalformedHeader"
+    );
+}
+
+#[test]
+fn base64_signatures_with_a_prefix_verify_and_ids_default_to_the_body_hash() {
+    let source = hmac("encoding = \"base64\"\nprefix = \"sha256=\"\ntype_path = \"$.n\"");
+    let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Base64);
+    let h = headers(&[("x-signature", &format!("sha256={sig}"))]);
+    let events = receive(&source, &h, None, BODY, 0).unwrap();
+    assert_eq!(
+        events[0].provider_event_id,
+        hex::encode(Sha256::digest(BODY))
+    );
+    assert_eq!(events[0].event_type, "7");
+    assert_eq!(events[0].occurred_at_ms, None);
+    let bare = headers(&[("x-signature", &sig)]);
+    assert_eq!(
+        refused(receive(&source, &bare, None, BODY, 0)),
+        "MalformedHeader"
+    );
+}
+
+#[test]
+fn a_timestamp_header_is_signed_and_checked() {
+    let source = hmac("timestamp_header = \"X-Timestamp\"\ntimestamp_unit = \"milliseconds\"");
+    let ms = "1769817617123";
+    let sig = hmac_signature("apex-secret", Some(ms), BODY, SignatureEncoding::Hex);
+    let h = headers(&[("x-signature", &sig), ("x-timestamp", ms)]);
+    assert!(receive(&source, &h, None, BODY, 1769817617).is_ok());
+    assert!(receive(&source, &h, None, BODY, 1769817617 + 300).is_ok());
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 1769817617 + 301)),
+        "TimestampTooOld"
+    );
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 1769817617 - 61)),
+        "TimestampInFuture"
+    );
+    // The body alone is not what is signed any more.
+    let body_only = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
+    let h = headers(&[("x-signature", &body_only), ("x-timestamp", ms)]);
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 1769817617)),
+        "NoMatchingSignature"
+    );
+    let h = headers(&[("x-signature", &sig)]);
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 1769817617)),
+        "MissingHeader"
+    );
+    let h = headers(&[("x-signature", &sig), ("x-timestamp", "soon")]);
+    assert_eq!(
+        refused(receive(&source, &h, None, BODY, 1769817617)),
+        "MalformedHeader"
+    );
+}
+
+#[test]
+fn hmac_payload_problems_are_reported_after_verification() {
+    let source = hmac("id_path = \"$.missing\"");
+    let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
+    let h = headers(&[("x-signature", &sig)]);
+    assert_eq!(refused(receive(&source, &h, None, BODY, 0)), "MissingField");
+    let body = b"[]";
+    let sig = hmac_signature("apex-secret", None, body, SignatureEncoding::Hex);
+    let h = headers(&[("x-signature", &sig)]);
+    assert_eq!(
+        refused(receive(&source, &h, None, body, 0)),
+        "MalformedJson"
+    );
+    assert_eq!(refused(receive(&source, &h, None, b"", 0)), "EmptyBody");
+}
+
+#[test]
+fn hmac_configuration_is_validated() {
+    let base = "name = \"a\"\nkind = \"hmac\"\nsecret_env = \"S\"\n";
+    let env = [("S", "x")];
+    let err = try_source(base, &env).unwrap_err();
+    assert!(err.to_string().contains("`header` is required"), "{err}");
+    let err = try_source(&format!("{base}header = \"X\"\nid_path = \"$[\""), &env).unwrap_err();
+    assert!(err.to_string().contains("not a valid JSONPath"), "{err}");
+    let err = try_source(
+        &format!("{base}header = \"X\"\ntolerance_seconds = 5"),
+        &env,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("needs `timestamp_header`"),
+        "{err}"
+    );
+    let err = try_source(&format!("{base}header = \"bad header\""), &env).unwrap_err();
+    assert!(err.to_string().contains("not a valid header name"), "{err}");
+}
+
+/// A Standard Webhooks source for `secret`.
+fn standard(secret: &str) -> Source {
+    source(
+        "name = \"scalekit\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"",
+        &[("SW", secret)],
+    )
+}
+
+#[test]
+fn the_published_standard_webhooks_vectors_verify() {
+    let vectors = [
+        (
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            r#"{"email":"test@example.com","username":"test_user"}"#,
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+        ),
+        (
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ),
+    ];
+    for (secret, id, ts, body, signature) in vectors {
+        let source = source(
+            "name = \"sw\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"\ntype_path = \"$\"",
+            &[("SW", secret)],
+        );
+        assert_eq!(
+            standard_webhooks_signature(secret, id, ts, body.as_bytes()).as_deref(),
+            Some(signature)
+        );
+        let t = ts.to_string();
+        let h = headers(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", &t),
+            ("webhook-signature", signature),
+        ]);
+        // Vectors have no `type`; `$` yields the object, which is not a string: MissingField.
+        let result = receive(&source, &h, None, body.as_bytes(), ts);
+        assert_eq!(
+            refused(result),
+            "MissingField",
+            "{id}: verified, then the type is checked"
+        );
+        let wrong = signature.replace("v1,", "v1,AA");
+        let h = headers(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", &t),
+            ("webhook-signature", &wrong),
+        ]);
+        assert_eq!(
+            refused(receive(&source, &h, None, body.as_bytes(), ts)),
+            "NoMatchingSignature"
+        );
+    }
+}
+
+#[test]
+fn standard_webhooks_events_carry_the_message_id_and_type() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let source = standard(&format!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,{secret}"));
+    let body = br#"{"type":"organization.updated","data":{"id":"org_1"}}"#;
+    let ts = 1_769_817_617;
+    let sig = standard_webhooks_signature(secret, "msg_1", ts, body).unwrap();
+    let list = format!("v1a,AAAA v1,{} {sig}", "A".repeat(44));
+    let t = ts.to_string();
+    let h = headers(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", &t),
+        ("webhook-signature", &list),
+    ]);
+    let events = receive(&source, &h, None, body, ts + 300).unwrap();
+    assert_eq!(events[0].provider_event_id, "msg_1");
+    assert_eq!(events[0].event_type, "organization.updated");
+    assert_eq!(events[0].verification, "standard-webhooks v1 (secret #2)");
+    assert_eq!(
+        refused(receive(&source, &h, None, body, ts + 301)),
+        "TimestampTooOld"
+    );
+    assert_eq!(
+        refused(receive(&source, &h, None, body, ts - 301)),
+        "TimestampInFuture"
+    );
+    let svix = headers(&[
+        ("svix-id", "msg_1"),
+        ("svix-timestamp", &t),
+        ("svix-signature", &sig),
+    ]);
+    assert!(receive(&source, &svix, None, body, ts).is_ok());
+    let no_id = headers(&[("webhook-timestamp", &t), ("webhook-signature", &sig)]);
+    assert_eq!(
+        refused(receive(&source, &no_id, None, body, ts)),
+        "MissingHeader"
+    );
+    let bad_ts = headers(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", "x"),
+        ("webhook-signature", &sig),
+    ]);
+    assert_eq!(
+        refused(receive(&source, &bad_ts, None, body, ts)),
+        "MalformedHeader"
+    );
+    let other_id = headers(&[
+        ("webhook-id", "msg_2"),
+        ("webhook-timestamp", &t),
+        ("webhook-signature", &sig),
+    ]);
+    assert_eq!(
+        refused(receive(&source, &other_id, None, body, ts)),
+        "NoMatchingSignature"
+    );
+}

@@ -1,0 +1,128 @@
+//! Scripted faults and latency.
+
+use std::time::Duration;
+
+use crate::helpers::{self, Harness};
+use scalekit_standin::Fault;
+use serde_json::json;
+
+#[tokio::test]
+async fn rate_limits_with_and_without_retry_after_then_recovers() {
+    let h = Harness::new().await;
+    h.standin.create_organization("A", Some("X"), &[]);
+    let uri = "/api/v1/organizations:external/X";
+    h.standin.fail_next(
+        1,
+        Fault::RateLimited {
+            retry_after_secs: Some(3),
+        },
+    );
+    h.standin.fail_next(
+        1,
+        Fault::RateLimited {
+            retry_after_secs: None,
+        },
+    );
+    let first = h.get(uri).await;
+    assert_eq!(first.status, 429);
+    assert_eq!(
+        first
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("3")
+    );
+    assert_eq!(first.json["code"], 8);
+    assert_eq!(first.json["details"][0]["error_code"], "RATE_LIMITED");
+    let second = h.get(uri).await;
+    assert_eq!(second.status, 429);
+    assert!(second.headers.get("retry-after").is_none());
+    assert_eq!(h.get(uri).await.status, 200);
+}
+
+#[tokio::test]
+async fn plain_text_429_and_status_faults() {
+    let h = Harness::new().await;
+    let id = h.standin.create_organization("A", Some("X"), &[]);
+    h.standin.fail_next(1, Fault::RateLimitedPlainText);
+    h.standin.fail_next(2, Fault::Status(503));
+    let plain = h.get("/api/v1/organizations:external/X").await;
+    assert_eq!((plain.status, plain.json.is_null()), (429, true));
+    assert!(
+        plain.headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
+    let patch = h
+        .call(
+            "PATCH",
+            &format!("/api/v1/organizations/{id}"),
+            Some(json!({"metadata": {"plan": "pro"}})),
+        )
+        .await;
+    assert_eq!((patch.status, patch.json["code"].as_u64()), (503, Some(14)));
+    assert!(
+        h.standin
+            .organization(&id)
+            .expect("org")
+            .metadata
+            .is_empty(),
+        "faulted call changed nothing"
+    );
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 503);
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
+    let statuses: Vec<Option<u16>> = h.standin.requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![Some(200), Some(429), Some(503), Some(503), Some(200)]
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_faults_still_count() {
+    let h = Harness::new().await;
+    h.standin.fail_next_token_requests(1, Fault::Status(500));
+    assert_eq!(
+        helpers::token_request(&h.app, &helpers::good_form())
+            .await
+            .status,
+        500
+    );
+    assert_eq!(
+        helpers::token_request(&h.app, &helpers::good_form())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(h.standin.token_requests(), 3);
+}
+
+#[tokio::test]
+async fn latency_delays_api_answers_after_the_change_is_made() {
+    let h = Harness::new().await;
+    let id = h.standin.create_organization("A", Some("X"), &[]);
+    h.standin.set_latency(Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    let body = json!({"metadata": {"plan": "pro"}});
+    let uri = format!("/api/v1/organizations/{id}");
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(30), h.call("PATCH", &uri, Some(body))).await;
+    assert!(gave_up.is_err(), "the client timed out");
+    let org = h.standin.organization(&id).expect("org");
+    assert_eq!(
+        org.metadata.get("plan").map(String::as_str),
+        Some("pro"),
+        "like a lost response"
+    );
+
+    let started = std::time::Instant::now();
+    helpers::token_request(&h.app, &helpers::good_form()).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "no latency outside /api"
+    );
+}

@@ -1,0 +1,7 @@
+//! orgsync's integration tests: the real daemon on port 0 with a temporary SQLite file and
+//! the Scalekit stand-in, driven over loopback HTTP with signed fixture payloads.
+
+mod cli;
+mod delivery;
+mod helpers;
+mod stripe;
