@@ -149,10 +149,18 @@ impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Operation::Token => f.write_str("the token request"),
-            Operation::Lookup(kind) => write!(f, "a {kind} lookup by external id"),
-            Operation::Update { kind, .. } => write!(f, "a {kind} update"),
-            Operation::Create(kind) => write!(f, "a {kind} creation"),
+            Operation::Lookup(kind) => write!(f, "{} lookup by external id", article(*kind)),
+            Operation::Update { kind, .. } => write!(f, "{} update", article(*kind)),
+            Operation::Create(kind) => write!(f, "{} creation", article(*kind)),
         }
+    }
+}
+
+/// The kind with its indefinite article, for messages.
+fn article(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Organization => "an organization",
+        TargetKind::User => "a user",
     }
 }
 

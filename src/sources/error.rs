@@ -177,3 +177,14 @@ impl SourceError {
         }
     }
 }
+
+/// Why a body could not be parsed offline (`orgsync explain`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnverifiedError {
+    /// The source's configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] super::SourceConfigError),
+    /// The body is not an event of this source's kind.
+    #[error("{kind}: {0}", kind = .0.kind())]
+    Body(#[from] SourceError),
+}

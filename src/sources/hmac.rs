@@ -7,22 +7,12 @@ use axum::http::HeaderName;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json_path::JsonPath;
-use sha2::{Digest, Sha256};
 
-use super::config::{SignatureEncoding, SourceConfig, TimeUnit, json_path, secrets_from_env};
-use super::verify::{Window, find_match, hmac_sha256, integer_header, json_object};
-use super::verify::{optional_time_ms, required_text};
-use super::{Delivery, SourceConfigError, SourceError};
+use super::config::{SignatureEncoding, SourceConfig, TimeUnit, secrets_from_env};
+use super::json_event::JsonEvent;
+use super::verify::{Window, find_match, hmac_sha256, integer_header};
+use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
 use crate::model::InboundEvent;
-
-/// A JSONPath setting with its text (for messages).
-pub(crate) struct PathSetting {
-    /// The compiled path.
-    pub(crate) path: JsonPath,
-    /// The path as configured.
-    pub(crate) text: String,
-}
 
 /// A verifier for one HMAC-signed JSON sender.
 pub(crate) struct HmacSource {
@@ -36,24 +26,8 @@ pub(crate) struct HmacSource {
     prefix: Option<String>,
     /// The optional timestamp header, its unit and window.
     timestamp: Option<(HeaderName, TimeUnit, Window)>,
-    /// Where the event id is (else the body hash).
-    id_path: Option<PathSetting>,
-    /// Where the event type is.
-    type_path: PathSetting,
-    /// Where the occurrence time is, and its unit when numeric.
-    occurred_at: Option<(PathSetting, TimeUnit)>,
-}
-
-/// Compiles an optional JSONPath setting with its text.
-pub(crate) fn path_setting(
-    config: &SourceConfig,
-    setting: &'static str,
-    text: Option<&str>,
-) -> Result<Option<PathSetting>, SourceConfigError> {
-    Ok(json_path(config, setting, text)?.map(|path| PathSetting {
-        path,
-        text: text.unwrap_or_default().to_owned(),
-    }))
+    /// Where the id, type and time are in the body.
+    shape: JsonEvent,
 }
 
 /// Parses a header name setting.
@@ -64,6 +38,32 @@ fn header_name(
 ) -> Result<HeaderName, SourceConfigError> {
     HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| config.invalid(setting, format!("{name:?} is not a valid header name")))
+}
+
+/// The optional timestamp header with its unit and window; the window settings need it.
+fn timestamp_setting(
+    config: &SourceConfig,
+) -> Result<Option<(HeaderName, TimeUnit, Window)>, SourceConfigError> {
+    let Some(name) = config.timestamp_header.as_deref() else {
+        for (set, key) in [
+            (config.timestamp_unit.is_some(), "timestamp_unit"),
+            (config.tolerance_seconds.is_some(), "tolerance_seconds"),
+            (config.future_skew_seconds.is_some(), "future_skew_seconds"),
+        ] {
+            if set {
+                return Err(config.invalid(key, "needs `timestamp_header`".into()));
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some((
+        header_name(config, "timestamp_header", name)?,
+        config.timestamp_unit.unwrap_or_default(),
+        Window {
+            tolerance_seconds: config.tolerance_seconds.unwrap_or(300),
+            skew_seconds: config.future_skew_seconds.unwrap_or(60),
+        },
+    )))
 }
 
 impl HmacSource {
@@ -95,44 +95,13 @@ impl HmacSource {
             .header
             .as_deref()
             .ok_or_else(|| config.missing("header"))?;
-        let timestamp = match config.timestamp_header.as_deref() {
-            Some(name) => Some((
-                header_name(config, "timestamp_header", name)?,
-                config.timestamp_unit.unwrap_or_default(),
-                Window {
-                    tolerance_seconds: config.tolerance_seconds.unwrap_or(300),
-                    skew_seconds: config.future_skew_seconds.unwrap_or(60),
-                },
-            )),
-            None => {
-                for (set, key) in [
-                    (config.timestamp_unit.is_some(), "timestamp_unit"),
-                    (config.tolerance_seconds.is_some(), "tolerance_seconds"),
-                    (config.future_skew_seconds.is_some(), "future_skew_seconds"),
-                ] {
-                    if set {
-                        return Err(config.invalid(key, "needs `timestamp_header`".into()));
-                    }
-                }
-                None
-            }
-        };
-        let type_text = config.type_path.as_deref().unwrap_or("$.type");
         Ok(Self {
             secrets,
             header: header_name(config, "header", header)?,
             encoding: config.encoding.unwrap_or_default(),
             prefix: config.prefix.clone().filter(|p| !p.is_empty()),
-            timestamp,
-            id_path: path_setting(config, "id_path", config.id_path.as_deref())?,
-            type_path: path_setting(config, "type_path", Some(type_text))?
-                .ok_or_else(|| config.missing("type_path"))?,
-            occurred_at: path_setting(
-                config,
-                "occurred_at_path",
-                config.occurred_at_path.as_deref(),
-            )?
-            .map(|p| (p, config.occurred_at_unit.unwrap_or_default())),
+            timestamp: timestamp_setting(config)?,
+            shape: JsonEvent::from_config(config)?,
         })
     }
 
@@ -150,11 +119,9 @@ impl HmacSource {
             header: name.to_string(),
             reason: "it is not visible ASCII".into(),
         })?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(missing());
-        }
-        Ok(text)
+        Some(text.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(missing)
     }
 
     /// The decoded signature from the header.
@@ -213,29 +180,39 @@ impl HmacSource {
         if let Some((_, seconds, window)) = stamp {
             window.check(seconds, delivery.now_unix)?;
         }
-        let payload = json_object(delivery.body)?;
-        let provider_event_id = match &self.id_path {
-            Some(p) => required_text(&p.path, &p.text, &payload, "event id")?,
-            None => hex::encode(Sha256::digest(delivery.body)),
-        };
-        let event_type = required_text(
-            &self.type_path.path,
-            &self.type_path.text,
-            &payload,
-            "event type",
-        )?;
-        let occurred_at_ms = match &self.occurred_at {
-            Some((p, unit)) => optional_time_ms(&p.path, &p.text, *unit, &payload)?,
-            None => None,
-        };
-        Ok(vec![InboundEvent {
-            source: source.to_owned(),
-            provider_event_id,
-            event_type,
-            occurred_at_ms,
-            payload,
-            verification: format!("hmac-sha256 {} (secret #{})", self.header, index + 1),
-        }])
+        let verification = format!("hmac-sha256 {} (secret #{})", self.header, index + 1);
+        let event = self
+            .shape
+            .event(source, delivery.body, None, verification)?;
+        Ok(vec![event])
+    }
+
+    /// The headers a sender would add, signed with the first secret.
+    pub(crate) fn sign(&self, body: &[u8], now_unix: i64) -> SignedRequest {
+        let secret = self
+            .secrets
+            .first()
+            .map(|s| s.expose_secret())
+            .unwrap_or("");
+        let mut headers = Vec::new();
+        let stamp = self.timestamp.as_ref().map(|(name, unit, _)| {
+            let value = match unit {
+                TimeUnit::Seconds => now_unix,
+                TimeUnit::Milliseconds => now_unix.saturating_mul(1000),
+            };
+            (name.to_string(), value.to_string())
+        });
+        if let Some((name, value)) = &stamp {
+            headers.push((name.clone(), value.clone()));
+        }
+        let stamp = stamp.as_ref().map(|(_, v)| v.as_str());
+        let signature = hmac_signature(secret, stamp, body, self.encoding);
+        let prefix = self.prefix.as_deref().unwrap_or("");
+        headers.push((self.header.to_string(), format!("{prefix}{signature}")));
+        SignedRequest {
+            headers,
+            query: None,
+        }
     }
 }
 

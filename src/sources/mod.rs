@@ -15,6 +15,8 @@
 mod config;
 mod error;
 pub mod hmac;
+mod json_event;
+mod query;
 pub mod salesforce;
 pub mod sfid;
 pub mod soap;
@@ -28,7 +30,7 @@ mod tests;
 use std::borrow::Cow;
 
 pub use config::{SignatureEncoding, SourceConfig, SourceConfigError, SourceKind, TimeUnit};
-pub use error::{ErrorCategory, SourceError};
+pub use error::{ErrorCategory, SourceError, UnverifiedError};
 pub use standard_webhooks::standard_webhooks_signature;
 pub use stripe::stripe_signature_header;
 
@@ -71,6 +73,15 @@ pub enum AnswerFormat {
     Json,
     /// SOAP documents; a fault goes with HTTP 500 (SOAP 1.1).
     Soap,
+}
+
+/// What a sender adds to a request so the source accepts it (for `orgsync send`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// Headers to send, including `Content-Type`.
+    pub headers: Vec<(String, String)>,
+    /// The query string to append (without `?`), e.g. a Salesforce URL token.
+    pub query: Option<String>,
 }
 
 /// A configured source, built once at startup with its secrets.
@@ -137,6 +148,25 @@ impl Source {
         }
     }
 
+    /// Signs `body` as the sender would at `now_unix`, with the first configured secret
+    /// (for `orgsync send` and tests).
+    pub fn sign(&self, body: &[u8], now_unix: i64) -> SignedRequest {
+        let mut signed = match &self.kind {
+            Kind::Stripe(s) => s.sign(body, now_unix),
+            Kind::Salesforce(s) => s.sign(),
+            Kind::Hmac(s) => s.sign(body, now_unix),
+            Kind::StandardWebhooks(s) => s.sign(body, now_unix),
+        };
+        let content_type = match self.answer_format() {
+            AnswerFormat::Soap => soap::CONTENT_TYPE,
+            AnswerFormat::Json => JSON,
+        };
+        signed
+            .headers
+            .insert(0, ("content-type".to_owned(), content_type.to_owned()));
+        signed
+    }
+
     /// The body to store for a verified delivery: the raw bytes, except that a Salesforce
     /// `SessionId` (a live session credential) is replaced by `REDACTED`.
     pub fn storable_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
@@ -152,12 +182,10 @@ impl Source {
             AnswerFormat::Soap => soap::ack(),
             AnswerFormat::Json => Answer {
                 content_type: JSON,
-                body: serde_json::json!({
-                    "received": true,
-                    "accepted": summary.accepted,
-                    "duplicates": summary.duplicates,
-                })
-                .to_string(),
+                body: format!(
+                    r#"{{"received":true,"accepted":{},"duplicates":{}}}"#,
+                    summary.accepted, summary.duplicates
+                ),
             },
         }
     }
@@ -192,6 +220,25 @@ impl Source {
             },
         }
     }
+}
+
+/// Parses a body as the source named by `config` would, without any verification and
+/// without secrets (for `orgsync explain`). Events carry `verification = "unverified"`; a
+/// Standard Webhooks event's id is the body hash, as the `webhook-id` header is not known.
+pub fn parse_unverified(
+    config: &SourceConfig,
+    body: &[u8],
+) -> Result<Vec<InboundEvent>, UnverifiedError> {
+    let name = config.name.as_str();
+    let unverified = || "unverified".to_owned();
+    Ok(match config.kind {
+        SourceKind::Stripe => vec![stripe::parse_event(name, body, unverified())?],
+        SourceKind::Salesforce => salesforce::parse_unverified(name, body)?,
+        SourceKind::Hmac | SourceKind::StandardWebhooks => {
+            let shape = json_event::JsonEvent::from_config(config)?;
+            vec![shape.event(name, body, None, unverified())?]
+        }
+    })
 }
 
 impl std::fmt::Debug for Source {

@@ -13,9 +13,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::config::SourceConfig;
+use super::query::{percent_encode, query_param};
 use super::soap::{self, Element, SOAP_ENV};
 use super::verify::{equal_ct, rfc3339_ms};
-use super::{Delivery, SourceConfigError, SourceError, sfid};
+use super::{Delivery, SignedRequest, SourceConfigError, SourceError, sfid};
 use crate::model::InboundEvent;
 
 /// The Outbound Messaging namespace (`notifications`, `Notification`, `sObject`, …).
@@ -125,6 +126,18 @@ impl SalesforceSource {
         Ok(events(source, message, verification))
     }
 
+    /// The query a correctly configured Outbound Message endpoint URL carries.
+    pub(crate) fn sign(&self) -> SignedRequest {
+        let query = self
+            .token
+            .as_ref()
+            .map(|t| format!("token={}", percent_encode(t.expose_secret())));
+        SignedRequest {
+            headers: Vec::new(),
+            query,
+        }
+    }
+
     /// Compares the `token` query parameter with the configured token, if there is one.
     fn check_token(&self, query: Option<&str>) -> Result<(), SourceError> {
         let Some(expected) = &self.token else {
@@ -140,37 +153,6 @@ impl SalesforceSource {
             Err(SourceError::WrongToken)
         }
     }
-}
-
-/// The first value of `name` in a query string, percent- and `+`-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(key) == name).then(|| percent_decode(value))
-    })
-}
-
-/// Decodes `application/x-www-form-urlencoded` text; invalid escapes stay as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The trimmed, non-empty text of the child `{OM_NS}name`.
@@ -324,6 +306,15 @@ fn events(source: &str, message: Message, verification: &str) -> Vec<InboundEven
         .collect()
 }
 
+/// Parses a message without any check (for `orgsync explain`).
+pub(crate) fn parse_unverified(
+    source: &str,
+    body: &[u8],
+) -> Result<Vec<InboundEvent>, SourceError> {
+    let message = message(&soap::parse(body)?)?;
+    Ok(events(source, message, "unverified"))
+}
+
 /// The body with the content of every `SessionId` element replaced by `REDACTED`.
 pub fn redact_session_id(body: &[u8]) -> Cow<'_, [u8]> {
     let spans = match soap::content_spans(body, OM_NS, "SessionId") {
@@ -351,17 +342,6 @@ pub fn redact_session_id(body: &[u8]) -> Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_tokens_are_decoded() {
-        assert_eq!(
-            query_param("a=1&token=x%2By+z", "token").as_deref(),
-            Some("x+y z")
-        );
-        assert_eq!(query_param("token", "token").as_deref(), Some(""));
-        assert_eq!(query_param("tokens=1", "token"), None);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-    }
 
     #[test]
     fn only_id_fields_are_normalised() {

@@ -9,10 +9,9 @@ use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretSlice};
 
 use super::config::{SourceConfig, secrets_from_env};
-use super::hmac::{PathSetting, path_setting};
-use super::verify::{Window, find_match, hmac_sha256, integer_header, json_object};
-use super::verify::{optional_time_ms, required_text};
-use super::{Delivery, SourceConfigError, SourceError, TimeUnit};
+use super::json_event::{JsonEvent, body_hash};
+use super::verify::{Window, find_match, hmac_sha256, integer_header};
+use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
 use crate::model::InboundEvent;
 
 /// The signature header.
@@ -24,10 +23,8 @@ pub(crate) struct StandardWebhooksSource {
     keys: Vec<SecretSlice<u8>>,
     /// The accepted timestamp window.
     window: Window,
-    /// Where the event type is.
-    type_path: PathSetting,
-    /// Where the occurrence time is, and its unit when numeric.
-    occurred_at: Option<(PathSetting, TimeUnit)>,
+    /// Where the type and time are in the body.
+    shape: JsonEvent,
 }
 
 /// Decodes a `whsec_<base64>` secret (the prefix is optional) into the HMAC key.
@@ -64,18 +61,13 @@ impl StandardWebhooksSource {
                 variable: variable.to_owned(),
                 reason: format!("does not hold {what}"),
             })?;
-        let type_text = config.type_path.as_deref().unwrap_or("$.type");
-        let occurred = config.occurred_at_path.as_deref();
         Ok(Self {
             keys,
             window: Window {
                 tolerance_seconds: config.tolerance_seconds.unwrap_or(300),
                 skew_seconds: config.future_skew_seconds.unwrap_or(300),
             },
-            type_path: path_setting(config, "type_path", Some(type_text))?
-                .ok_or_else(|| config.missing("type_path"))?,
-            occurred_at: path_setting(config, "occurred_at_path", occurred)?
-                .map(|p| (p, config.occurred_at_unit.unwrap_or_default())),
+            shape: JsonEvent::from_config(config)?,
         })
     }
 
@@ -110,21 +102,31 @@ impl StandardWebhooksSource {
             }
         })?;
         self.window.check(timestamp, delivery.now_unix)?;
-        let payload = json_object(delivery.body)?;
-        let type_path = &self.type_path;
-        let event_type = required_text(&type_path.path, &type_path.text, &payload, "event type")?;
-        let occurred_at_ms = match &self.occurred_at {
-            Some((p, unit)) => optional_time_ms(&p.path, &p.text, *unit, &payload)?,
-            None => None,
-        };
-        Ok(vec![InboundEvent {
-            source: source.to_owned(),
-            provider_event_id: id.to_owned(),
-            event_type,
-            occurred_at_ms,
-            payload,
-            verification: format!("standard-webhooks v1 (secret #{})", index + 1),
-        }])
+        let verification = format!("standard-webhooks v1 (secret #{})", index + 1);
+        let event = self
+            .shape
+            .event(source, delivery.body, Some(id), verification)?;
+        Ok(vec![event])
+    }
+
+    /// The headers a sender would add, signed with the first secret; the message id is
+    /// derived from the body, so sending the same file twice is a duplicate.
+    pub(crate) fn sign(&self, body: &[u8], now_unix: i64) -> SignedRequest {
+        let key = self.keys.first().map(|k| k.expose_secret()).unwrap_or(&[]);
+        let id = format!("msg_{}", &body_hash(body)[..32]);
+        let t = now_unix.to_string();
+        let mac = hmac_sha256(key, &[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        SignedRequest {
+            headers: vec![
+                ("webhook-id".into(), id),
+                ("webhook-timestamp".into(), t),
+                (
+                    "webhook-signature".into(),
+                    format!("v1,{}", STANDARD.encode(mac)),
+                ),
+            ],
+            query: None,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::config::{SourceConfig, secrets_from_env};
 use super::verify::{Window, find_match, hmac_sha256, json_object};
-use super::{Delivery, SourceConfigError, SourceError};
+use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
 use crate::model::InboundEvent;
 
 /// The header Stripe signs with.
@@ -87,11 +87,24 @@ impl StripeSource {
             }
         })?;
         self.window.check(header.timestamp, delivery.now_unix)?;
-        let event = parse_event(source, delivery.body)?;
-        Ok(vec![InboundEvent {
-            verification: format!("stripe-signature v1 (secret #{})", index + 1),
-            ..event
-        }])
+        let verification = format!("stripe-signature v1 (secret #{})", index + 1);
+        Ok(vec![parse_event(source, delivery.body, verification)?])
+    }
+
+    /// The `Stripe-Signature` header Stripe would send, signed with the first secret.
+    pub(crate) fn sign(&self, body: &[u8], now_unix: i64) -> SignedRequest {
+        let secret = self
+            .secrets
+            .first()
+            .map(|s| s.expose_secret())
+            .unwrap_or("");
+        SignedRequest {
+            headers: vec![(
+                HEADER.to_owned(),
+                stripe_signature_header(secret, now_unix, body),
+            )],
+            query: None,
+        }
     }
 }
 
@@ -139,7 +152,11 @@ fn parse_header(value: &str) -> Result<SignatureHeader, SourceError> {
 }
 
 /// Turns a verified body into an event; thin (v2) notifications are refused.
-fn parse_event(source: &str, body: &[u8]) -> Result<InboundEvent, SourceError> {
+pub(crate) fn parse_event(
+    source: &str,
+    body: &[u8],
+    verification: String,
+) -> Result<InboundEvent, SourceError> {
     let payload = json_object(body)?;
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
     if text("object").as_deref() == Some("v2.core.event") {
@@ -174,7 +191,7 @@ fn parse_event(source: &str, body: &[u8]) -> Result<InboundEvent, SourceError> {
         event_type,
         occurred_at_ms,
         payload,
-        verification: String::new(),
+        verification,
     })
 }
 

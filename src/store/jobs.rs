@@ -85,6 +85,30 @@ pub enum JobOutcome {
     Rekey(Change),
 }
 
+/// A target whose external id a batch changed: its field versions and links follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    /// Organization or user.
+    pub kind: TargetKind,
+    /// The old external id.
+    pub from: ExternalId,
+    /// The new external id.
+    pub to: ExternalId,
+}
+
+/// Everything a pass over one batch decided, recorded in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct BatchResult {
+    /// One outcome per claimed job.
+    pub outcomes: Vec<(i64, JobOutcome)>,
+    /// Field versions to record (only when the write succeeded).
+    pub applied_fields: Vec<(String, Version)>,
+    /// The target's external id changed.
+    pub rename: Option<Rename>,
+    /// Whether Scalekit was written to (PATCH or create).
+    pub wrote: bool,
+}
+
 /// A job as the operator sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRow {
@@ -193,18 +217,18 @@ impl Store {
         Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
     }
 
-    /// Ends a pass over a batch in ONE transaction: the field versions it applied and each
-    /// job's outcome. Only jobs still leased to `owner` change; returns how many did.
+    /// Ends a pass over a batch in ONE transaction: the field versions it applied, a
+    /// rename, and each job's outcome. Only jobs still leased to `owner` change; returns
+    /// how many did.
     pub async fn finish(
         &self,
         owner: &str,
         target_key: &str,
-        outcomes: &[(i64, JobOutcome)],
-        applied_fields: &[(String, Version)],
+        result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (field, version) in applied_fields {
+        for (field, version) in &result.applied_fields {
             sqlx::query(
                 "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
                  VALUES ($1, $2, $3, $4)
@@ -220,8 +244,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(rename) = &result.rename {
+            follow_rename(&mut tx, rename).await?;
+        }
         let mut changed = 0;
-        for (id, outcome) in outcomes {
+        for (id, outcome) in &result.outcomes {
             changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
         }
         tx.commit().await?;
@@ -263,6 +290,36 @@ impl Store {
             .await?;
         Ok(rows.into_iter().collect())
     }
+}
+
+/// Moves a renamed target's field versions to its new key and points its links at the new
+/// external id.
+async fn follow_rename(tx: &mut sqlx::SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
+    let prefix = rename.kind.prefix();
+    let (from, to) = (format!("{prefix}:{}", rename.from), format!("{prefix}:{}", rename.to));
+    sqlx::query(
+        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
+         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
+         ON CONFLICT (target_key, field) DO UPDATE
+           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
+           WHERE (excluded.version_ms, excluded.version_seq)
+               > (field_versions.version_ms, field_versions.version_seq)",
+    )
+    .bind(&from)
+    .bind(&to)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM field_versions WHERE target_key = $1")
+        .bind(&from)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE links SET external_id = $3 WHERE kind = $1 AND external_id = $2")
+        .bind(prefix)
+        .bind(rename.from.as_str())
+        .bind(rename.to.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 async fn finish_job(

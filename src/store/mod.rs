@@ -18,7 +18,7 @@ use sqlx::SqlitePool;
 
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent};
-pub use jobs::{ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState};
+pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState, Rename};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -73,7 +73,8 @@ async fn claim_takes_every_job_of_one_target_and_holds_it() {
     assert_eq!(again.target_key, "org:E1");
     // w1 can no longer finish them.
     let outcomes: Vec<_> = batch.jobs.iter().map(|j| (j.id, JobOutcome::Done)).collect();
-    assert_eq!(store.finish("w1", "org:E1", &outcomes, &[], 70_001).await.unwrap(), 0);
+    let result = BatchResult { outcomes, ..Default::default() };
+    assert_eq!(store.finish("w1", "org:E1", &result, 70_001).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -83,11 +84,13 @@ async fn finish_records_versions_and_outcomes() {
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let v = batch.jobs[0].version;
     let outcomes = vec![(batch.jobs[0].id, JobOutcome::Retry { run_at_ms: 500, error: "boom".into(), count_attempt: true })];
-    store.finish("w", &batch.target_key, &outcomes, &[("plan".into(), v)], 11).await.unwrap();
+    let result = BatchResult { outcomes, applied_fields: vec![("plan".into(), v)], ..Default::default() };
+    store.finish("w", &batch.target_key, &result, 11).await.unwrap();
     assert!(store.claim("w", 100, 60_000, 100).await.unwrap().is_none(), "not before run_at");
     let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(batch.jobs[0].attempts, 1);
-    store.finish("w", &batch.target_key, &[(batch.jobs[0].id, JobOutcome::Dead("bad".into()))], &[], 501).await.unwrap();
+    let result = BatchResult { outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))], ..Default::default() };
+    store.finish("w", &batch.target_key, &result, 501).await.unwrap();
     let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
     assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
@@ -103,7 +106,8 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
     let waiting = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(waiting.target_key, "link:org:stripe_customer:cus_1");
     let retry = JobOutcome::Retry { run_at_ms: 1_000_000, error: "no link".into(), count_attempt: true };
-    store.finish("w", &waiting.target_key, &[(waiting.jobs[0].id, retry)], &[], 11).await.unwrap();
+    let result = BatchResult { outcomes: vec![(waiting.jobs[0].id, retry)], ..Default::default() };
+    store.finish("w", &waiting.target_key, &result, 11).await.unwrap();
 
     let mut learn = item("cus", 900, org("E9"), "billing_customer_id", "cus_1");
     if let Normalized::Matched { links, .. } = &mut learn.normalized {
@@ -119,4 +123,27 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
     }
     keys.sort();
     assert_eq!(keys, vec!["link:org:stripe_customer:cus_1", "org:E9"]);
+}
+
+#[tokio::test]
+async fn a_rename_moves_field_versions_and_links() {
+    let (store, _dir) = temp_store().await;
+    let mut learn = item("cus", 900, org("OLD"), "plan", "pro");
+    if let Normalized::Matched { links, .. } = &mut learn.normalized {
+        links.push(LinkUpdate { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into(), external_id: ExternalId::parse("OLD").unwrap() });
+    }
+    store.ingest(&[learn], 1).await.unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let v = batch.jobs[0].version;
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, JobOutcome::Done)],
+        applied_fields: vec![("plan".into(), v)],
+        rename: Some(Rename { kind: TargetKind::Organization, from: ExternalId::parse("OLD").unwrap(), to: ExternalId::parse("NEW").unwrap() }),
+        wrote: true,
+    };
+    store.finish("w", &batch.target_key, &result, 11).await.unwrap();
+    assert!(store.field_versions("org:OLD").await.unwrap().is_empty());
+    assert_eq!(store.field_versions("org:NEW").await.unwrap()["plan"], v);
+    let linked = store.resolve_link(TargetKind::Organization, "stripe_customer", "cus_1").await.unwrap().unwrap();
+    assert_eq!(linked.as_str(), "NEW");
 }

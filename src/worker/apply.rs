@@ -8,18 +8,10 @@ use crate::model::{ExternalId, OnMissing, TargetKind, TargetRef, Version};
 use crate::scalekit::{
     FailureClass, NewOrganization, NewUser, ObjectUpdate, ScalekitError, ScalekitObject,
 };
-use crate::store::{ClaimedJob, JobOutcome};
+use crate::store::{BatchResult, ClaimedJob, JobOutcome, Rename};
 
-/// What a pass over one batch decided.
-#[derive(Debug, Default)]
-pub(super) struct Decision {
-    /// One outcome per claimed job.
-    pub outcomes: Vec<(i64, JobOutcome)>,
-    /// Field versions to record (only when the write succeeded).
-    pub applied_fields: Vec<(String, Version)>,
-    /// Whether a PATCH or create was sent.
-    pub wrote: bool,
-}
+/// What a pass over one batch decided: the store records it in one transaction.
+pub(super) type Decision = BatchResult;
 
 impl Worker {
     /// Applies the batch of a target known by external id.
@@ -60,9 +52,40 @@ impl Worker {
             Ok(after) => {
                 self.check_replaced(&plan.desired, &after);
                 decision.wrote = true;
+                decision.rename = update.external_id.map(|to| Rename { kind, from: external_id.clone(), to });
                 decision
             }
+            Err(e) if e.class() == FailureClass::Conflict => {
+                let failure = self.external_id_conflict(kind, &object, &update, e).await;
+                self.failed(jobs, &failure, now_ms)
+            }
             Err(e) => self.failed(jobs, &e.into(), now_ms),
+        }
+    }
+
+    /// A PATCH that changes the external id was refused as a duplicate: find out whether
+    /// the new id is already ours (a retry after a lost answer: the next pass converges) or
+    /// belongs to another object (a permanent conflict).
+    async fn external_id_conflict(
+        &self,
+        kind: TargetKind,
+        object: &ScalekitObject,
+        update: &ObjectUpdate,
+        error: ScalekitError,
+    ) -> Failure {
+        let Some(new_id) = &update.external_id else {
+            return error.into();
+        };
+        match self.lookup(kind, new_id).await {
+            Ok(Some(holder)) if holder.id == object.id => Failure::Adopted(format!(
+                "the {kind} already has external id {new_id}; the next pass continues"
+            )),
+            Ok(Some(holder)) => Failure::Invalid(format!(
+                "cannot change the external id of {kind} {} to {new_id}: {} already has it",
+                object.id, holder.id
+            )),
+            Ok(None) => error.into(),
+            Err(e) => e.into(),
         }
     }
 
@@ -235,7 +258,7 @@ fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
             })
             .collect(),
         applied_fields: plan.applied_fields.clone(),
-        wrote: false,
+        ..Decision::default()
     }
 }
 

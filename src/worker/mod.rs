@@ -95,7 +95,7 @@ impl Worker {
     async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
         let decision = self.with_heartbeat(batch, self.decide(batch)).await?;
         self.store
-            .finish(&self.owner, &batch.target_key, &decision.outcomes, &decision.applied_fields, now_ms())
+            .finish(&self.owner, &batch.target_key, &decision, now_ms())
             .await?;
         let report = tally(&batch.target_key, &decision);
         log_report(&report, &decision.outcomes);

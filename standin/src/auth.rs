@@ -26,8 +26,8 @@ pub async fn token(State(shared): State<Shared>, request: Request) -> Response {
         inner.token_requests += 1;
         inner.token_faults.pop_front()
     };
-    if let Some(fault) = fault {
-        return fault.response();
+    if let Some(response) = fault.and_then(|f| f.response()) {
+        return response;
     }
     let form = match Form::<HashMap<String, String>>::from_request(request, &()).await {
         Ok(Form(form)) => form,

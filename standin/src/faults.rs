@@ -22,12 +22,17 @@ pub enum Fault {
     RateLimitedPlainText,
     /// Any HTTP status with a `google.rpc.Status` body (an invalid status becomes 500).
     Status(u16),
+    /// No failure: the call is handled normally. Queue it first to fail a later call, e.g.
+    /// `fail_next(1, Pass)` then `fail_next(1, Status(400))` lets a lookup through and
+    /// refuses the PATCH after it.
+    Pass,
 }
 
 impl Fault {
-    /// The response this fault produces.
-    pub fn response(&self) -> Response {
-        match self {
+    /// The response this fault produces; `None` for [`Fault::Pass`].
+    pub fn response(&self) -> Option<Response> {
+        let response = match self {
+            Fault::Pass => return None,
             Fault::RateLimited { retry_after_secs } => {
                 let mut response = ApiError::rate_limited().into_response();
                 if let Some(secs) = retry_after_secs {
@@ -44,15 +49,16 @@ impl Fault {
             )
                 .into_response(),
             Fault::Status(status) => ApiError::injected(*status).into_response(),
-        }
+        };
+        Some(response)
     }
 }
 
 /// Middleware on `/api` routes: answers with the next queued fault, if any.
 pub async fn inject(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let fault = lock(&shared).api_faults.pop_front();
-    match fault {
-        Some(fault) => fault.response(),
+    match fault.and_then(|f| f.response()) {
+        Some(response) => response,
         None => next.run(request).await,
     }
 }
@@ -61,30 +67,38 @@ pub async fn inject(State(shared): State<Shared>, request: Request, next: Next) 
 mod tests {
     use super::*;
 
-    #[test]
-    fn rate_limited_sets_retry_after_only_when_given() {
-        let with = Fault::RateLimited {
-            retry_after_secs: Some(7),
-        }
-        .response();
-        assert_eq!(with.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(with.headers()[header::RETRY_AFTER], "7");
-        let without = Fault::RateLimited {
-            retry_after_secs: None,
-        }
-        .response();
-        assert!(without.headers().get(header::RETRY_AFTER).is_none());
+    /// The status and Retry-After of a fault's response.
+    fn answer(fault: Fault) -> Option<(StatusCode, Option<HeaderValue>)> {
+        let response = fault.response()?;
+        Some((
+            response.status(),
+            response.headers().get(header::RETRY_AFTER).cloned(),
+        ))
     }
 
     #[test]
-    fn invalid_status_becomes_500() {
+    fn rate_limited_sets_retry_after_only_when_given() {
+        let with = answer(Fault::RateLimited {
+            retry_after_secs: Some(7),
+        });
         assert_eq!(
-            Fault::Status(42).response().status(),
-            StatusCode::INTERNAL_SERVER_ERROR
+            with,
+            Some((StatusCode::TOO_MANY_REQUESTS, Some(HeaderValue::from(7))))
         );
+        let without = answer(Fault::RateLimited {
+            retry_after_secs: None,
+        });
+        assert_eq!(without, Some((StatusCode::TOO_MANY_REQUESTS, None)));
+    }
+
+    #[test]
+    fn status_faults_and_pass() {
+        let invalid = answer(Fault::Status(42));
+        assert_eq!(invalid, Some((StatusCode::INTERNAL_SERVER_ERROR, None)));
         assert_eq!(
-            Fault::Status(503).response().status(),
-            StatusCode::SERVICE_UNAVAILABLE
+            answer(Fault::Status(503)),
+            Some((StatusCode::SERVICE_UNAVAILABLE, None))
         );
+        assert_eq!(answer(Fault::Pass), None);
     }
 }

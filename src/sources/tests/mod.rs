@@ -135,6 +135,7 @@ fn json_answers_report_counts_and_errors() {
         duplicates: 2,
     });
     assert_eq!(ack.content_type, "application/json");
+    assert_eq!(ack.body, r#"{"received":true,"accepted":1,"duplicates":2}"#);
     let ack: serde_json::Value = serde_json::from_str(&ack.body).unwrap();
     assert_eq!(
         ack,
@@ -144,4 +145,42 @@ fn json_answers_report_counts_and_errors() {
     let rejection: serde_json::Value = serde_json::from_str(&rejection.body).unwrap();
     assert_eq!(rejection, serde_json::json!({"error": "bad \"thing\""}));
     assert_eq!(source.answer_format(), super::AnswerFormat::Json);
+}
+
+#[test]
+fn signed_requests_are_accepted_and_bodies_parse_offline() {
+    let stripe = source(
+        "name = \"s\"\nkind = \"stripe\"",
+        &[("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")],
+    );
+    let hmac = source(
+        "name = \"h\"\nkind = \"hmac\"\nsecret_env = \"H\"\nheader = \"X-Sig\"\n\
+         prefix = \"sha256=\"\ntimestamp_header = \"X-Ts\"\ntimestamp_unit = \"milliseconds\"",
+        &[("H", "k")],
+    );
+    let standard = source(
+        "name = \"w\"\nkind = \"standard_webhooks\"\nsecret_env = \"W\"",
+        &[("W", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+    );
+    let body = br#"{"id":"evt_1","type":"customer.created","created":5}"#;
+    for source in [&stripe, &hmac, &standard] {
+        let signed = source.sign(body, 1000);
+        let pairs: Vec<(&str, &str)> = signed
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let events = receive(source, &headers(&pairs), None, body, 1000).unwrap();
+        assert_eq!(events[0].event_type, "customer.created", "{source:?}");
+        assert_eq!(
+            signed.headers[0],
+            ("content-type".into(), "application/json".into())
+        );
+    }
+    let config: SourceConfig = toml::from_str("name = \"s\"\nkind = \"stripe\"").unwrap();
+    let events = super::parse_unverified(&config, body).unwrap();
+    assert_eq!(events[0].verification, "unverified");
+    assert_eq!(events[0].provider_event_id, "evt_1");
+    let err = super::parse_unverified(&config, b"{}").unwrap_err();
+    assert!(err.to_string().starts_with("MissingField: "), "{err}");
 }

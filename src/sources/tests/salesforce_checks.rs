@@ -72,6 +72,22 @@ fn a_configured_token_is_required_in_the_query() {
 }
 
 #[test]
+fn signing_adds_the_token_and_offline_parsing_skips_the_checks() {
+    let token = "t/k n";
+    let source = salesforce(ORG, Some(token));
+    let body = account_fixture();
+    let signed = source.sign(body.as_bytes(), 0);
+    assert_eq!(signed.query.as_deref(), Some("token=t%2Fk%20n"));
+    let h = headers(&[("content-type", &signed.headers[0].1)]);
+    assert!(receive(&source, &h, signed.query.as_deref(), body.as_bytes(), 0).is_ok());
+    let config: crate::sources::SourceConfig =
+        toml::from_str("name = \"sf\"\nkind = \"salesforce\"").unwrap();
+    let events = crate::sources::parse_unverified(&config, body.as_bytes()).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].verification, "unverified");
+}
+
+#[test]
 fn configuration_errors_are_clear() {
     let config = "name = \"sf\"\nkind = \"salesforce\"";
     let err = try_source(config, &[]).unwrap_err();

@@ -126,3 +126,21 @@ async fn latency_delays_api_answers_after_the_change_is_made() {
         "no latency outside /api"
     );
 }
+
+#[tokio::test]
+async fn pass_lets_a_call_through_so_a_later_one_fails() {
+    let h = Harness::new().await;
+    let id = h.standin.create_organization("A", Some("X"), &[]);
+    h.standin.fail_next(1, Fault::Pass);
+    h.standin.fail_next(1, Fault::Status(400));
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
+    let body = json!({"metadata": {"plan": "pro"}});
+    let refused = h
+        .call("PATCH", &format!("/api/v1/organizations/{id}"), Some(body))
+        .await;
+    assert_eq!(
+        (refused.status, refused.json["code"].as_u64()),
+        (400, Some(3))
+    );
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
+}
