@@ -187,9 +187,9 @@ pub enum SourceConfigError {
 }
 
 impl SourceConfig {
-    /// Refuses every setting in `present` that is not in `allowed` for this kind.
+    /// Refuses any kind-specific setting that is set but not in `allowed` for this kind.
     pub(super) fn only(&self, allowed: &[&'static str]) -> Result<(), SourceConfigError> {
-        let present: [(&'static str, bool); 15] = [
+        let present: [(&'static str, bool); 14] = [
             ("secret_env", self.secret_env.is_some()),
             ("tolerance_seconds", self.tolerance_seconds.is_some()),
             ("future_skew_seconds", self.future_skew_seconds.is_some()),
@@ -204,7 +204,6 @@ impl SourceConfig {
             ("occurred_at_unit", self.occurred_at_unit.is_some()),
             ("timestamp_header", self.timestamp_header.is_some()),
             ("timestamp_unit", self.timestamp_unit.is_some()),
-            ("name", false),
         ];
         match present
             .iter()

@@ -87,36 +87,22 @@ fn text_of(body: &[u8]) -> Result<&str, SourceError> {
 /// Parses a whole document into its root element.
 pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
     let mut reader = NsReader::from_str(text_of(body)?);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut count = 0usize;
+    let mut tree = Tree::default();
     loop {
         let event = reader
             .read_event()
             .map_err(|e| malformed(format!("{e} at byte {}", reader.error_position())))?;
         let text = match event {
-            Event::Start(e) | Event::Empty(e) if root.is_some() => {
-                return Err(malformed(format!("{:?} after the root element", name(&e)?)));
-            }
             Event::Start(e) => {
-                count += 1;
-                if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS {
-                    return Err(malformed(
-                        "it is nested too deeply or has too many elements",
-                    ));
-                }
-                stack.push(element(&reader, &e)?);
+                tree.open(element(&reader, &e)?, false)?;
                 continue;
             }
             Event::Empty(e) => {
-                count += 1;
-                let el = element(&reader, &e)?;
-                attach(&mut stack, &mut root, el);
+                tree.open(element(&reader, &e)?, true)?;
                 continue;
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
-                attach(&mut stack, &mut root, el);
+                tree.close()?;
                 continue;
             }
             Event::Text(t) => t.xml10_content().map_err(|e| malformed(e.to_string()))?,
@@ -124,31 +110,69 @@ pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
             Event::GeneralRef(r) => Cow::Owned(entity(&r)?),
             Event::DocType(_) => return Err(SourceError::DoctypeNotAllowed),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => continue,
-            Event::Eof => break,
+            Event::Eof => return tree.finish(),
         };
-        match stack.last_mut() {
-            Some(open) => open.text.push_str(&text),
+        tree.text(&text)?;
+    }
+}
+
+/// The element tree under construction, with its bounds.
+#[derive(Default)]
+struct Tree {
+    /// The open elements, outermost first.
+    stack: Vec<Element>,
+    /// The root, once closed.
+    root: Option<Element>,
+    /// Elements seen so far.
+    count: usize,
+}
+
+impl Tree {
+    /// Opens an element (and closes it at once when it is empty).
+    fn open(&mut self, el: Element, empty: bool) -> Result<(), SourceError> {
+        if self.root.is_some() {
+            return Err(malformed(format!("<{}> after the root element", el.name)));
+        }
+        self.count += 1;
+        if self.stack.len() >= MAX_DEPTH || self.count > MAX_ELEMENTS {
+            return Err(malformed(
+                "it is nested too deeply or has too many elements",
+            ));
+        }
+        self.stack.push(el);
+        if empty { self.close() } else { Ok(()) }
+    }
+
+    /// Closes the innermost open element.
+    fn close(&mut self) -> Result<(), SourceError> {
+        let el = self
+            .stack
+            .pop()
+            .ok_or_else(|| malformed("unbalanced end tag"))?;
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(el),
+            None => self.root = Some(el),
+        }
+        Ok(())
+    }
+
+    /// Adds character data to the innermost open element.
+    fn text(&mut self, text: &str) -> Result<(), SourceError> {
+        match self.stack.last_mut() {
+            Some(open) => open.text.push_str(text),
             None if text.trim().is_empty() => {}
             None => return Err(malformed("text outside the root element")),
         }
+        Ok(())
     }
-    if !stack.is_empty() {
-        return Err(malformed("the document ends inside an element"));
-    }
-    root.ok_or_else(|| malformed("the document is empty"))
-}
 
-/// Adds a closed element to its parent, or makes it the root.
-fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(el),
-        None => *root = Some(el),
+    /// The root, once the document ended.
+    fn finish(self) -> Result<Element, SourceError> {
+        if !self.stack.is_empty() {
+            return Err(malformed("the document ends inside an element"));
+        }
+        self.root.ok_or_else(|| malformed("the document is empty"))
     }
-}
-
-/// The qualified name of a start tag, as text (for messages).
-fn name(e: &BytesStart<'_>) -> Result<String, SourceError> {
-    utf8(e.name().as_ref()).map(str::to_owned)
 }
 
 /// Bytes the reader already checked as UTF-8.

@@ -155,10 +155,22 @@ impl Worker {
                 let email = spec
                     .email
                     .ok_or_else(|| invalid(format!("rule {rule:?} gives no email to create the user")))?;
-                let Some(TargetRef::External { external_id: org_external_id, .. }) = spec.organization else {
-                    return Err(Failure::Wait(format!(
-                        "rule {rule:?}: the user's organization is not known yet"
-                    )));
+                let org_external_id = match spec.organization {
+                    Some(TargetRef::External { external_id, .. }) => external_id,
+                    Some(TargetRef::Link { kind, link, key }) => {
+                        match self.store.resolve_link(kind, &link, &key).await {
+                            Ok(Some(external_id)) => external_id,
+                            Ok(None) => {
+                                return Err(Failure::Wait(format!(
+                                    "the user's organization (linked to {link} {key}) is not known yet"
+                                )));
+                            }
+                            Err(e) => return Err(Failure::Wait(format!("reading links: {e}"))),
+                        }
+                    }
+                    None => {
+                        return Err(invalid(format!("rule {rule:?} gives no organization to create the user in")));
+                    }
                 };
                 let Some(org) = self.client.get_organization_by_external_id(&org_external_id).await? else {
                     return Err(Failure::Wait(format!(
