@@ -33,11 +33,13 @@ pub struct TestOptions {
     pub standin: Option<StandIn>,
     /// Extra environment variables.
     pub env: Vec<(&'static str, String)>,
+    /// TOML appended to the default config (extra `[[sources]]` and `[[rules]]`).
+    pub extra_config: Option<String>,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
-        Self { scalekit: true, run_workers: false, data_dir: None, standin: None, env: vec![] }
+        Self { scalekit: true, run_workers: false, data_dir: None, standin: None, env: vec![], extra_config: None }
     }
 }
 
@@ -92,7 +94,16 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let data_dir = options.data_dir.clone().unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
     let env = test_env(data_dir.path(), &standin, &options);
     let lookup = |name: &str| env.get(name).cloned();
-    let mut settings = Settings::load(&config_path(), &lookup).expect("the default config loads");
+    let path = match &options.extra_config {
+        Some(extra) => {
+            let text = std::fs::read_to_string(config_path()).unwrap() + "\n" + extra;
+            let path = data_dir.path().join("orgsync.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+        None => config_path(),
+    };
+    let mut settings = Settings::load(&path, &lookup).expect("the config loads");
     settings.worker.retry_initial_seconds = 1;
     settings.worker.retry_max_seconds = 1;
     settings.worker.poll_interval_ms = 50;

@@ -2,6 +2,11 @@
 //! the Scalekit stand-in, driven over loopback HTTP with signed fixture payloads.
 
 mod cli;
+mod convergence;
 mod delivery;
 mod helpers;
+mod process;
+mod salesforce;
+mod semantics;
+mod signed_json;
 mod stripe;
