@@ -60,7 +60,10 @@ pub struct App {
 impl App {
     /// Opens the store, compiles sources and rules, creates the Scalekit client when
     /// credentials are present, and binds the listener (port 0 picks a free port).
-    pub async fn build(settings: Settings, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, AppError> {
+    pub async fn build(
+        settings: Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, AppError> {
         let sources = build_sources(&settings, env)?;
         let names: Vec<&str> = sources.keys().map(String::as_str).collect();
         let rules = RuleSet::compile(&settings.rules, &names)?;
@@ -69,12 +72,28 @@ impl App {
             Ok(config) => {
                 let client = ScalekitClient::new(config)?;
                 let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-                (Some(Arc::new(Worker::new(store.clone(), client, &settings.worker, owner))), None)
+                (
+                    Some(Arc::new(Worker::new(
+                        store.clone(),
+                        client,
+                        &settings.worker,
+                        owner,
+                    ))),
+                    None,
+                )
             }
-            Err(missing) => (None, Some(format!("{} not set; events are stored and applied once it is", missing))),
+            Err(missing) => (
+                None,
+                Some(format!(
+                    "{} not set; events are stored and applied once it is",
+                    missing
+                )),
+            ),
         };
         let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
         let state = Arc::new(AppState {
             sources,
             rules,
@@ -83,12 +102,19 @@ impl App {
             body_limit: settings.server.body_limit_bytes,
             workers_paused,
         });
-        Ok(Self { listener, state, worker, settings })
+        Ok(Self {
+            listener,
+            state,
+            worker,
+            settings,
+        })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.settings.server.listen)
+        self.listener
+            .local_addr()
+            .unwrap_or(self.settings.server.listen)
     }
 
     /// The store the app uses.
@@ -105,13 +131,22 @@ impl App {
     /// Serves HTTP and runs `worker.concurrency` worker tasks (unless `run_workers` is
     /// false) until `token` is cancelled; then stops accepting, lets in-flight requests and
     /// batches finish, and returns.
-    pub async fn run_until_stopped(self, token: CancellationToken, run_workers: bool) -> Result<(), AppError> {
+    pub async fn run_until_stopped(
+        self,
+        token: CancellationToken,
+        run_workers: bool,
+    ) -> Result<(), AppError> {
         let tracker = TaskTracker::new();
         match (&self.worker, &self.state.workers_paused) {
             (Some(worker), _) if run_workers => {
                 let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
                 for _ in 0..self.settings.worker.concurrency {
-                    tracker.spawn(worker::run(worker.clone(), self.state.wake.clone(), poll, token.clone()));
+                    tracker.spawn(worker::run(
+                        worker.clone(),
+                        self.state.wake.clone(),
+                        poll,
+                        token.clone(),
+                    ));
                 }
                 tracing::info!(tasks = self.settings.worker.concurrency, "workers running");
             }
@@ -155,7 +190,11 @@ fn build_sources(
 
 /// The client settings, or the names of the missing credential variables.
 pub fn scalekit_config(settings: &ScalekitSettings) -> Result<ScalekitConfig, String> {
-    match (&settings.environment_url, &settings.client_id, &settings.client_secret) {
+    match (
+        &settings.environment_url,
+        &settings.client_id,
+        &settings.client_secret,
+    ) {
         (Some(url), Some(id), Some(secret)) => Ok(ScalekitConfig {
             environment_url: url.clone(),
             client_id: id.clone(),

@@ -150,10 +150,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -176,7 +177,9 @@ fn check_config(settings: &Settings, env: &dyn Fn(&str) -> Option<String>) -> an
     println!("{} rules: ok", settings.rules.len());
     match scalekit_config(&settings.scalekit) {
         Ok(_) => println!("scalekit credentials: set"),
-        Err(missing) => println!("scalekit credentials: WARNING {missing} not set; workers would stay paused"),
+        Err(missing) => {
+            println!("scalekit credentials: WARNING {missing} not set; workers would stay paused")
+        }
     }
     Ok(())
 }
@@ -187,7 +190,10 @@ fn source_config<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a S
         Some(config) => Ok(config),
         None => {
             let known: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
-            bail!("unknown source {name:?}; configured sources: {}", known.join(", "))
+            bail!(
+                "unknown source {name:?}; configured sources: {}",
+                known.join(", ")
+            )
         }
     }
 }
@@ -224,7 +230,10 @@ async fn send(
     for (header, value) in &signed.headers {
         request = request.header(header.as_str(), value.as_str());
     }
-    let response = request.send().await.with_context(|| format!("sending to {base}"))?;
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("sending to {base}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     println!("{status} {text}");
@@ -255,8 +264,19 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<()> {
 async fn events(settings: &Settings, command: EventsCommand) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database.url).await?;
     match command {
-        EventsCommand::List { source, status, limit } => {
-            for event in store.list_events(&EventFilter { source, status, limit }).await? {
+        EventsCommand::List {
+            source,
+            status,
+            limit,
+        } => {
+            for event in store
+                .list_events(&EventFilter {
+                    source,
+                    status,
+                    limit,
+                })
+                .await?
+            {
                 println!("{}", serde_json::to_string(&event)?);
             }
         }
@@ -269,7 +289,8 @@ async fn events(settings: &Settings, command: EventsCommand) -> anyhow::Result<(
 }
 
 async fn doctor(settings: &Settings) -> anyhow::Result<()> {
-    let config = scalekit_config(&settings.scalekit).map_err(|missing| anyhow::anyhow!("{missing} not set"))?;
+    let config = scalekit_config(&settings.scalekit)
+        .map_err(|missing| anyhow::anyhow!("{missing} not set"))?;
     let url = config.environment_url.clone();
     ScalekitClient::new(config)?.check_credentials().await?;
     println!("Scalekit at {url}: credentials accepted");

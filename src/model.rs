@@ -86,6 +86,9 @@ impl ExternalId {
         if value.contains('/') {
             return refuse("it contains '/'");
         }
+        if value == "." || value == ".." {
+            return refuse("URL parsers read it as a directory step");
+        }
         if value.chars().any(char::is_control) {
             return refuse("it contains a control character");
         }
@@ -340,6 +343,7 @@ mod tests {
         assert!(ExternalId::parse("a b?#%").is_ok());
         assert!(ExternalId::parse("").is_err());
         assert!(ExternalId::parse("a/b").is_err());
+        assert!(ExternalId::parse("..").is_err());
         assert!(ExternalId::parse(&"x".repeat(256)).is_err());
     }
 
@@ -368,8 +372,14 @@ mod tests {
 
     #[test]
     fn versions_break_ties_by_arrival() {
-        let a = Version { at_ms: 1000, seq: 2 };
-        let b = Version { at_ms: 1000, seq: 3 };
+        let a = Version {
+            at_ms: 1000,
+            seq: 2,
+        };
+        let b = Version {
+            at_ms: 1000,
+            seq: 3,
+        };
         let c = Version { at_ms: 999, seq: 9 };
         assert!(a < b && c < a);
     }

@@ -31,7 +31,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
             tracing::error!(error = %e, "readiness check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": "unreachable", "workers": workers })),
+                Json(
+                    json!({ "status": "unavailable", "store": "unreachable", "workers": workers }),
+                ),
             )
         }
     }

@@ -35,7 +35,10 @@ pub async fn receive(
             let known: Vec<&str> = state.sources.keys().map(String::as_str).collect();
             return json_error(
                 StatusCode::NOT_FOUND,
-                &format!("unknown source {name:?}; configured sources: {}", known.join(", ")),
+                &format!(
+                    "unknown source {name:?}; configured sources: {}",
+                    known.join(", ")
+                ),
             );
         }
     };
@@ -44,22 +47,36 @@ pub async fn receive(
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
     };
     let now = now_ms();
-    let delivery = Delivery { headers: &headers, query: query.as_deref(), body: &body, now_unix: now / 1000 };
+    let delivery = Delivery {
+        headers: &headers,
+        query: query.as_deref(),
+        body: &body,
+        now_unix: now / 1000,
+    };
     let events = match source.receive(&delivery) {
         Ok(events) => events,
         Err(e) => {
             tracing::warn!(source = %name, kind = e.kind(), error = %e, "delivery refused");
-            return answer(refusal_status(source), source.rejection(&format!("{}: {e}", e.kind())));
+            return answer(
+                refusal_status(source),
+                source.rejection(&format!("{}: {e}", e.kind())),
+            );
         }
     };
     let items: Vec<IngestItem> = events
         .into_iter()
-        .map(|event| IngestItem { normalized: state.rules.normalize(&event), event })
+        .map(|event| IngestItem {
+            normalized: state.rules.normalize(&event),
+            event,
+        })
         .collect();
     match state.store.ingest(&items, now).await {
         Ok(report) => {
             state.wake.notify_waiters();
-            let summary = AckSummary { accepted: report.accepted(), duplicates: report.duplicates() };
+            let summary = AckSummary {
+                accepted: report.accepted(),
+                duplicates: report.duplicates(),
+            };
             tracing::info!(source = %name, accepted = summary.accepted, duplicates = summary.duplicates, "delivery stored");
             answer(StatusCode::OK, source.acknowledgement(&summary))
         }
@@ -69,7 +86,10 @@ pub async fn receive(
                 AnswerFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
                 AnswerFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            answer(status, source.failure("the event could not be stored; please retry"))
+            answer(
+                status,
+                source.failure("the event could not be stored; please retry"),
+            )
         }
     }
 }
@@ -85,9 +105,10 @@ fn refusal_status(source: &Source) -> StatusCode {
 
 fn answer(status: StatusCode, answer: Answer) -> Response {
     let mut response = (status, answer.body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
     response
 }
 

@@ -67,7 +67,10 @@ impl Store {
     /// One event with its payload.
     pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS}, payload FROM events WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| event_row(&r, true)).transpose()
     }
 }

@@ -48,7 +48,11 @@ impl Store {
     /// Stores a delivery in ONE transaction: each new event, its jobs and its links; a
     /// redelivered event only bumps its duplicate counter. Nothing is visible to the
     /// workers before the commit, and the caller acknowledges only after it.
-    pub async fn ingest(&self, items: &[IngestItem], now_ms: i64) -> Result<IngestReport, StoreError> {
+    pub async fn ingest(
+        &self,
+        items: &[IngestItem],
+        now_ms: i64,
+    ) -> Result<IngestReport, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut report = IngestReport::default();
         for item in items {
@@ -98,11 +102,19 @@ async fn ingest_one(
         .bind(&event.provider_event_id)
         .fetch_one(&mut **tx)
         .await?;
-        return Ok(IngestedEvent { event_id, duplicate: true, jobs: 0 });
+        return Ok(IngestedEvent {
+            event_id,
+            duplicate: true,
+            jobs: 0,
+        });
     };
 
     let Normalized::Matched { changes, links } = &item.normalized else {
-        return Ok(IngestedEvent { event_id, duplicate: false, jobs: 0 });
+        return Ok(IngestedEvent {
+            event_id,
+            duplicate: false,
+            jobs: 0,
+        });
     };
     let version = Version {
         at_ms: event.occurred_at_ms.unwrap_or(now_ms),
@@ -133,7 +145,11 @@ async fn ingest_one(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(IngestedEvent { event_id, duplicate: false, jobs: changes.len() })
+    Ok(IngestedEvent {
+        event_id,
+        duplicate: false,
+        jobs: changes.len(),
+    })
 }
 
 /// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
@@ -186,8 +202,13 @@ async fn resolve_target(
             .bind(key)
             .fetch_optional(&mut **tx)
             .await?;
-    Ok(match found.and_then(|(id,)| crate::model::ExternalId::parse(&id).ok()) {
-        Some(external_id) => TargetRef::External { kind: *kind, external_id },
-        None => target,
-    })
+    Ok(
+        match found.and_then(|(id,)| crate::model::ExternalId::parse(&id).ok()) {
+            Some(external_id) => TargetRef::External {
+                kind: *kind,
+                external_id,
+            },
+            None => target,
+        },
+    )
 }

@@ -82,7 +82,7 @@ pub enum JobOutcome {
         count_attempt: bool,
     },
     /// The target became known (a link resolved): run again under the new change/key.
-    Rekey(Change),
+    Rekey(Box<Change>),
 }
 
 /// A target whose external id a batch changed: its field versions and links follow it.
@@ -171,14 +171,22 @@ impl Store {
             return Ok(None);
         };
         let target_key: String = first.try_get("target_key")?;
-        let mut jobs = rows.iter().map(claimed_job).collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = rows
+            .iter()
+            .map(claimed_job)
+            .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| j.version);
         Ok(Some(ClaimedBatch { target_key, jobs }))
     }
 
     /// Extends the lease on a target's claimed jobs (the worker's heartbeat). Returns false
     /// when the lease was lost (it expired and another worker took the jobs).
-    pub async fn extend_lease(&self, owner: &str, target_key: &str, until_ms: i64) -> Result<bool, StoreError> {
+    pub async fn extend_lease(
+        &self,
+        owner: &str,
+        target_key: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_ms = $3
              WHERE target_key = $2 AND state = 'running' AND lease_owner = $1",
@@ -192,7 +200,10 @@ impl Store {
     }
 
     /// The newest applied version of each field of a target.
-    pub async fn field_versions(&self, target_key: &str) -> Result<HashMap<String, Version>, StoreError> {
+    pub async fn field_versions(
+        &self,
+        target_key: &str,
+    ) -> Result<HashMap<String, Version>, StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT field, version_ms, version_seq FROM field_versions WHERE target_key = $1",
         )
@@ -206,14 +217,20 @@ impl Store {
     }
 
     /// Looks up a learned link.
-    pub async fn resolve_link(&self, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
-                .bind(kind.prefix())
-                .bind(link)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn resolve_link(
+        &self,
+        kind: TargetKind,
+        link: &str,
+        key: &str,
+    ) -> Result<Option<ExternalId>, StoreError> {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3",
+        )
+        .bind(kind.prefix())
+        .bind(link)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
     }
 
@@ -256,7 +273,11 @@ impl Store {
     }
 
     /// Lists jobs, newest first, optionally in one state.
-    pub async fn list_jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+    pub async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
              FROM jobs WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
@@ -285,9 +306,10 @@ impl Store {
 
     /// Counts jobs per state (for readiness and the operator).
     pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().collect())
     }
 }
@@ -296,7 +318,10 @@ impl Store {
 /// external id.
 async fn follow_rename(tx: &mut sqlx::SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
     let prefix = rename.kind.prefix();
-    let (from, to) = (format!("{prefix}:{}", rename.from), format!("{prefix}:{}", rename.to));
+    let (from, to) = (
+        format!("{prefix}:{}", rename.from),
+        format!("{prefix}:{}", rename.to),
+    );
     sqlx::query(
         "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
          SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
@@ -333,10 +358,18 @@ async fn finish_job(
         JobOutcome::Done => ("done", None, None, 0, None),
         JobOutcome::Skipped(reason) => ("skipped", Some(reason.as_str()), None, 0, None),
         JobOutcome::Dead(reason) => ("dead", Some(reason.as_str()), None, 1, None),
-        JobOutcome::Retry { run_at_ms, error, count_attempt } => {
-            ("pending", Some(error.as_str()), Some(*run_at_ms), i64::from(*count_attempt), None)
-        }
-        JobOutcome::Rekey(change) => ("pending", None, Some(now_ms), 0, Some(change)),
+        JobOutcome::Retry {
+            run_at_ms,
+            error,
+            count_attempt,
+        } => (
+            "pending",
+            Some(error.as_str()),
+            Some(*run_at_ms),
+            i64::from(*count_attempt),
+            None,
+        ),
+        JobOutcome::Rekey(change) => ("pending", None, Some(now_ms), 0, Some(change.as_ref())),
     };
     let done = sqlx::query(
         "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent};
@@ -24,7 +24,9 @@ pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobSta
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL is not one orgsync understands.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL support comes with the postgres backend)")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL support comes with the postgres backend)"
+    )]
     UnsupportedUrl(String),
     /// The directory for the SQLite file could not be created.
     #[error("cannot create the database directory {path}: {source}")]
@@ -66,7 +68,10 @@ impl Store {
             .or_else(|| url.strip_prefix("sqlite:"))
             .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
         let path = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.display().to_string(),
                 source,

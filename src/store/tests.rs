@@ -12,7 +12,10 @@ pub(crate) async fn temp_store() -> (Store, tempfile::TempDir) {
 }
 
 fn org(id: &str) -> TargetRef {
-    TargetRef::External { kind: TargetKind::Organization, external_id: ExternalId::parse(id).unwrap() }
+    TargetRef::External {
+        kind: TargetKind::Organization,
+        external_id: ExternalId::parse(id).unwrap(),
+    }
 }
 
 fn item(event_id: &str, at_ms: i64, target: TargetRef, key: &str, value: &str) -> IngestItem {
@@ -45,11 +48,23 @@ fn item(event_id: &str, at_ms: i64, target: TargetRef, key: &str, value: &str) -
 #[tokio::test]
 async fn a_redelivery_is_counted_not_stored_again() {
     let (store, _dir) = temp_store().await;
-    let first = store.ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 5).await.unwrap();
-    let again = store.ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 6).await.unwrap();
+    let first = store
+        .ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 5)
+        .await
+        .unwrap();
+    let again = store
+        .ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 6)
+        .await
+        .unwrap();
     assert_eq!((first.accepted(), first.duplicates()), (1, 0));
     assert_eq!((again.accepted(), again.duplicates()), (0, 1));
-    let events = store.list_events(&EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let events = store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].duplicates, 1);
     assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
@@ -58,39 +73,94 @@ async fn a_redelivery_is_counted_not_stored_again() {
 #[tokio::test]
 async fn claim_takes_every_job_of_one_target_and_holds_it() {
     let (store, _dir) = temp_store().await;
-    store.ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1).await.unwrap();
-    store.ingest(&[item("b", 1000, org("E1"), "plan", "old")], 2).await.unwrap();
-    store.ingest(&[item("c", 1000, org("E2"), "plan", "x")], 3).await.unwrap();
+    store
+        .ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
+    store
+        .ingest(&[item("b", 1000, org("E1"), "plan", "old")], 2)
+        .await
+        .unwrap();
+    store
+        .ingest(&[item("c", 1000, org("E2"), "plan", "x")], 3)
+        .await
+        .unwrap();
     let batch = store.claim("w1", 10, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(batch.target_key, "org:E1");
     assert_eq!(batch.jobs.len(), 2);
-    assert!(batch.jobs[0].version < batch.jobs[1].version, "oldest version first");
+    assert!(
+        batch.jobs[0].version < batch.jobs[1].version,
+        "oldest version first"
+    );
     let other = store.claim("w2", 10, 60_000, 100).await.unwrap().unwrap();
-    assert_eq!(other.target_key, "org:E2", "a held target is never handed out twice");
+    assert_eq!(
+        other.target_key, "org:E2",
+        "a held target is never handed out twice"
+    );
     assert!(store.claim("w3", 10, 60_000, 100).await.unwrap().is_none());
     // The lease of w1 expires: its jobs become claimable again.
-    let again = store.claim("w3", 70_000, 60_000, 100).await.unwrap().unwrap();
+    let again = store
+        .claim("w3", 70_000, 60_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.target_key, "org:E1");
     // w1 can no longer finish them.
-    let outcomes: Vec<_> = batch.jobs.iter().map(|j| (j.id, JobOutcome::Done)).collect();
-    let result = BatchResult { outcomes, ..Default::default() };
-    assert_eq!(store.finish("w1", "org:E1", &result, 70_001).await.unwrap(), 0);
+    let outcomes: Vec<_> = batch
+        .jobs
+        .iter()
+        .map(|j| (j.id, JobOutcome::Done))
+        .collect();
+    let result = BatchResult {
+        outcomes,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.finish("w1", "org:E1", &result, 70_001).await.unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn finish_records_versions_and_outcomes() {
     let (store, _dir) = temp_store().await;
-    store.ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1).await.unwrap();
+    store
+        .ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let v = batch.jobs[0].version;
-    let outcomes = vec![(batch.jobs[0].id, JobOutcome::Retry { run_at_ms: 500, error: "boom".into(), count_attempt: true })];
-    let result = BatchResult { outcomes, applied_fields: vec![("plan".into(), v)], ..Default::default() };
-    store.finish("w", &batch.target_key, &result, 11).await.unwrap();
-    assert!(store.claim("w", 100, 60_000, 100).await.unwrap().is_none(), "not before run_at");
+    let outcomes = vec![(
+        batch.jobs[0].id,
+        JobOutcome::Retry {
+            run_at_ms: 500,
+            error: "boom".into(),
+            count_attempt: true,
+        },
+    )];
+    let result = BatchResult {
+        outcomes,
+        applied_fields: vec![("plan".into(), v)],
+        ..Default::default()
+    };
+    store
+        .finish("w", &batch.target_key, &result, 11)
+        .await
+        .unwrap();
+    assert!(
+        store.claim("w", 100, 60_000, 100).await.unwrap().is_none(),
+        "not before run_at"
+    );
     let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(batch.jobs[0].attempts, 1);
-    let result = BatchResult { outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))], ..Default::default() };
-    store.finish("w", &batch.target_key, &result, 501).await.unwrap();
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+        ..Default::default()
+    };
+    store
+        .finish("w", &batch.target_key, &result, 501)
+        .await
+        .unwrap();
     let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
     assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
@@ -101,22 +171,55 @@ async fn finish_records_versions_and_outcomes() {
 #[tokio::test]
 async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
     let (store, _dir) = temp_store().await;
-    let via_link = TargetRef::Link { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into() };
-    store.ingest(&[item("sub", 1000, via_link.clone(), "plan", "pro")], 1).await.unwrap();
+    let via_link = TargetRef::Link {
+        kind: TargetKind::Organization,
+        link: "stripe_customer".into(),
+        key: "cus_1".into(),
+    };
+    store
+        .ingest(&[item("sub", 1000, via_link.clone(), "plan", "pro")], 1)
+        .await
+        .unwrap();
     let waiting = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(waiting.target_key, "link:org:stripe_customer:cus_1");
-    let retry = JobOutcome::Retry { run_at_ms: 1_000_000, error: "no link".into(), count_attempt: true };
-    let result = BatchResult { outcomes: vec![(waiting.jobs[0].id, retry)], ..Default::default() };
-    store.finish("w", &waiting.target_key, &result, 11).await.unwrap();
+    let retry = JobOutcome::Retry {
+        run_at_ms: 1_000_000,
+        error: "no link".into(),
+        count_attempt: true,
+    };
+    let result = BatchResult {
+        outcomes: vec![(waiting.jobs[0].id, retry)],
+        ..Default::default()
+    };
+    store
+        .finish("w", &waiting.target_key, &result, 11)
+        .await
+        .unwrap();
 
     let mut learn = item("cus", 900, org("E9"), "billing_customer_id", "cus_1");
     if let Normalized::Matched { links, .. } = &mut learn.normalized {
-        links.push(LinkUpdate { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into(), external_id: ExternalId::parse("E9").unwrap() });
+        links.push(LinkUpdate {
+            kind: TargetKind::Organization,
+            link: "stripe_customer".into(),
+            key: "cus_1".into(),
+            external_id: ExternalId::parse("E9").unwrap(),
+        });
     }
     store.ingest(&[learn], 20).await.unwrap();
-    assert_eq!(store.resolve_link(TargetKind::Organization, "stripe_customer", "cus_1").await.unwrap().unwrap().as_str(), "E9");
+    assert_eq!(
+        store
+            .resolve_link(TargetKind::Organization, "stripe_customer", "cus_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "E9"
+    );
     // The waiting job is runnable again at once, and a new event resolves directly.
-    store.ingest(&[item("sub2", 1100, via_link, "plan", "max")], 21).await.unwrap();
+    store
+        .ingest(&[item("sub2", 1100, via_link, "plan", "max")], 21)
+        .await
+        .unwrap();
     let mut keys = vec![];
     while let Some(b) = store.claim("w", 30, 60_000, 100).await.unwrap() {
         keys.push(b.target_key);
@@ -130,7 +233,12 @@ async fn a_rename_moves_field_versions_and_links() {
     let (store, _dir) = temp_store().await;
     let mut learn = item("cus", 900, org("OLD"), "plan", "pro");
     if let Normalized::Matched { links, .. } = &mut learn.normalized {
-        links.push(LinkUpdate { kind: TargetKind::Organization, link: "stripe_customer".into(), key: "cus_1".into(), external_id: ExternalId::parse("OLD").unwrap() });
+        links.push(LinkUpdate {
+            kind: TargetKind::Organization,
+            link: "stripe_customer".into(),
+            key: "cus_1".into(),
+            external_id: ExternalId::parse("OLD").unwrap(),
+        });
     }
     store.ingest(&[learn], 1).await.unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
@@ -138,12 +246,23 @@ async fn a_rename_moves_field_versions_and_links() {
     let result = BatchResult {
         outcomes: vec![(batch.jobs[0].id, JobOutcome::Done)],
         applied_fields: vec![("plan".into(), v)],
-        rename: Some(Rename { kind: TargetKind::Organization, from: ExternalId::parse("OLD").unwrap(), to: ExternalId::parse("NEW").unwrap() }),
+        rename: Some(Rename {
+            kind: TargetKind::Organization,
+            from: ExternalId::parse("OLD").unwrap(),
+            to: ExternalId::parse("NEW").unwrap(),
+        }),
         wrote: true,
     };
-    store.finish("w", &batch.target_key, &result, 11).await.unwrap();
+    store
+        .finish("w", &batch.target_key, &result, 11)
+        .await
+        .unwrap();
     assert!(store.field_versions("org:OLD").await.unwrap().is_empty());
     assert_eq!(store.field_versions("org:NEW").await.unwrap()["plan"], v);
-    let linked = store.resolve_link(TargetKind::Organization, "stripe_customer", "cus_1").await.unwrap().unwrap();
+    let linked = store
+        .resolve_link(TargetKind::Organization, "stripe_customer", "cus_1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(linked.as_str(), "NEW");
 }

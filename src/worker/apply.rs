@@ -29,7 +29,11 @@ impl Worker {
         };
         let object = match found {
             Some(object) => object,
-            None => return self.missing(kind, external_id, jobs, versions, now_ms).await,
+            None => {
+                return self
+                    .missing(kind, external_id, jobs, versions, now_ms)
+                    .await;
+            }
         };
         let plan = merge(kind, &object.metadata, versions, jobs);
         let sets_id = plan
@@ -52,7 +56,11 @@ impl Worker {
             Ok(after) => {
                 self.check_replaced(&plan.desired, &after);
                 decision.wrote = true;
-                decision.rename = update.external_id.map(|to| Rename { kind, from: external_id.clone(), to });
+                decision.rename = update.external_id.map(|to| Rename {
+                    kind,
+                    from: external_id.clone(),
+                    to,
+                });
                 decision
             }
             Err(e) if e.class() == FailureClass::Conflict => {
@@ -89,7 +97,11 @@ impl Worker {
         }
     }
 
-    async fn lookup(&self, kind: TargetKind, id: &ExternalId) -> Result<Option<ScalekitObject>, ScalekitError> {
+    async fn lookup(
+        &self,
+        kind: TargetKind,
+        id: &ExternalId,
+    ) -> Result<Option<ScalekitObject>, ScalekitError> {
         match kind {
             TargetKind::Organization => self.client.get_organization_by_external_id(id).await,
             TargetKind::User => self.client.get_user_by_external_id(id).await,
@@ -105,10 +117,16 @@ impl Worker {
         versions: &HashMap<String, Version>,
         now_ms: i64,
     ) -> Decision {
-        let creator = jobs.iter().rev().find(|j| j.change.on_missing == OnMissing::Create);
+        let creator = jobs
+            .iter()
+            .rev()
+            .find(|j| j.change.on_missing == OnMissing::Create);
         if let Some(creator) = creator {
-            let wanted: Vec<ClaimedJob> =
-                jobs.iter().filter(|j| j.change.on_missing != OnMissing::Skip).cloned().collect();
+            let wanted: Vec<ClaimedJob> = jobs
+                .iter()
+                .filter(|j| j.change.on_missing != OnMissing::Skip)
+                .cloned()
+                .collect();
             let plan = merge(kind, &BTreeMap::new(), versions, &wanted);
             let mut decision = match self.create(kind, external_id, creator, &plan).await {
                 Ok(()) => settle(&wanted, &plan),
@@ -121,9 +139,14 @@ impl Worker {
         let reason = format!("no {kind} with external id {external_id} exists in Scalekit");
         let mut decision = Decision::default();
         decision.outcomes.extend(skipped(kind, external_id, jobs));
-        for job in jobs.iter().filter(|j| j.change.on_missing == OnMissing::Retry) {
+        for job in jobs
+            .iter()
+            .filter(|j| j.change.on_missing == OnMissing::Retry)
+        {
             let delay = self.policy.backoff(job.attempts, &mut rand::rng());
-            let outcome = self.policy.retry_or_expire(job, delay, true, &reason, now_ms);
+            let outcome = self
+                .policy
+                .retry_or_expire(job, delay, true, &reason, now_ms);
             decision.outcomes.push((job.id, outcome));
         }
         decision
@@ -141,9 +164,11 @@ impl Worker {
         let rule = &creator.change.rule;
         let created = match kind {
             TargetKind::Organization => {
-                let display_name = spec
-                    .display_name
-                    .ok_or_else(|| invalid(format!("rule {rule:?} gives no display_name to create the organization")))?;
+                let display_name = spec.display_name.ok_or_else(|| {
+                    invalid(format!(
+                        "rule {rule:?} gives no display_name to create the organization"
+                    ))
+                })?;
                 let new = NewOrganization {
                     display_name,
                     external_id: external_id.clone(),
@@ -152,9 +177,9 @@ impl Worker {
                 self.client.create_organization(&new).await
             }
             TargetKind::User => {
-                let email = spec
-                    .email
-                    .ok_or_else(|| invalid(format!("rule {rule:?} gives no email to create the user")))?;
+                let email = spec.email.ok_or_else(|| {
+                    invalid(format!("rule {rule:?} gives no email to create the user"))
+                })?;
                 let org_external_id = match spec.organization {
                     Some(TargetRef::External { external_id, .. }) => external_id,
                     Some(TargetRef::Link { kind, link, key }) => {
@@ -169,10 +194,16 @@ impl Worker {
                         }
                     }
                     None => {
-                        return Err(invalid(format!("rule {rule:?} gives no organization to create the user in")));
+                        return Err(invalid(format!(
+                            "rule {rule:?} gives no organization to create the user in"
+                        )));
                     }
                 };
-                let Some(org) = self.client.get_organization_by_external_id(&org_external_id).await? else {
+                let Some(org) = self
+                    .client
+                    .get_organization_by_external_id(&org_external_id)
+                    .await?
+                else {
                     return Err(Failure::Wait(format!(
                         "the user's organization {org_external_id} does not exist in Scalekit yet"
                     )));
@@ -191,12 +222,14 @@ impl Worker {
             Ok(_) => Ok(()),
             // A duplicate, or a retry after a lost response: adopt what is there, and let the
             // next pass merge into it.
-            Err(e) if e.class() == FailureClass::Conflict => match self.lookup(kind, external_id).await? {
-                Some(_) => Err(Failure::Adopted(format!(
-                    "the {kind} {external_id} already existed; the next pass merges into it"
-                ))),
-                None => Err(e.into()),
-            },
+            Err(e) if e.class() == FailureClass::Conflict => {
+                match self.lookup(kind, external_id).await? {
+                    Some(_) => Err(Failure::Adopted(format!(
+                        "the {kind} {external_id} already existed; the next pass merges into it"
+                    ))),
+                    None => Err(e.into()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -208,7 +241,13 @@ impl Worker {
         Decision {
             outcomes: jobs
                 .iter()
-                .map(|j| (j.id, self.policy.after_failure(j, &class, &message, now_ms, &mut rng)))
+                .map(|j| {
+                    (
+                        j.id,
+                        self.policy
+                            .after_failure(j, &class, &message, now_ms, &mut rng),
+                    )
+                })
                 .collect(),
             ..Decision::default()
         }
@@ -217,7 +256,11 @@ impl Worker {
     /// Warns once if Scalekit merged metadata instead of replacing it (a removed key stayed).
     fn check_replaced(&self, desired: &BTreeMap<String, String>, after: &ScalekitObject) {
         let kept = after.metadata.keys().any(|k| !desired.contains_key(k));
-        if kept && !self.merge_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        if kept
+            && !self
+                .merge_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             tracing::warn!(
                 "Scalekit kept a metadata key orgsync removed: this environment merges metadata on update, so removals cannot take effect"
             );
@@ -250,7 +293,9 @@ impl Failure {
             Failure::Scalekit(e) => (e.class(), e.to_string()),
             Failure::Wait(m) => (FailureClass::Transient, m.clone()),
             Failure::Adopted(m) => (
-                FailureClass::RateLimited { retry_after: Some(std::time::Duration::ZERO) },
+                FailureClass::RateLimited {
+                    retry_after: Some(std::time::Duration::ZERO),
+                },
                 m.clone(),
             ),
             Failure::Invalid(m) => (FailureClass::Permanent, m.clone()),
@@ -279,8 +324,11 @@ fn skipped<'a>(
     external_id: &'a ExternalId,
     jobs: &'a [ClaimedJob],
 ) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
-    jobs.iter().filter(|j| j.change.on_missing == OnMissing::Skip).map(move |j| {
-        let reason = format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
-        (j.id, JobOutcome::Skipped(reason))
-    })
+    jobs.iter()
+        .filter(|j| j.change.on_missing == OnMissing::Skip)
+        .map(move |j| {
+            let reason =
+                format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
+            (j.id, JobOutcome::Skipped(reason))
+        })
 }

@@ -93,8 +93,14 @@ mod tests {
                     kind: TargetKind::Organization,
                     external_id: ExternalId::parse("E").unwrap(),
                 },
-                set: set.iter().map(|(k, v)| (MetadataKey::parse(k).unwrap(), v.to_string())).collect(),
-                unset: unset.iter().map(|k| MetadataKey::parse(k).unwrap()).collect(),
+                set: set
+                    .iter()
+                    .map(|(k, v)| (MetadataKey::parse(k).unwrap(), v.to_string()))
+                    .collect(),
+                unset: unset
+                    .iter()
+                    .map(|k| MetadataKey::parse(k).unwrap())
+                    .collect(),
                 new_external_id: None,
                 on_missing: OnMissing::Retry,
                 create: None,
@@ -106,39 +112,89 @@ mod tests {
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn newest_version_wins_whatever_the_order() {
-        let jobs = [job(2, 2000, &[("status", "active")], &[]), job(1, 1000, &[("status", "trialing")], &[])];
-        let plan = merge(TargetKind::Organization, &map(&[("other", "kept")]), &HashMap::new(), &jobs);
-        assert_eq!(plan.desired, map(&[("other", "kept"), ("status", "active")]));
-        assert_eq!(plan.applied_fields, vec![("status".to_string(), Version { at_ms: 2000, seq: 2 })]);
+        let jobs = [
+            job(2, 2000, &[("status", "active")], &[]),
+            job(1, 1000, &[("status", "trialing")], &[]),
+        ];
+        let plan = merge(
+            TargetKind::Organization,
+            &map(&[("other", "kept")]),
+            &HashMap::new(),
+            &jobs,
+        );
+        assert_eq!(
+            plan.desired,
+            map(&[("other", "kept"), ("status", "active")])
+        );
+        assert_eq!(
+            plan.applied_fields,
+            vec![(
+                "status".to_string(),
+                Version {
+                    at_ms: 2000,
+                    seq: 2
+                }
+            )]
+        );
     }
 
     #[test]
     fn fields_already_written_by_a_newer_event_are_left_alone() {
-        let stored = HashMap::from([("status".to_string(), Version { at_ms: 5000, seq: 1 })]);
+        let stored = HashMap::from([(
+            "status".to_string(),
+            Version {
+                at_ms: 5000,
+                seq: 1,
+            },
+        )]);
         let jobs = [job(9, 3000, &[("status", "old"), ("seats", "5")], &[])];
-        let plan = merge(TargetKind::Organization, &map(&[("status", "new")]), &stored, &jobs);
+        let plan = merge(
+            TargetKind::Organization,
+            &map(&[("status", "new")]),
+            &stored,
+            &jobs,
+        );
         assert_eq!(plan.desired, map(&[("status", "new"), ("seats", "5")]));
         assert_eq!(plan.applied_fields.len(), 1);
     }
 
     #[test]
     fn equal_timestamps_go_to_the_later_arrival_and_redeliveries_are_no_ops() {
-        let jobs = [job(4, 1000, &[("plan", "b")], &[]), job(3, 1000, &[("plan", "a")], &[])];
-        let plan = merge(TargetKind::Organization, &BTreeMap::new(), &HashMap::new(), &jobs);
+        let jobs = [
+            job(4, 1000, &[("plan", "b")], &[]),
+            job(3, 1000, &[("plan", "a")], &[]),
+        ];
+        let plan = merge(
+            TargetKind::Organization,
+            &BTreeMap::new(),
+            &HashMap::new(),
+            &jobs,
+        );
         assert_eq!(plan.desired["plan"], "b");
-        let stored = HashMap::from([("plan".to_string(), Version { at_ms: 1000, seq: 4 })]);
+        let stored = HashMap::from([(
+            "plan".to_string(),
+            Version {
+                at_ms: 1000,
+                seq: 4,
+            },
+        )]);
         let again = merge(TargetKind::Organization, &plan.desired, &stored, &jobs[..1]);
         assert!(again.applied_fields.is_empty());
     }
 
     #[test]
     fn unset_removes_and_a_job_over_the_limit_is_refused_alone() {
-        let current: BTreeMap<_, _> = (0..9).map(|i| (format!("key{i}"), "v".to_string())).collect();
+        let current: BTreeMap<_, _> = (0..9)
+            .map(|i| (format!("key{i}"), "v".to_string()))
+            .collect();
         let jobs = [
             job(1, 1, &[("extra1", "x"), ("extra2", "y")], &[]),
             job(2, 2, &[], &["key0"]),

@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use merge::{MergePlan, merge};
 pub use retry::{RetryPolicy, millis};
@@ -70,7 +70,12 @@ pub struct Worker {
 
 impl Worker {
     /// A worker identified by `owner` in leases (unique per task and process).
-    pub fn new(store: Store, client: ScalekitClient, settings: &WorkerSettings, owner: String) -> Self {
+    pub fn new(
+        store: Store,
+        client: ScalekitClient,
+        settings: &WorkerSettings,
+        owner: String,
+    ) -> Self {
         Self {
             store,
             client,
@@ -85,11 +90,19 @@ impl Worker {
     /// Claims the next runnable target, applies its jobs, and records the outcome.
     pub async fn process_next(&self) -> Result<Outcome, WorkerError> {
         let now = now_ms();
-        let Some(batch) = self.store.claim(&self.owner, now, millis(self.lease), self.batch_size).await? else {
+        let Some(batch) = self
+            .store
+            .claim(&self.owner, now, millis(self.lease), self.batch_size)
+            .await?
+        else {
             return Ok(Outcome::Idle);
         };
-        let span = tracing::info_span!("apply", target = %batch.target_key, jobs = batch.jobs.len());
-        self.process(&batch).instrument(span).await.map(Outcome::Processed)
+        let span =
+            tracing::info_span!("apply", target = %batch.target_key, jobs = batch.jobs.len());
+        self.process(&batch)
+            .instrument(span)
+            .await
+            .map(Outcome::Processed)
     }
 
     async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
@@ -110,7 +123,9 @@ impl Worker {
         match &first.change.target {
             TargetRef::External { kind, external_id } => {
                 let versions = self.store.field_versions(&batch.target_key).await?;
-                Ok(self.apply_external(*kind, external_id, &batch.jobs, &versions, now).await)
+                Ok(self
+                    .apply_external(*kind, external_id, &batch.jobs, &versions, now)
+                    .await)
             }
             TargetRef::Link { kind, link, key } => {
                 let found = self.store.resolve_link(*kind, link, key).await?;
@@ -120,7 +135,12 @@ impl Worker {
     }
 
     /// Moves jobs waiting on a link to their real target once the link is known.
-    fn relink(&self, jobs: &[ClaimedJob], found: Option<crate::model::ExternalId>, now_ms: i64) -> apply::Decision {
+    fn relink(
+        &self,
+        jobs: &[ClaimedJob],
+        found: Option<crate::model::ExternalId>,
+        now_ms: i64,
+    ) -> apply::Decision {
         let outcomes = jobs
             .iter()
             .map(|job| {
@@ -131,7 +151,7 @@ impl Worker {
                     Some(external_id) => {
                         let mut change = job.change.clone();
                         change.target = TargetRef::External { kind: *kind, external_id: external_id.clone() };
-                        JobOutcome::Rekey(change)
+                        JobOutcome::Rekey(Box::new(change))
                     }
                     None => {
                         let reason = format!(
@@ -144,7 +164,10 @@ impl Worker {
                 (job.id, outcome)
             })
             .collect();
-        apply::Decision { outcomes, ..Default::default() }
+        apply::Decision {
+            outcomes,
+            ..Default::default()
+        }
     }
 
     /// Runs `work` while renewing the batch's lease every third of its length, so a slow
@@ -227,7 +250,9 @@ fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {
     for (id, outcome) in outcomes {
         match outcome {
             JobOutcome::Dead(reason) => tracing::error!(job = id, %reason, "job is dead"),
-            JobOutcome::Retry { error, run_at_ms, .. } => {
+            JobOutcome::Retry {
+                error, run_at_ms, ..
+            } => {
                 tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms(), "job will be retried")
             }
             _ => {}

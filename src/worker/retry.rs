@@ -38,7 +38,10 @@ impl RetryPolicy {
     /// then jittered uniformly into its upper half so that failed jobs spread out.
     pub fn backoff(&self, attempts: i64, rng: &mut impl Rng) -> Duration {
         let exponent = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
-        let full = self.initial.saturating_mul(2u32.saturating_pow(exponent)).min(self.max);
+        let full = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.max);
         let half = full / 2;
         half + full.mul_f64(rng.random::<f64>() * 0.5)
     }
@@ -60,11 +63,15 @@ impl RetryPolicy {
                 retry_after.unwrap_or_else(|| self.backoff(job.attempts, rng)),
                 false,
             ),
-            FailureClass::Transient | FailureClass::NotFound => (self.backoff(job.attempts, rng), true),
+            FailureClass::Transient | FailureClass::NotFound => {
+                (self.backoff(job.attempts, rng), true)
+            }
         };
         let attempts = job.attempts + i64::from(count_attempt);
         if let Some(max) = self.max_attempts.filter(|m| attempts >= i64::from(*m)) {
-            return JobOutcome::Dead(format!("gave up after {max} failed attempts; last error: {error}"));
+            return JobOutcome::Dead(format!(
+                "gave up after {max} failed attempts; last error: {error}"
+            ));
         }
         self.retry_or_expire(job, delay, count_attempt, error, now_ms)
     }
@@ -81,7 +88,9 @@ impl RetryPolicy {
         let deadline = job.window_start_ms.saturating_add(millis(self.max_age));
         if now_ms >= deadline {
             let hours = self.max_age.as_secs() / 3600;
-            return JobOutcome::Dead(format!("still failing after the maximum age of {hours} h; last error: {error}"));
+            return JobOutcome::Dead(format!(
+                "still failing after the maximum age of {hours} h; last error: {error}"
+            ));
         }
         JobOutcome::Retry {
             run_at_ms: now_ms.saturating_add(millis(delay)).min(deadline),
@@ -126,31 +135,53 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let p = policy();
         for attempts in 0..20 {
-            let full = Duration::from_secs(2 * 2u64.pow(attempts as u32)).min(Duration::from_secs(900));
+            let full =
+                Duration::from_secs(2 * 2u64.pow(attempts as u32)).min(Duration::from_secs(900));
             let d = p.backoff(attempts, &mut rng);
-            assert!(d >= full / 2 && d <= full, "attempt {attempts}: {d:?} vs {full:?}");
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempts}: {d:?} vs {full:?}"
+            );
         }
     }
 
     #[test]
     fn rate_limits_honour_retry_after_and_do_not_count() {
         let p = policy();
-        let class = FailureClass::RateLimited { retry_after: Some(Duration::from_secs(7)) };
+        let class = FailureClass::RateLimited {
+            retry_after: Some(Duration::from_secs(7)),
+        };
         let out = p.after_failure(&job(3), &class, "429", 1000, &mut StdRng::seed_from_u64(1));
-        assert_eq!(out, JobOutcome::Retry { run_at_ms: 8000, error: "429".into(), count_attempt: false });
+        assert_eq!(
+            out,
+            JobOutcome::Retry {
+                run_at_ms: 8000,
+                error: "429".into(),
+                count_attempt: false
+            }
+        );
     }
 
     #[test]
     fn permanent_failures_die_and_old_jobs_expire() {
         let p = policy();
         let mut rng = StdRng::seed_from_u64(1);
-        assert!(matches!(p.after_failure(&job(0), &FailureClass::Permanent, "400", 0, &mut rng), JobOutcome::Dead(_)));
+        assert!(matches!(
+            p.after_failure(&job(0), &FailureClass::Permanent, "400", 0, &mut rng),
+            JobOutcome::Dead(_)
+        ));
         let late = 72 * 3600 * 1000;
         match p.after_failure(&job(0), &FailureClass::Transient, "500", late, &mut rng) {
             JobOutcome::Dead(reason) => assert!(reason.contains("72 h") && reason.contains("500")),
             other => panic!("{other:?}"),
         }
-        let limited = RetryPolicy { max_attempts: Some(2), ..p };
-        assert!(matches!(limited.after_failure(&job(1), &FailureClass::Transient, "x", 0, &mut rng), JobOutcome::Dead(_)));
+        let limited = RetryPolicy {
+            max_attempts: Some(2),
+            ..p
+        };
+        assert!(matches!(
+            limited.after_failure(&job(1), &FailureClass::Transient, "x", 0, &mut rng),
+            JobOutcome::Dead(_)
+        ));
     }
 }

@@ -11,7 +11,10 @@ use crate::helpers::*;
 /// Runs the binary with the default config and `env`.
 fn orgsync(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orgsync"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR")).args(args).env_clear();
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_clear();
     command.env("ORGSYNC_DATABASE_URL", "sqlite::memory:");
     for (k, v) in env {
         command.env(k, v);
@@ -31,14 +34,32 @@ fn stderr(output: &Output) -> String {
 fn explain_works_for_every_stripe_fixture() {
     for name in stripe_fixtures() {
         let path = Path::new("tests/fixtures/stripe").join(&name);
-        let output = orgsync(&["explain", "--source", "stripe", path.to_str().unwrap()], &[]);
+        let output = orgsync(
+            &["explain", "--source", "stripe", path.to_str().unwrap()],
+            &[],
+        );
         assert!(output.status.success(), "{name}: {}", stderr(&output));
         let text = stdout(&output);
         assert!(text.contains("organization"), "{name}: {text}");
     }
-    let output = orgsync(&["explain", "--source", "stripe", "tests/fixtures/stripe/event.customer.subscription.updated.json"], &[]);
+    let output = orgsync(
+        &[
+            "explain",
+            "--source",
+            "stripe",
+            "tests/fixtures/stripe/event.customer.subscription.updated.json",
+        ],
+        &[],
+    );
     let text = stdout(&output);
-    for expected in ["org_01HZX5K9M3ABCDEF", "plan_type", "pro_monthly", "subscription_status", "active", "seats"] {
+    for expected in [
+        "org_01HZX5K9M3ABCDEF",
+        "plan_type",
+        "pro_monthly",
+        "subscription_status",
+        "active",
+        "seats",
+    ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
 }
@@ -55,8 +76,15 @@ fn check_config_names_the_broken_rule() {
     let output = orgsync(&["--config", broken.to_str().unwrap(), "check-config"], &[]);
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("stripe subscription → organization"), "{message}");
-    assert_eq!(message.trim().lines().count(), 1, "one clear line: {message}");
+    assert!(
+        message.contains("stripe subscription → organization"),
+        "{message}"
+    );
+    assert_eq!(
+        message.trim().lines().count(),
+        1,
+        "one clear line: {message}"
+    );
 
     let ok = orgsync(&["check-config"], &[]);
     assert!(ok.status.success(), "{}", stderr(&ok));
@@ -65,23 +93,36 @@ fn check_config_names_the_broken_rule() {
     std::fs::write(&typo, "[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap();
     let output = orgsync(&["--config", typo.to_str().unwrap(), "check-config"], &[]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("listen_addr"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("listen_addr"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test]
 async fn jobs_list_dead_and_retry() {
     let standin = scalekit_standin::StandIn::start().await.unwrap();
     standin.create_organization("Acme Corp", Some("org_01HZX5K9M3ABCDEF"), &[]);
-    let app = spawn_app_with(TestOptions { standin: Some(standin), ..Default::default() }).await;
-    app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json")).await;
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin),
+        ..Default::default()
+    })
+    .await;
+    app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
+        .await;
     app.standin.fail_next(1, Fault::Status(403));
     app.drain().await;
-    let db = format!("sqlite://{}", app.data_dir.path().join("orgsync.db").display());
+    let db = format!(
+        "sqlite://{}",
+        app.data_dir.path().join("orgsync.db").display()
+    );
     let env = [("ORGSYNC_DATABASE_URL", db)];
     let listed = orgsync(&["jobs", "list", "--state", "dead"], &env);
     assert!(listed.status.success(), "{}", stderr(&listed));
     let line = stdout(&listed);
-    let job: serde_json::Value = serde_json::from_str(line.lines().next().expect("one dead job")).unwrap();
+    let job: serde_json::Value =
+        serde_json::from_str(line.lines().next().expect("one dead job")).unwrap();
     assert!(job["last_error"].as_str().unwrap().contains("403"));
     let id = job["id"].to_string();
     let retried = orgsync(&["jobs", "retry", &id], &env);
@@ -89,8 +130,17 @@ async fn jobs_list_dead_and_retry() {
     let again = orgsync(&["jobs", "retry", &id], &env);
     assert!(!again.status.success(), "a pending job cannot be retried");
     app.drain().await;
-    assert!(app.store.list_jobs(Some(JobState::Dead), 10).await.unwrap().is_empty());
-    let org = app.standin.organization_by_external_id("org_01HZX5K9M3ABCDEF").unwrap();
+    assert!(
+        app.store
+            .list_jobs(Some(JobState::Dead), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let org = app
+        .standin
+        .organization_by_external_id("org_01HZX5K9M3ABCDEF")
+        .unwrap();
     assert_eq!(org.metadata["subscription_status"], "active");
     app.stop().await;
 }

@@ -39,7 +39,14 @@ pub struct TestOptions {
 
 impl Default for TestOptions {
     fn default() -> Self {
-        Self { scalekit: true, run_workers: false, data_dir: None, standin: None, env: vec![], extra_config: None }
+        Self {
+            scalekit: true,
+            run_workers: false,
+            data_dir: None,
+            standin: None,
+            env: vec![],
+            extra_config: None,
+        }
     }
 }
 
@@ -62,16 +69,32 @@ pub struct TestApp {
 }
 
 /// The test environment: the real default config file plus overrides.
-pub fn test_env(data_dir: &Path, standin: &StandIn, options: &TestOptions) -> HashMap<String, String> {
+pub fn test_env(
+    data_dir: &Path,
+    standin: &StandIn,
+    options: &TestOptions,
+) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("ORGSYNC_LISTEN".into(), "127.0.0.1:0".into());
-    env.insert("ORGSYNC_DATABASE_URL".into(), format!("sqlite://{}", data_dir.join("orgsync.db").display()));
+    env.insert(
+        "ORGSYNC_DATABASE_URL".into(),
+        format!("sqlite://{}", data_dir.join("orgsync.db").display()),
+    );
     env.insert("STRIPE_WEBHOOK_SECRET".into(), STRIPE_SECRET.into());
-    env.insert("SALESFORCE_ORGANIZATION_ID".into(), "00D5g000004XkQmEAK".into());
+    env.insert(
+        "SALESFORCE_ORGANIZATION_ID".into(),
+        "00D5g000004XkQmEAK".into(),
+    );
     if options.scalekit {
         env.insert("SCALEKIT_ENVIRONMENT_URL".into(), standin.base_url());
-        env.insert("SCALEKIT_CLIENT_ID".into(), scalekit_standin::CLIENT_ID.into());
-        env.insert("SCALEKIT_CLIENT_SECRET".into(), scalekit_standin::CLIENT_SECRET.into());
+        env.insert(
+            "SCALEKIT_CLIENT_ID".into(),
+            scalekit_standin::CLIENT_ID.into(),
+        );
+        env.insert(
+            "SCALEKIT_CLIENT_SECRET".into(),
+            scalekit_standin::CLIENT_SECRET.into(),
+        );
     }
     for (k, v) in &options.env {
         env.insert((*k).into(), v.clone());
@@ -91,7 +114,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         Some(standin) => standin,
         None => StandIn::start().await.expect("stand-in starts"),
     };
-    let data_dir = options.data_dir.clone().unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
+    let data_dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
     let env = test_env(data_dir.path(), &standin, &options);
     let lookup = |name: &str| env.get(name).cloned();
     let path = match &options.extra_config {
@@ -113,7 +139,16 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let worker = app.worker();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone(), options.run_workers));
-    TestApp { addr, store, standin, worker, data_dir, http: reqwest::Client::new(), token, handle }
+    TestApp {
+        addr,
+        store,
+        standin,
+        worker,
+        data_dir,
+        http: reqwest::Client::new(),
+        token,
+        handle,
+    }
 }
 
 /// The committed default config.
@@ -123,7 +158,9 @@ pub fn config_path() -> PathBuf {
 
 /// A fixture file's bytes, e.g. `stripe/event.customer.created.json`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -165,7 +202,10 @@ impl TestApp {
 
     /// Runs the worker step until nothing is runnable; returns what each pass did.
     pub async fn drain(&self) -> Vec<BatchReport> {
-        let worker = self.worker.as_ref().expect("the app has Scalekit credentials");
+        let worker = self
+            .worker
+            .as_ref()
+            .expect("the app has Scalekit credentials");
         let mut reports = vec![];
         while let Outcome::Processed(report) = worker.process_next().await.expect("worker pass") {
             reports.push(report);
@@ -178,7 +218,10 @@ impl TestApp {
     pub async fn drain_until(&self, limit: Duration, done: impl Fn() -> bool) {
         let started = Instant::now();
         while !done() {
-            assert!(started.elapsed() < limit, "condition not reached within {limit:?}");
+            assert!(
+                started.elapsed() < limit,
+                "condition not reached within {limit:?}"
+            );
             if self.drain().await.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

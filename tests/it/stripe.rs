@@ -8,13 +8,22 @@ use serde_json::Value;
 use crate::helpers::*;
 
 async fn events(app: &TestApp) -> Vec<orgsync::store::EventRow> {
-    app.store.list_events(&EventFilter { limit: 1000, ..Default::default() }).await.unwrap()
+    app.store
+        .list_events(&EventFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -37,9 +46,18 @@ async fn bad_signatures_are_refused_with_their_reason_and_nothing_is_stored() {
     let body = fixture("stripe/event.customer.created.json");
     let now = now_ms() / 1000;
     let cases = [
-        (stripe_signature_header("whsec_other", now, &body), "NoMatchingSignature"),
-        (stripe_signature_header(STRIPE_SECRET, now - 301, &body), "TimestampTooOld"),
-        (stripe_signature_header(STRIPE_SECRET, now + 120, &body), "TimestampInFuture"),
+        (
+            stripe_signature_header("whsec_other", now, &body),
+            "NoMatchingSignature",
+        ),
+        (
+            stripe_signature_header(STRIPE_SECRET, now - 301, &body),
+            "TimestampTooOld",
+        ),
+        (
+            stripe_signature_header(STRIPE_SECRET, now + 120, &body),
+            "TimestampInFuture",
+        ),
         (format!("t={now},v0=abc"), "NoV1Signature"),
         ("v1=abc".to_owned(), "MalformedHeader"),
         (String::new(), "MissingHeader"),
@@ -52,7 +70,11 @@ async fn bad_signatures_are_refused_with_their_reason_and_nothing_is_stored() {
     // The exact manifest header, at today's clock, is authentic but far too old.
     let manifest: Value = serde_json::from_slice(&fixture("stripe/signatures.json")).unwrap();
     let header = manifest["files"][0]["stripe_signature"].as_str().unwrap();
-    let (_, error) = error_of(app.post_stripe_with(&fixture("stripe/event.customer.created.json"), header).await).await;
+    let (_, error) = error_of(
+        app.post_stripe_with(&fixture("stripe/event.customer.created.json"), header)
+            .await,
+    )
+    .await;
     assert!(error.contains("TimestampTooOld"), "{error}");
     // A body changed after signing.
     let signed = stripe_signature_header(STRIPE_SECRET, now, &body);
@@ -67,14 +89,22 @@ async fn bad_signatures_are_refused_with_their_reason_and_nothing_is_stored() {
 #[tokio::test]
 async fn rotated_secrets_are_all_accepted() {
     let app = spawn_app_with(TestOptions {
-        env: vec![("STRIPE_WEBHOOK_SECRET", format!("whsec_old_one,{STRIPE_SECRET}"))],
+        env: vec![(
+            "STRIPE_WEBHOOK_SECRET",
+            format!("whsec_old_one,{STRIPE_SECRET}"),
+        )],
         ..Default::default()
     })
     .await;
     let now = now_ms() / 1000;
-    for (secret, name) in [("whsec_old_one", "customer.created"), (STRIPE_SECRET, "customer.updated")] {
+    for (secret, name) in [
+        ("whsec_old_one", "customer.created"),
+        (STRIPE_SECRET, "customer.updated"),
+    ] {
         let body = fixture(&format!("stripe/event.{name}.json"));
-        let response = app.post_stripe_with(&body, &stripe_signature_header(secret, now, &body)).await;
+        let response = app
+            .post_stripe_with(&body, &stripe_signature_header(secret, now, &body))
+            .await;
         assert_eq!(response.status(), 200);
     }
     app.stop().await;
@@ -83,19 +113,37 @@ async fn rotated_secrets_are_all_accepted() {
 #[tokio::test]
 async fn thin_events_oversized_bodies_and_unknown_sources_are_refused() {
     let app = spawn_app().await;
-    let (status, error) = error_of(app.post_stripe(&fixture("stripe/thin_event.v1.billing.meter.error_report_triggered.json")).await).await;
+    let (status, error) = error_of(
+        app.post_stripe(&fixture(
+            "stripe/thin_event.v1.billing.meter.error_report_triggered.json",
+        ))
+        .await,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(error.contains("ThinEvent") && error.contains("snapshot"), "{error}");
+    assert!(
+        error.contains("ThinEvent") && error.contains("snapshot"),
+        "{error}"
+    );
 
     let mut big = br#"{"id":"evt_big","object":"event","type":"customer.updated","created":1,"data":{"object":{"pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
     big.extend(br#""}}}"#);
     assert_eq!(app.post_stripe(&big).await.status(), 413);
 
-    let response = app.http.post(app.url("/webhooks/nope")).body("{}").send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/webhooks/nope"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let (status, error) = error_of(response).await;
     assert_eq!(status, 404);
-    assert!(error.contains("nope") && error.contains("stripe"), "{error}");
+    assert!(
+        error.contains("nope") && error.contains("stripe"),
+        "{error}"
+    );
 
     let body = b"{not json".to_vec();
     let (status, error) = error_of(app.post_stripe(&body).await).await;
@@ -135,15 +183,32 @@ async fn the_same_event_on_many_connections_at_once_is_stored_once() {
 
 #[tokio::test]
 async fn without_scalekit_credentials_events_are_stored_and_readyz_says_why() {
-    let app = spawn_app_with(TestOptions { scalekit: false, ..Default::default() }).await;
+    let app = spawn_app_with(TestOptions {
+        scalekit: false,
+        ..Default::default()
+    })
+    .await;
     assert!(app.worker.is_none());
-    let response = app.post_stripe(&fixture("stripe/event.customer.created.json")).await;
+    let response = app
+        .post_stripe(&fixture("stripe/event.customer.created.json"))
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(events(&app).await.len(), 1);
-    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     let workers = ready["workers"].as_str().unwrap();
-    assert!(workers.starts_with("paused") && workers.contains("SCALEKIT_ENVIRONMENT_URL"), "{workers}");
+    assert!(
+        workers.starts_with("paused") && workers.contains("SCALEKIT_ENVIRONMENT_URL"),
+        "{workers}"
+    );
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     app.stop().await;
@@ -151,15 +216,25 @@ async fn without_scalekit_credentials_events_are_stored_and_readyz_says_why() {
 
 #[tokio::test]
 async fn a_source_without_its_secret_answers_503_so_the_sender_retries() {
-    let app = spawn_app_with(TestOptions { env: vec![("STRIPE_WEBHOOK_SECRET", UNSET.into())], ..Default::default() }).await;
-    let (status, error) = error_of(app.post_stripe(&fixture("stripe/event.customer.created.json")).await).await;
+    let app = spawn_app_with(TestOptions {
+        env: vec![("STRIPE_WEBHOOK_SECRET", UNSET.into())],
+        ..Default::default()
+    })
+    .await;
+    let (status, error) = error_of(
+        app.post_stripe(&fixture("stripe/event.customer.created.json"))
+            .await,
+    )
+    .await;
     assert_eq!(status, 503);
     assert!(error.contains("STRIPE_WEBHOOK_SECRET"), "{error}");
     app.stop().await;
 }
 
 /// Runs futures concurrently (no extra crate needed for a test).
-async fn futures_join_all<F: std::future::Future + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {
