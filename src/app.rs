@@ -161,7 +161,15 @@ impl App {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         token.cancel();
-        tracker.wait().await;
+        let grace = Duration::from_secs(self.settings.worker.shutdown_grace_seconds);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            if let Some(worker) = &self.worker {
+                match worker.release().await {
+                    Ok(n) => tracing::warn!(jobs = n, "shutdown deadline passed: released the jobs still in progress; they run again at once"),
+                    Err(e) => tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends"),
+                }
+            }
+        }
         self.state.store.close().await;
         served.map_err(AppError::Serve)
     }

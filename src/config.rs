@@ -198,6 +198,9 @@ pub struct WorkerSettings {
     pub max_age_hours: u64,
     /// A job that failed this many times is dead; 0 = no limit (only the age counts).
     pub max_attempts: u32,
+    /// On SIGTERM, how long in-flight batches may take to finish, in seconds; jobs still
+    /// in progress then are handed back to the queue.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for WorkerSettings {
@@ -211,6 +214,7 @@ impl Default for WorkerSettings {
             retry_max_seconds: 900,
             max_age_hours: 72,
             max_attempts: 0,
+            shutdown_grace_seconds: 8,
         }
     }
 }

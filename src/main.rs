@@ -13,7 +13,8 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
     };
-    orgsync::telemetry::init(settings.log.format, &settings.log.level, std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    orgsync::telemetry::init(settings.log.format, &settings.log.level, ansi, std::io::stderr);
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -199,6 +199,20 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Makes every job leased to `owner` runnable again now (a worker shutting down).
+    pub async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at_ms = $2, lease_owner = NULL,
+                             lease_expires_ms = NULL, updated_at_ms = $2
+             WHERE state = 'running' AND lease_owner = $1",
+        )
+        .bind(owner)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The newest applied version of each field of a target.
     pub async fn field_versions(
         &self,

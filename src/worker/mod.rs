@@ -87,6 +87,12 @@ impl Worker {
         }
     }
 
+    /// Hands back every job this worker still holds (after a shutdown deadline), so another
+    /// process can take them at once instead of after the lease.
+    pub async fn release(&self) -> Result<u64, WorkerError> {
+        Ok(self.store.release_leases(&self.owner, now_ms()).await?)
+    }
+
     /// Claims the next runnable target, applies its jobs, and records the outcome.
     pub async fn process_next(&self) -> Result<Outcome, WorkerError> {
         let now = now_ms();
@@ -200,6 +206,10 @@ impl Worker {
 pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: CancellationToken) {
     let mut failures: u32 = 0;
     while !token.is_cancelled() {
+        // Listen before looking, so an event committed while this pass runs still wakes us.
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let pause = match worker.process_next().await {
             Ok(Outcome::Processed(_)) => {
                 failures = 0;
@@ -214,7 +224,7 @@ pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: 
         };
         tokio::select! {
             _ = token.cancelled() => break,
-            _ = wake.notified() => {}
+            _ = &mut notified => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }
