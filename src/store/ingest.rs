@@ -2,8 +2,9 @@
 
 use sqlx::{Sqlite, Transaction};
 
+use super::links::{record_link, resolve_target};
 use super::{Store, StoreError, encode_json};
-use crate::model::{InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
+use crate::model::{InboundEvent, Normalized, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -150,65 +151,4 @@ async fn ingest_one(
         duplicate: false,
         jobs: changes.len(),
     })
-}
-
-/// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
-/// moves them to the real target key on its next pass.
-async fn record_link(
-    tx: &mut Transaction<'_, Sqlite>,
-    link: &LinkUpdate,
-    version: Version,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (kind, link, key) DO UPDATE
-           SET external_id = excluded.external_id, version_ms = excluded.version_ms,
-               version_seq = excluded.version_seq
-           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)",
-    )
-    .bind(link.kind.prefix())
-    .bind(&link.link)
-    .bind(&link.key)
-    .bind(link.external_id.as_str())
-    .bind(version.at_ms)
-    .bind(version.seq)
-    .execute(&mut **tx)
-    .await?;
-    let waiting = TargetRef::Link {
-        kind: link.kind,
-        link: link.link.clone(),
-        key: link.key.clone(),
-    };
-    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE target_key = $1 AND state = 'pending'")
-        .bind(waiting.key())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Replaces a link reference by the external id it stands for, when it is known.
-async fn resolve_target(
-    tx: &mut Transaction<'_, Sqlite>,
-    target: TargetRef,
-) -> Result<TargetRef, StoreError> {
-    let TargetRef::Link { kind, link, key } = &target else {
-        return Ok(target);
-    };
-    let found: Option<(String,)> =
-        sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
-            .bind(kind.prefix())
-            .bind(link)
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(
-        match found.and_then(|(id,)| crate::model::ExternalId::parse(&id).ok()) {
-            Some(external_id) => TargetRef::External {
-                kind: *kind,
-                external_id,
-            },
-            None => target,
-        },
-    )
 }

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::links::{Rename, follow_rename};
 use super::{Store, StoreError, decode_json, encode_json};
-use crate::model::{Change, ExternalId, TargetKind, Version};
+use crate::model::{Change, Version};
 
 /// The life of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,17 +84,6 @@ pub enum JobOutcome {
     },
     /// The target became known (a link resolved): run again under the new change/key.
     Rekey(Box<Change>),
-}
-
-/// A target whose external id a batch changed: its field versions and links follow it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rename {
-    /// Organization or user.
-    pub kind: TargetKind,
-    /// The old external id.
-    pub from: ExternalId,
-    /// The new external id.
-    pub to: ExternalId,
 }
 
 /// Everything a pass over one batch decided, recorded in one transaction.
@@ -230,24 +220,6 @@ impl Store {
             .collect())
     }
 
-    /// Looks up a learned link.
-    pub async fn resolve_link(
-        &self,
-        kind: TargetKind,
-        link: &str,
-        key: &str,
-    ) -> Result<Option<ExternalId>, StoreError> {
-        let found: Option<(String,)> = sqlx::query_as(
-            "SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3",
-        )
-        .bind(kind.prefix())
-        .bind(link)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
-    }
-
     /// Ends a pass over a batch in ONE transaction: the field versions it applied, a
     /// rename, and each job's outcome. Only jobs still leased to `owner` change; returns
     /// how many did.
@@ -326,39 +298,6 @@ impl Store {
                 .await?;
         Ok(rows.into_iter().collect())
     }
-}
-
-/// Moves a renamed target's field versions to its new key and points its links at the new
-/// external id.
-async fn follow_rename(tx: &mut sqlx::SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
-    let prefix = rename.kind.prefix();
-    let (from, to) = (
-        format!("{prefix}:{}", rename.from),
-        format!("{prefix}:{}", rename.to),
-    );
-    sqlx::query(
-        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
-         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
-         ON CONFLICT (target_key, field) DO UPDATE
-           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
-           WHERE (excluded.version_ms, excluded.version_seq)
-               > (field_versions.version_ms, field_versions.version_seq)",
-    )
-    .bind(&from)
-    .bind(&to)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM field_versions WHERE target_key = $1")
-        .bind(&from)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE links SET external_id = $3 WHERE kind = $1 AND external_id = $2")
-        .bind(prefix)
-        .bind(rename.from.as_str())
-        .bind(rename.to.as_str())
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 async fn finish_job(

@@ -8,6 +8,7 @@
 mod events;
 mod ingest;
 mod jobs;
+mod links;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,7 +19,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent};
-pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState, Rename};
+pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState};
+pub use links::Rename;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -23,24 +23,26 @@ impl Worker {
         versions: &HashMap<String, Version>,
         now_ms: i64,
     ) -> Decision {
-        let found = match self.lookup(kind, external_id).await {
-            Ok(found) => found,
-            Err(e) => return self.failed(jobs, &e.into(), now_ms),
-        };
-        let object = match found {
-            Some(object) => object,
-            None => {
+        let Resolved {
+            object,
+            versions,
+            rename,
+        } = match self.resolve(kind, external_id, jobs, versions).await {
+            Ok(Some(resolved)) => resolved,
+            Ok(None) => {
                 return self
                     .missing(kind, external_id, jobs, versions, now_ms)
                     .await;
             }
+            Err(failure) => return self.failed(jobs, &failure, now_ms),
         };
-        let plan = merge(kind, &object.metadata, versions, jobs);
+        let plan = merge(kind, &object.metadata, &versions, jobs);
         let sets_id = plan
             .new_external_id
             .as_ref()
             .filter(|id| object.external_id.as_deref() != Some(id.as_str()));
         let mut decision = settle(jobs, &plan);
+        decision.rename = rename;
         if plan.desired == object.metadata && sets_id.is_none() {
             return decision;
         }
@@ -56,11 +58,13 @@ impl Worker {
             Ok(after) => {
                 self.check_replaced(&plan.desired, &after);
                 decision.wrote = true;
-                decision.rename = update.external_id.map(|to| Rename {
-                    kind,
-                    from: external_id.clone(),
-                    to,
-                });
+                if let Some(to) = update.external_id {
+                    decision.rename = Some(Rename {
+                        kind,
+                        from: external_id.clone(),
+                        to,
+                    });
+                }
                 decision
             }
             Err(e) if e.class() == FailureClass::Conflict => {
@@ -97,6 +101,55 @@ impl Worker {
         }
     }
 
+    /// Finds the target by its external id; when that is gone but the batch renames it and
+    /// an object already has the new id, an earlier pass renamed it without recording it (a
+    /// lost answer, a crash, a replay): that object, with the newest field versions of both
+    /// keys and the rename still to record.
+    async fn resolve(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        jobs: &[ClaimedJob],
+        versions: &HashMap<String, Version>,
+    ) -> Result<Option<Resolved>, Failure> {
+        if let Some(object) = self.lookup(kind, external_id).await? {
+            let versions = versions.clone();
+            return Ok(Some(Resolved {
+                object,
+                versions,
+                rename: None,
+            }));
+        }
+        let newest = jobs
+            .iter()
+            .filter(|j| j.change.new_external_id.is_some())
+            .max_by_key(|j| j.version);
+        let Some(to) = newest.and_then(|j| j.change.new_external_id.clone()) else {
+            return Ok(None);
+        };
+        let Some(object) = self.lookup(kind, &to).await? else {
+            return Ok(None);
+        };
+        let key = format!("{}:{to}", kind.prefix());
+        let theirs = self
+            .store
+            .field_versions(&key)
+            .await
+            .map_err(|e| Failure::Wait(format!("reading field versions: {e}")))?;
+        let mut versions = versions.clone();
+        for (field, version) in theirs {
+            let entry = versions.entry(field).or_insert(version);
+            *entry = (*entry).max(version);
+        }
+        let from = external_id.clone();
+        let rename = Some(Rename { kind, from, to });
+        Ok(Some(Resolved {
+            object,
+            versions,
+            rename,
+        }))
+    }
+
     async fn lookup(
         &self,
         kind: TargetKind,
@@ -128,8 +181,22 @@ impl Worker {
                 .cloned()
                 .collect();
             let plan = merge(kind, &BTreeMap::new(), versions, &wanted);
-            let mut decision = match self.create(kind, external_id, creator, &plan).await {
-                Ok(()) => settle(&wanted, &plan),
+            // A renaming rule creates the object under its final id.
+            let id = plan
+                .new_external_id
+                .clone()
+                .unwrap_or_else(|| external_id.clone());
+            let mut decision = match self.create(kind, &id, creator, &plan).await {
+                Ok(()) => {
+                    let mut done = settle(&wanted, &plan);
+                    let from = external_id.clone();
+                    done.rename = (id != from).then(|| Rename {
+                        kind,
+                        from,
+                        to: id.clone(),
+                    });
+                    done
+                }
                 Err(failure) => self.failed(&wanted, &failure, now_ms),
             };
             decision.wrote = true;
@@ -266,6 +333,16 @@ impl Worker {
             );
         }
     }
+}
+
+/// The target found for a batch.
+struct Resolved {
+    /// The object as Scalekit has it.
+    object: ScalekitObject,
+    /// The field versions the merge must respect.
+    versions: HashMap<String, Version>,
+    /// A rename an earlier pass made but did not record.
+    rename: Option<Rename>,
 }
 
 /// Why a pass could not apply a batch.

@@ -1,0 +1,169 @@
+//! Learned aliases: `stripe_customer cus_X → external id E`, and `renamed OLD → NEW` after a
+//! rule changed an external id, so late events for the old id reach the renamed object.
+
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+use super::{Store, StoreError};
+use crate::model::{ExternalId, LinkUpdate, TargetKind, TargetRef, Version};
+
+/// The link kind that records external-id renames.
+const RENAMED: &str = "renamed";
+
+/// How many renames in a row are followed (a guard against a cycle in hand-edited data).
+const MAX_RENAME_HOPS: usize = 8;
+
+/// A target whose external id a batch changed: its field versions, links and waiting jobs
+/// follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    /// Organization or user.
+    pub kind: TargetKind,
+    /// The old external id.
+    pub from: ExternalId,
+    /// The new external id.
+    pub to: ExternalId,
+}
+
+impl Store {
+    /// Looks up a learned link.
+    pub async fn resolve_link(&self, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        lookup(&mut conn, kind, link, key).await
+    }
+
+    /// The external id an old one was renamed to (following several renames), if any.
+    pub async fn renamed_to(&self, kind: TargetKind, external_id: &ExternalId) -> Result<Option<ExternalId>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        follow_renames(&mut conn, kind, external_id).await
+    }
+}
+
+async fn lookup(conn: &mut SqliteConnection, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
+            .bind(kind.prefix())
+            .bind(link)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
+}
+
+async fn follow_renames(conn: &mut SqliteConnection, kind: TargetKind, external_id: &ExternalId) -> Result<Option<ExternalId>, StoreError> {
+    let mut current: Option<ExternalId> = None;
+    for _ in 0..MAX_RENAME_HOPS {
+        let from = current.as_ref().unwrap_or(external_id);
+        match lookup(conn, kind, RENAMED, from.as_str()).await? {
+            Some(next) => current = Some(next),
+            None => break,
+        }
+    }
+    Ok(current)
+}
+
+/// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
+/// moves them to the real target key on its next pass.
+pub(super) async fn record_link(
+    tx: &mut Transaction<'_, Sqlite>,
+    link: &LinkUpdate,
+    version: Version,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (kind, link, key) DO UPDATE
+           SET external_id = excluded.external_id, version_ms = excluded.version_ms,
+               version_seq = excluded.version_seq
+           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)",
+    )
+    .bind(link.kind.prefix())
+    .bind(&link.link)
+    .bind(&link.key)
+    .bind(link.external_id.as_str())
+    .bind(version.at_ms)
+    .bind(version.seq)
+    .execute(&mut **tx)
+    .await?;
+    let waiting = TargetRef::Link {
+        kind: link.kind,
+        link: link.link.clone(),
+        key: link.key.clone(),
+    };
+    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE target_key = $1 AND state = 'pending'")
+        .bind(waiting.key())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a link reference by the external id it stands for, and a renamed external id
+/// by its new one, when they are known.
+pub(super) async fn resolve_target(tx: &mut Transaction<'_, Sqlite>, target: TargetRef) -> Result<TargetRef, StoreError> {
+    let (kind, external_id) = match &target {
+        TargetRef::Link { kind, link, key } => match lookup(tx, *kind, link, key).await? {
+            Some(external_id) => (*kind, external_id),
+            None => return Ok(target),
+        },
+        TargetRef::External { kind, external_id } => (*kind, external_id.clone()),
+    };
+    let external_id = follow_renames(tx, kind, &external_id).await?.unwrap_or(external_id);
+    Ok(TargetRef::External { kind, external_id })
+}
+
+/// Moves a renamed target's field versions and waiting jobs to its new key, points its
+/// links at the new external id, and remembers the rename for late events.
+pub(super) async fn follow_rename(tx: &mut SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
+    let prefix = rename.kind.prefix();
+    let key = |id: &ExternalId| TargetRef::External { kind: rename.kind, external_id: id.clone() }.key();
+    let (from, to) = (key(&rename.from), key(&rename.to));
+    sqlx::query(
+        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
+         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
+         ON CONFLICT (target_key, field) DO UPDATE
+           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
+           WHERE (excluded.version_ms, excluded.version_seq)
+               > (field_versions.version_ms, field_versions.version_seq)",
+    )
+    .bind(&from)
+    .bind(&to)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM field_versions WHERE target_key = $1")
+        .bind(&from)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE links SET external_id = $3 WHERE kind = $1 AND external_id = $2")
+        .bind(prefix)
+        .bind(rename.from.as_str())
+        .bind(rename.to.as_str())
+        .execute(&mut *tx)
+        .await?;
+    // The new id is a live one again: drop any older rename away from it (no cycles).
+    sqlx::query("DELETE FROM links WHERE kind = $1 AND link = $2 AND key = $3")
+        .bind(prefix)
+        .bind(RENAMED)
+        .bind(rename.to.as_str())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
+         VALUES ($1, $2, $3, $4, 0, 0)
+         ON CONFLICT (kind, link, key) DO UPDATE SET external_id = excluded.external_id",
+    )
+    .bind(prefix)
+    .bind(RENAMED)
+    .bind(rename.from.as_str())
+    .bind(rename.to.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET target_key = $2, change = json_set(change, '$.target.external_id', $3)
+         WHERE target_key = $1 AND state = 'pending'",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(rename.to.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
