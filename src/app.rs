@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ScalekitSettings, Settings};
-use crate::http::{AppState, SourceSlot, router};
+use crate::http::{AppState, SourceSlot, WorkersStatus, router};
 use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
 use crate::store::{Store, StoreError};
-use crate::worker::{self, Worker};
+use crate::worker::{self, Worker, WorkerHealth};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum AppError {
 pub struct App {
     listener: TcpListener,
     state: Arc<AppState>,
-    worker: Option<Arc<Worker>>,
+    workers: Vec<Arc<Worker>>,
     settings: Settings,
 }
 
@@ -68,26 +68,23 @@ impl App {
         let names: Vec<&str> = sources.keys().map(String::as_str).collect();
         let rules = RuleSet::compile(&settings.rules, &names)?;
         let store = Store::connect(&settings.database.url).await?;
-        let (worker, workers_paused) = match scalekit_config(&settings.scalekit) {
+        let health = Arc::new(WorkerHealth::default());
+        let (workers, status) = match scalekit_config(&settings.scalekit) {
             Ok(config) => {
                 let client = ScalekitClient::new(config)?;
-                let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-                (
-                    Some(Arc::new(Worker::new(
-                        store.clone(),
-                        client,
-                        &settings.worker,
-                        owner,
-                    ))),
-                    None,
-                )
+                let process = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+                let workers = (0..settings.worker.concurrency)
+                    .map(|task| {
+                        let owner = format!("{process}-{task}");
+                        let (store, client) = (store.clone(), client.clone());
+                        Arc::new(Worker::new(store, client, &settings.worker, owner, health.clone()))
+                    })
+                    .collect();
+                (workers, WorkersStatus::Running(health))
             }
             Err(missing) => (
-                None,
-                Some(format!(
-                    "{} not set; events are stored and applied once it is",
-                    missing
-                )),
+                Vec::new(),
+                WorkersStatus::Paused(format!("{missing} not set; events are stored and applied once it is")),
             ),
         };
         let addr = settings.server.listen;
@@ -100,12 +97,12 @@ impl App {
             store,
             wake: Arc::new(Notify::new()),
             body_limit: settings.server.body_limit_bytes,
-            workers_paused,
+            workers: status,
         });
         Ok(Self {
             listener,
             state,
-            worker,
+            workers,
             settings,
         })
     }
@@ -122,10 +119,10 @@ impl App {
         &self.state.store
     }
 
-    /// The shared worker, when Scalekit credentials are configured (tests drive it
-    /// directly with [`Worker::process_next`]).
+    /// The first worker, when Scalekit credentials are configured (tests drive it directly
+    /// with [`Worker::process_next`]).
     pub fn worker(&self) -> Option<Arc<Worker>> {
-        self.worker.clone()
+        self.workers.first().cloned()
     }
 
     /// Serves HTTP and runs `worker.concurrency` worker tasks (unless `run_workers` is
@@ -137,21 +134,17 @@ impl App {
         run_workers: bool,
     ) -> Result<(), AppError> {
         let tracker = TaskTracker::new();
-        match (&self.worker, &self.state.workers_paused) {
-            (Some(worker), _) if run_workers => {
+        match &self.state.workers {
+            WorkersStatus::Running(_) if run_workers => {
                 let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
-                for _ in 0..self.settings.worker.concurrency {
-                    tracker.spawn(worker::run(
-                        worker.clone(),
-                        self.state.wake.clone(),
-                        poll,
-                        token.clone(),
-                    ));
+                for worker in &self.workers {
+                    let (worker, wake, token) = (worker.clone(), self.state.wake.clone(), token.clone());
+                    tracker.spawn(worker::run(worker, wake, poll, token));
                 }
-                tracing::info!(tasks = self.settings.worker.concurrency, "workers running");
+                tracing::info!(tasks = self.workers.len(), "workers running");
             }
-            (_, Some(reason)) => tracing::warn!("workers paused: {reason}"),
-            _ => {}
+            WorkersStatus::Paused(reason) => tracing::warn!("workers paused: {reason}"),
+            WorkersStatus::Running(_) => {}
         }
         tracker.close();
         let timeout = Duration::from_secs(self.settings.server.request_timeout_seconds);
@@ -163,7 +156,7 @@ impl App {
         token.cancel();
         let grace = Duration::from_secs(self.settings.worker.shutdown_grace_seconds);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            if let Some(worker) = &self.worker {
+            for worker in &self.workers {
                 match worker.release().await {
                     Ok(n) => tracing::warn!(jobs = n, "shutdown deadline passed: released the jobs still in progress; they run again at once"),
                     Err(e) => tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends"),

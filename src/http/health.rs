@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{AppState, WorkersStatus};
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Json<Value> {
@@ -18,9 +18,12 @@ pub async fn healthz() -> Json<Value> {
 /// credentials) do not make the daemon unready, since it still receives and stores, but
 /// the answer says why nothing is applied.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let workers = match &state.workers_paused {
-        Some(reason) => format!("paused: {reason}"),
-        None => "running".to_owned(),
+    let workers = match &state.workers {
+        WorkersStatus::Paused(reason) => format!("paused: {reason}"),
+        WorkersStatus::Running(health) => match health.problem() {
+            Some(problem) => format!("failing: {problem}"),
+            None => "running".to_owned(),
+        },
     };
     match state.store.ping().await {
         Ok(()) => (

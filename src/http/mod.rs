@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::rules::RuleSet;
 use crate::sources::Source;
 use crate::store::Store;
+use crate::worker::WorkerHealth;
 
 /// A configured source, or why it cannot receive (a missing secret, say). An unusable
 /// source answers 503, so its sender keeps retrying until the operator fixes the config.
@@ -33,8 +34,16 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Largest accepted body, in bytes.
     pub body_limit: usize,
-    /// Why the workers are paused, when they are (shown by `/readyz`).
-    pub workers_paused: Option<String>,
+    /// Whether the workers run (shown by `/readyz`).
+    pub workers: WorkersStatus,
+}
+
+/// The workers' state as `/readyz` reports it.
+pub enum WorkersStatus {
+    /// No Scalekit credentials: events are stored, nothing is applied; the reason.
+    Paused(String),
+    /// Running; the health tells of a problem such as refused credentials.
+    Running(Arc<WorkerHealth>),
 }
 
 /// The router with every route; callers add nothing but a listener.

@@ -220,9 +220,10 @@ impl Store {
             .collect())
     }
 
-    /// Ends a pass over a batch in ONE transaction: the field versions it applied, a
-    /// rename, and each job's outcome. Only jobs still leased to `owner` change; returns
-    /// how many did.
+    /// Ends a pass over a batch in ONE transaction: each job's outcome, the field versions
+    /// it applied, and a rename. Nothing is recorded unless every job is still leased to
+    /// `owner` (a worker that lost its lease must not record versions another worker may
+    /// have superseded); returns how many jobs changed.
     pub async fn finish(
         &self,
         owner: &str,
@@ -231,6 +232,14 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut changed = 0;
+        for (id, outcome) in &result.outcomes {
+            changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
+        }
+        if changed < result.outcomes.len() as u64 {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         for (field, version) in &result.applied_fields {
             sqlx::query(
                 "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
@@ -249,10 +258,6 @@ impl Store {
         }
         if let Some(rename) = &result.rename {
             follow_rename(&mut tx, rename).await?;
-        }
-        let mut changed = 0;
-        for (id, outcome) in &result.outcomes {
-            changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
         }
         tx.commit().await?;
         Ok(changed)

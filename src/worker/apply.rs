@@ -4,14 +4,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Worker;
 use super::merge::{MergePlan, merge};
-use crate::model::{ExternalId, OnMissing, TargetKind, TargetRef, Version};
-use crate::scalekit::{
-    FailureClass, NewOrganization, NewUser, ObjectUpdate, ScalekitError, ScalekitObject,
-};
+use crate::model::{ExternalId, TargetKind, TargetRef, Version};
+use crate::scalekit::{FailureClass, ObjectUpdate, ScalekitError, ScalekitObject};
 use crate::store::{BatchResult, ClaimedJob, JobOutcome, Rename};
 
 /// What a pass over one batch decided: the store records it in one transaction.
 pub(super) type Decision = BatchResult;
+
+/// How long jobs wait when Scalekit refuses orgsync's credentials (an operator must act).
+const CREDENTIALS_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Worker {
     /// Applies the batch of a target known by external id.
@@ -29,13 +30,10 @@ impl Worker {
             rename,
         } = match self.resolve(kind, external_id, jobs, versions).await {
             Ok(Some(resolved)) => resolved,
-            Ok(None) => {
-                return self
-                    .missing(kind, external_id, jobs, versions, now_ms)
-                    .await;
-            }
-            Err(failure) => return self.failed(jobs, &failure, now_ms),
+            Ok(None) => return self.not_found(kind, external_id, jobs, versions, now_ms).await,
+            Err(failure) => return self.failed(jobs, None, &failure, now_ms),
         };
+        self.health.report(None);
         let plan = merge(kind, &object.metadata, &versions, jobs);
         let sets_id = plan
             .new_external_id
@@ -69,9 +67,9 @@ impl Worker {
             }
             Err(e) if e.class() == FailureClass::Conflict => {
                 let failure = self.external_id_conflict(kind, &object, &update, e).await;
-                self.failed(jobs, &failure, now_ms)
+                self.failed(jobs, Some(&plan), &failure, now_ms)
             }
-            Err(e) => self.failed(jobs, &e.into(), now_ms),
+            Err(e) => self.failed(jobs, Some(&plan), &e.into(), now_ms),
         }
     }
 
@@ -150,7 +148,24 @@ impl Worker {
         }))
     }
 
-    async fn lookup(
+    /// No object has the external id: follow a recorded rename to the new id, else let the
+    /// rules' `on_missing` decide.
+    async fn not_found(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        jobs: &[ClaimedJob],
+        versions: &HashMap<String, Version>,
+        now_ms: i64,
+    ) -> Decision {
+        match self.store.renamed_to(kind, external_id).await {
+            Ok(Some(to)) => rekeyed(jobs, kind, &to),
+            Ok(None) => self.missing(kind, external_id, jobs, versions, now_ms).await,
+            Err(e) => self.failed(jobs, None, &Failure::Wait(format!("reading renames: {e}")), now_ms),
+        }
+    }
+
+    pub(super) async fn lookup(
         &self,
         kind: TargetKind,
         id: &ExternalId,
@@ -161,163 +176,38 @@ impl Worker {
         }
     }
 
-    /// The target does not exist: skip, wait, or create it, per each job's rule.
-    async fn missing(
+    /// Every job of the batch fails the same way, except those the merge already refused
+    /// (they stay dead). Refused credentials hold every job without using up attempts: a
+    /// configuration problem must not dead-letter the queue.
+    pub(super) fn failed(
         &self,
-        kind: TargetKind,
-        external_id: &ExternalId,
         jobs: &[ClaimedJob],
-        versions: &HashMap<String, Version>,
+        plan: Option<&MergePlan>,
+        failure: &Failure,
         now_ms: i64,
     ) -> Decision {
-        let creator = jobs
-            .iter()
-            .rev()
-            .find(|j| j.change.on_missing == OnMissing::Create);
-        if let Some(creator) = creator {
-            let wanted: Vec<ClaimedJob> = jobs
-                .iter()
-                .filter(|j| j.change.on_missing != OnMissing::Skip)
-                .cloned()
-                .collect();
-            let plan = merge(kind, &BTreeMap::new(), versions, &wanted);
-            // A renaming rule creates the object under its final id.
-            let id = plan
-                .new_external_id
-                .clone()
-                .unwrap_or_else(|| external_id.clone());
-            let mut decision = match self.create(kind, &id, creator, &plan).await {
-                Ok(()) => {
-                    let mut done = settle(&wanted, &plan);
-                    let from = external_id.clone();
-                    done.rename = (id != from).then(|| Rename {
-                        kind,
-                        from,
-                        to: id.clone(),
-                    });
-                    done
-                }
-                Err(failure) => self.failed(&wanted, &failure, now_ms),
-            };
-            decision.wrote = true;
-            decision.outcomes.extend(skipped(kind, external_id, jobs));
-            return decision;
-        }
-        let reason = format!("no {kind} with external id {external_id} exists in Scalekit");
-        let mut decision = Decision::default();
-        decision.outcomes.extend(skipped(kind, external_id, jobs));
-        for job in jobs
-            .iter()
-            .filter(|j| j.change.on_missing == OnMissing::Retry)
-        {
-            let delay = self.policy.backoff(job.attempts, &mut rand::rng());
-            let outcome = self
-                .policy
-                .retry_or_expire(job, delay, true, &reason, now_ms);
-            decision.outcomes.push((job.id, outcome));
-        }
-        decision
-    }
-
-    async fn create(
-        &self,
-        kind: TargetKind,
-        external_id: &ExternalId,
-        creator: &ClaimedJob,
-        plan: &MergePlan,
-    ) -> Result<(), Failure> {
-        let spec = creator.change.create.clone().unwrap_or_default();
-        let invalid = Failure::Invalid;
-        let rule = &creator.change.rule;
-        let created = match kind {
-            TargetKind::Organization => {
-                let display_name = spec.display_name.ok_or_else(|| {
-                    invalid(format!(
-                        "rule {rule:?} gives no display_name to create the organization"
-                    ))
-                })?;
-                let new = NewOrganization {
-                    display_name,
-                    external_id: external_id.clone(),
-                    metadata: plan.desired.clone(),
-                };
-                self.client.create_organization(&new).await
-            }
-            TargetKind::User => {
-                let email = spec.email.ok_or_else(|| {
-                    invalid(format!("rule {rule:?} gives no email to create the user"))
-                })?;
-                let org_external_id = match spec.organization {
-                    Some(TargetRef::External { external_id, .. }) => external_id,
-                    Some(TargetRef::Link { kind, link, key }) => {
-                        match self.store.resolve_link(kind, &link, &key).await {
-                            Ok(Some(external_id)) => external_id,
-                            Ok(None) => {
-                                return Err(Failure::Wait(format!(
-                                    "the user's organization (linked to {link} {key}) is not known yet"
-                                )));
-                            }
-                            Err(e) => return Err(Failure::Wait(format!("reading links: {e}"))),
-                        }
-                    }
-                    None => {
-                        return Err(invalid(format!(
-                            "rule {rule:?} gives no organization to create the user in"
-                        )));
-                    }
-                };
-                let Some(org) = self
-                    .client
-                    .get_organization_by_external_id(&org_external_id)
-                    .await?
-                else {
-                    return Err(Failure::Wait(format!(
-                        "the user's organization {org_external_id} does not exist in Scalekit yet"
-                    )));
-                };
-                let new = NewUser {
-                    email,
-                    external_id: external_id.clone(),
-                    metadata: plan.desired.clone(),
-                    first_name: spec.first_name,
-                    last_name: spec.last_name,
-                };
-                self.client.create_user(&org.id, &new).await
-            }
-        };
-        match created {
-            Ok(_) => Ok(()),
-            // A duplicate, or a retry after a lost response: adopt what is there, and let the
-            // next pass merge into it.
-            Err(e) if e.class() == FailureClass::Conflict => {
-                match self.lookup(kind, external_id).await? {
-                    Some(_) => Err(Failure::Adopted(format!(
-                        "the {kind} {external_id} already existed; the next pass merges into it"
-                    ))),
-                    None => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Every job of the batch fails the same way.
-    fn failed(&self, jobs: &[ClaimedJob], failure: &Failure, now_ms: i64) -> Decision {
         let (class, message) = failure.classify();
-        let mut rng = rand::rng();
-        Decision {
-            outcomes: jobs
-                .iter()
-                .map(|j| {
-                    (
-                        j.id,
-                        self.policy
-                            .after_failure(j, &class, &message, now_ms, &mut rng),
-                    )
-                })
-                .collect(),
-            ..Decision::default()
+        let credentials = failure.is_refused_credentials();
+        if credentials {
+            self.health.report(Some(message.clone()));
         }
+        let refused: HashMap<i64, &String> =
+            plan.map(|p| p.refused.iter().map(|(id, r)| (*id, r)).collect()).unwrap_or_default();
+        let mut rng = rand::rng();
+        let outcomes = jobs
+            .iter()
+            .map(|j| {
+                let outcome = match refused.get(&j.id) {
+                    Some(reason) => JobOutcome::Dead((*reason).clone()),
+                    None if credentials => {
+                        self.policy.retry_or_expire(j, CREDENTIALS_RECHECK, false, &message, now_ms)
+                    }
+                    None => self.policy.after_failure(j, &class, &message, now_ms, &mut rng),
+                };
+                (j.id, outcome)
+            })
+            .collect();
+        Decision { outcomes, ..Decision::default() }
     }
 
     /// Warns once if Scalekit merged metadata instead of replacing it (a removed key stayed).
@@ -345,9 +235,22 @@ struct Resolved {
     rename: Option<Rename>,
 }
 
+/// Moves every job to the object's new external id.
+fn rekeyed(jobs: &[ClaimedJob], kind: TargetKind, to: &ExternalId) -> Decision {
+    let outcomes = jobs
+        .iter()
+        .map(|j| {
+            let mut change = j.change.clone();
+            change.target = TargetRef::External { kind, external_id: to.clone() };
+            (j.id, JobOutcome::Rekey(Box::new(change)))
+        })
+        .collect();
+    Decision { outcomes, ..Decision::default() }
+}
+
 /// Why a pass could not apply a batch.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// Scalekit refused or did not answer.
     Scalekit(ScalekitError),
     /// Something the target needs does not exist yet: retry with backoff.
@@ -365,6 +268,11 @@ impl From<ScalekitError> for Failure {
 }
 
 impl Failure {
+    /// Scalekit refused orgsync's client credentials (an operator must fix them).
+    fn is_refused_credentials(&self) -> bool {
+        matches!(self, Failure::Scalekit(ScalekitError::InvalidCredentials { .. }))
+    }
+
     fn classify(&self) -> (FailureClass, String) {
         match self {
             Failure::Scalekit(e) => (e.class(), e.to_string()),
@@ -381,7 +289,7 @@ impl Failure {
 }
 
 /// Done for every job the plan accepted, dead for those it refused.
-fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
+pub(super) fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
     let refused: HashMap<i64, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
     Decision {
         outcomes: jobs
@@ -394,18 +302,4 @@ fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
         applied_fields: plan.applied_fields.clone(),
         ..Decision::default()
     }
-}
-
-fn skipped<'a>(
-    kind: TargetKind,
-    external_id: &'a ExternalId,
-    jobs: &'a [ClaimedJob],
-) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
-    jobs.iter()
-        .filter(|j| j.change.on_missing == OnMissing::Skip)
-        .map(move |j| {
-            let reason =
-                format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
-            (j.id, JobOutcome::Skipped(reason))
-        })
 }

@@ -2,11 +2,12 @@
 //! them and records what happened; [`run`] is the trivial loop around it.
 
 mod apply;
+mod create;
 mod merge;
 mod retry;
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -55,9 +56,34 @@ pub struct BatchReport {
     pub relinked: usize,
     /// Whether Scalekit was written to (PATCH or create).
     pub wrote: bool,
+    /// The lease ran out mid-pass; nothing was recorded (another worker redoes it).
+    pub lease_lost: bool,
 }
 
-/// Everything a worker needs; shared by the worker tasks of one process.
+/// What operators should know about the workers beyond "running" (shown by `/readyz`):
+/// today, that Scalekit refuses the credentials. Shared by the worker tasks.
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    problem: Mutex<Option<String>>,
+}
+
+impl WorkerHealth {
+    /// Records the current problem, or that there is none.
+    pub fn report(&self, problem: Option<String>) {
+        let mut current = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if problem.is_some() && *current != problem {
+            tracing::error!(problem = problem.as_deref().unwrap_or_default(), "workers cannot apply changes");
+        }
+        *current = problem;
+    }
+
+    /// The current problem, if any.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One worker task's state: its own lease owner id, and what all tasks share.
 pub struct Worker {
     store: Store,
     client: ScalekitClient,
@@ -66,6 +92,7 @@ pub struct Worker {
     lease: Duration,
     batch_size: i64,
     merge_warned: AtomicBool,
+    health: Arc<WorkerHealth>,
 }
 
 impl Worker {
@@ -75,6 +102,7 @@ impl Worker {
         client: ScalekitClient,
         settings: &WorkerSettings,
         owner: String,
+        health: Arc<WorkerHealth>,
     ) -> Self {
         Self {
             store,
@@ -84,6 +112,7 @@ impl Worker {
             lease: Duration::from_secs(settings.lease_seconds),
             batch_size: settings.batch_size,
             merge_warned: AtomicBool::new(false),
+            health,
         }
     }
 
@@ -112,7 +141,10 @@ impl Worker {
     }
 
     async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
-        let decision = self.with_heartbeat(batch, self.decide(batch)).await?;
+        let Some(decision) = self.with_heartbeat(batch, self.decide(batch)).await? else {
+            tracing::warn!("lost the lease on {}; another worker took it over, this pass is dropped", batch.target_key);
+            return Ok(BatchReport { target_key: batch.target_key.clone(), lease_lost: true, ..Default::default() });
+        };
         self.store
             .finish(&self.owner, &batch.target_key, &decision, now_ms())
             .await?;
@@ -177,22 +209,23 @@ impl Worker {
     }
 
     /// Runs `work` while renewing the batch's lease every third of its length, so a slow
-    /// Scalekit never lets another worker take the same target.
+    /// Scalekit never lets another worker take the same target. If the lease was lost
+    /// anyway (a stall longer than the lease), the work is cancelled: `None`.
     async fn with_heartbeat<T>(
         &self,
         batch: &ClaimedBatch,
         work: impl Future<Output = Result<T, WorkerError>>,
-    ) -> Result<T, WorkerError> {
+    ) -> Result<Option<T>, WorkerError> {
         let mut tick = tokio::time::interval(self.lease / 3);
         tick.tick().await;
         tokio::pin!(work);
         loop {
             tokio::select! {
-                result = &mut work => return result,
+                result = &mut work => return result.map(Some),
                 _ = tick.tick() => {
                     let until = now_ms() + millis(self.lease);
                     if !self.store.extend_lease(&self.owner, &batch.target_key, until).await? {
-                        tracing::warn!("lost the lease on {}; another worker took it over", batch.target_key);
+                        return Ok(None);
                     }
                 }
             }

@@ -1,0 +1,169 @@
+//! When the target does not exist: skip it, wait for it, or create it (and reconcile a
+//! duplicate create by reading again).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Worker;
+use super::apply::{Decision, Failure, settle};
+use super::merge::{MergePlan, merge};
+use crate::model::{ExternalId, OnMissing, TargetKind, TargetRef, Version};
+use crate::scalekit::{FailureClass, NewOrganization, NewUser};
+use crate::store::{ClaimedJob, JobOutcome, Rename};
+
+impl Worker {
+    /// The target does not exist: skip, wait, or create it, per each job's rule.
+    pub(super) async fn missing(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        jobs: &[ClaimedJob],
+        versions: &HashMap<String, Version>,
+        now_ms: i64,
+    ) -> Decision {
+        let creator = jobs
+            .iter()
+            .rev()
+            .find(|j| j.change.on_missing == OnMissing::Create);
+        if let Some(creator) = creator {
+            // Once created the object exists for every job, "skip" ones included.
+            let plan = merge(kind, &BTreeMap::new(), versions, jobs);
+            // A renaming rule creates the object under its final id.
+            let id = plan
+                .new_external_id
+                .clone()
+                .unwrap_or_else(|| external_id.clone());
+            let mut decision = match self.create(kind, &id, creator, &plan).await {
+                Ok(()) => {
+                    let mut done = settle(jobs, &plan);
+                    let from = external_id.clone();
+                    done.rename = (id != from).then(|| Rename {
+                        kind,
+                        from,
+                        to: id.clone(),
+                    });
+                    done
+                }
+                Err(failure) => self.failed(jobs, Some(&plan), &failure, now_ms),
+            };
+            decision.wrote = true;
+            return decision;
+        }
+        let reason = format!("no {kind} with external id {external_id} exists in Scalekit");
+        let mut decision = Decision::default();
+        decision.outcomes.extend(skipped(kind, external_id, jobs));
+        for job in jobs
+            .iter()
+            .filter(|j| j.change.on_missing == OnMissing::Retry)
+        {
+            let delay = self.policy.backoff(job.attempts, &mut rand::rng());
+            let outcome = self
+                .policy
+                .retry_or_expire(job, delay, true, &reason, now_ms);
+            decision.outcomes.push((job.id, outcome));
+        }
+        decision
+    }
+
+    async fn create(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        creator: &ClaimedJob,
+        plan: &MergePlan,
+    ) -> Result<(), Failure> {
+        let spec = creator.change.create.clone().unwrap_or_default();
+        let spec_email = spec.email.clone();
+        let invalid = Failure::Invalid;
+        let rule = &creator.change.rule;
+        let created = match kind {
+            TargetKind::Organization => {
+                let display_name = spec.display_name.ok_or_else(|| {
+                    invalid(format!(
+                        "rule {rule:?} gives no display_name to create the organization"
+                    ))
+                })?;
+                let new = NewOrganization {
+                    display_name,
+                    external_id: external_id.clone(),
+                    metadata: plan.desired.clone(),
+                };
+                self.client.create_organization(&new).await
+            }
+            TargetKind::User => {
+                let email = spec.email.ok_or_else(|| {
+                    invalid(format!("rule {rule:?} gives no email to create the user"))
+                })?;
+                let org_external_id = match spec.organization {
+                    Some(TargetRef::External { external_id, .. }) => external_id,
+                    Some(TargetRef::Link { kind, link, key }) => {
+                        match self.store.resolve_link(kind, &link, &key).await {
+                            Ok(Some(external_id)) => external_id,
+                            Ok(None) => {
+                                return Err(Failure::Wait(format!(
+                                    "the user's organization (linked to {link} {key}) is not known yet"
+                                )));
+                            }
+                            Err(e) => return Err(Failure::Wait(format!("reading links: {e}"))),
+                        }
+                    }
+                    None => {
+                        return Err(invalid(format!(
+                            "rule {rule:?} gives no organization to create the user in"
+                        )));
+                    }
+                };
+                let Some(org) = self
+                    .client
+                    .get_organization_by_external_id(&org_external_id)
+                    .await?
+                else {
+                    return Err(Failure::Wait(format!(
+                        "the user's organization {org_external_id} does not exist in Scalekit yet"
+                    )));
+                };
+                let new = NewUser {
+                    email,
+                    external_id: external_id.clone(),
+                    metadata: plan.desired.clone(),
+                    first_name: spec.first_name,
+                    last_name: spec.last_name,
+                };
+                self.client.create_user(&org.id, &new).await
+            }
+        };
+        match created {
+            Ok(_) => Ok(()),
+            // A duplicate, or a retry after a lost response: adopt what is there, and let the
+            // next pass merge into it.
+            Err(e) if e.class() == FailureClass::Conflict => {
+                match self.lookup(kind, external_id).await? {
+                    Some(found) if kind == TargetKind::User && found.email.is_some() && found.email != spec_email => {
+                        Err(Failure::Invalid(format!(
+                            "user {external_id} already exists in Scalekit with another e-mail ({}); not adopting it",
+                            found.email.unwrap_or_default()
+                        )))
+                    }
+                    Some(_) => Err(Failure::Adopted(format!(
+                        "the {kind} {external_id} already existed; the next pass merges into it"
+                    ))),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn skipped<'a>(
+    kind: TargetKind,
+    external_id: &'a ExternalId,
+    jobs: &'a [ClaimedJob],
+) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
+    jobs.iter()
+        .filter(|j| j.change.on_missing == OnMissing::Skip)
+        .map(move |j| {
+            let reason =
+                format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
+            (j.id, JobOutcome::Skipped(reason))
+        })
+}
