@@ -77,14 +77,22 @@ impl App {
                     .map(|task| {
                         let owner = format!("{process}-{task}");
                         let (store, client) = (store.clone(), client.clone());
-                        Arc::new(Worker::new(store, client, &settings.worker, owner, health.clone()))
+                        Arc::new(Worker::new(
+                            store,
+                            client,
+                            &settings.worker,
+                            owner,
+                            health.clone(),
+                        ))
                     })
                     .collect();
                 (workers, WorkersStatus::Running(health))
             }
             Err(missing) => (
                 Vec::new(),
-                WorkersStatus::Paused(format!("{missing} not set; events are stored and applied once it is")),
+                WorkersStatus::Paused(format!(
+                    "{missing} not set; events are stored and applied once it is"
+                )),
             ),
         };
         let addr = settings.server.listen;
@@ -138,7 +146,8 @@ impl App {
             WorkersStatus::Running(_) if run_workers => {
                 let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
                 for worker in &self.workers {
-                    let (worker, wake, token) = (worker.clone(), self.state.wake.clone(), token.clone());
+                    let (worker, wake, token) =
+                        (worker.clone(), self.state.wake.clone(), token.clone());
                     tracker.spawn(worker::run(worker, wake, poll, token));
                 }
                 tracing::info!(tasks = self.workers.len(), "workers running");
@@ -158,8 +167,13 @@ impl App {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             for worker in &self.workers {
                 match worker.release().await {
-                    Ok(n) => tracing::warn!(jobs = n, "shutdown deadline passed: released the jobs still in progress; they run again at once"),
-                    Err(e) => tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends"),
+                    Ok(n) => tracing::warn!(
+                        jobs = n,
+                        "shutdown deadline passed: released the jobs still in progress; they run again at once"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends")
+                    }
                 }
             }
         }

@@ -70,8 +70,8 @@ pub enum Command {
 pub enum JobsCommand {
     /// List jobs, newest first.
     List {
-        /// Only jobs in this state.
-        #[arg(long, value_enum)]
+        /// Only jobs in this state: pending, running, done, skipped or dead.
+        #[arg(long)]
         state: Option<JobState>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
@@ -120,7 +120,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => serve(settings, &env).await,
         Command::Migrate => {
             Store::connect(&settings.database.url).await?;
-            println!("database {} is up to date", settings.database.url);
+            println!("the database schema is up to date");
             Ok(())
         }
         Command::CheckConfig => check_config(&settings, &env),

@@ -14,7 +14,12 @@ async fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    orgsync::telemetry::init(settings.log.format, &settings.log.level, ansi, std::io::stderr);
+    orgsync::telemetry::init(
+        settings.log.format,
+        &settings.log.level,
+        ansi,
+        std::io::stderr,
+    );
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

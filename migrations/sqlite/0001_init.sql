@@ -27,6 +27,8 @@ CREATE TABLE jobs (
     -- pending | running | done | skipped | dead
     state            TEXT    NOT NULL,
     attempts         INTEGER NOT NULL DEFAULT 0,
+    -- rate-limited retries: they lengthen the backoff without using up the attempts
+    throttles        INTEGER NOT NULL DEFAULT 0,
     run_at_ms        INTEGER NOT NULL,
     lease_owner      TEXT,
     lease_expires_ms INTEGER,

@@ -78,7 +78,7 @@ impl Path {
                     format!(
                         "{} selects {}, not a string or number",
                         self.text,
-                        kind_of(v)
+                        crate::model::json_kind(v)
                     )
                 })?;
                 Ok(Some(text).filter(|t| !t.is_empty()))
@@ -274,7 +274,10 @@ impl ValueSpec {
             } else {
                 " (add `join` for arrays)"
             };
-            format!("{path} selects {}, not a scalar{hint}", kind_of(value))
+            format!(
+                "{path} selects {}, not a scalar{hint}",
+                crate::model::json_kind(value)
+            )
         })?;
         match self.format {
             None => Ok(text),
@@ -290,18 +293,6 @@ fn scalar_text(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-/// A short name for a JSON value's type, for messages.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -130,7 +130,10 @@ fn text(object: &Map<String, Value>, key: &str) -> Result<Option<String>, String
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(format!("{key} is not a string but {}", kind_of(other))),
+        Some(other) => Err(format!(
+            "{key} is not a string but {}",
+            crate::model::json_kind(other)
+        )),
     }
 }
 
@@ -139,29 +142,22 @@ fn metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
     let map = match value {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(map)) => map,
-        Some(other) => return Err(format!("metadata is not an object but {}", kind_of(other))),
+        Some(other) => {
+            return Err(format!(
+                "metadata is not an object but {}",
+                crate::model::json_kind(other)
+            ));
+        }
     };
     map.iter()
         .map(|(key, value)| match value {
             Value::String(s) => Ok((key.clone(), s.clone())),
             other => Err(format!(
                 "metadata value of {key:?} is not a string but {}",
-                kind_of(other)
+                crate::model::json_kind(other)
             )),
         })
         .collect()
-}
-
-/// The JSON type of a value, for error messages.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

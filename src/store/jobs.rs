@@ -11,7 +11,7 @@ use super::{Store, StoreError, decode_json, encode_json};
 use crate::model::{Change, Version};
 
 /// The life of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
     /// Waiting for its `run_at`.
     Pending,
@@ -23,6 +23,24 @@ pub enum JobState {
     Skipped,
     /// Failed permanently; kept for inspection and manual retry.
     Dead,
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Skipped,
+            JobState::Dead,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+        .ok_or_else(|| {
+            format!("unknown job state {name:?}; use pending, running, done, skipped or dead")
+        })
+    }
 }
 
 impl JobState {
@@ -51,6 +69,11 @@ pub struct ClaimedJob {
     pub version: Version,
     /// Failed attempts so far.
     pub attempts: i64,
+    /// Rate-limited retries so far (they lengthen the backoff, not the failure count).
+    pub throttles: i64,
+    /// When it was due; a job claimed early along with its target's due jobs does not
+    /// count a failed attempt.
+    pub run_at_ms: i64,
     /// Start of its retry window (for the maximum age).
     pub window_start_ms: i64,
 }
@@ -73,7 +96,8 @@ pub enum JobOutcome {
     Skipped(String),
     /// Failed for good, with the reason.
     Dead(String),
-    /// Try again at `run_at_ms`; `count_attempt` is false for rate limits.
+    /// Try again at `run_at_ms`; `count_attempt` false counts a throttle instead (rate
+    /// limits, refused credentials, jobs that were not due yet).
     Retry {
         /// Next attempt time.
         run_at_ms: i64,
@@ -148,7 +172,7 @@ impl Store {
                  AND (state = 'pending' OR (state = 'running' AND lease_expires_ms <= $1))
                ORDER BY version_ms, version_seq LIMIT $4)
              RETURNING id, event_id, target_key, change, version_ms, version_seq, attempts,
-                       window_start_ms"
+                       throttles, run_at_ms, window_start_ms"
         );
         let rows = sqlx::query(&sql)
             .bind(now_ms)
@@ -312,6 +336,13 @@ async fn finish_job(
     outcome: &JobOutcome,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
+    let throttle = i64::from(matches!(
+        outcome,
+        JobOutcome::Retry {
+            count_attempt: false,
+            ..
+        }
+    ));
     let (state, error, run_at, attempt, change) = match outcome {
         JobOutcome::Done => ("done", None, None, 0, None),
         JobOutcome::Skipped(reason) => ("skipped", Some(reason.as_str()), None, 0, None),
@@ -332,6 +363,7 @@ async fn finish_job(
     let done = sqlx::query(
         "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),
                          run_at_ms = COALESCE($5, run_at_ms), attempts = attempts + $6,
+                         throttles = throttles + $10,
                          change = COALESCE($7, change), target_key = COALESCE($8, target_key),
                          lease_owner = NULL, lease_expires_ms = NULL, updated_at_ms = $9
          WHERE id = $1 AND state = 'running' AND lease_owner = $2",
@@ -345,6 +377,7 @@ async fn finish_job(
     .bind(change.map(encode_json))
     .bind(change.map(|c| c.target.key()))
     .bind(now_ms)
+    .bind(throttle)
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
@@ -362,6 +395,8 @@ fn claimed_job(row: &SqliteRow) -> Result<ClaimedJob, StoreError> {
             seq: row.try_get("version_seq")?,
         },
         attempts: row.try_get("attempts")?,
+        throttles: row.try_get("throttles")?,
+        run_at_ms: row.try_get("run_at_ms")?,
         window_start_ms: row.try_get("window_start_ms")?,
     })
 }

@@ -26,19 +26,33 @@ pub struct Rename {
 
 impl Store {
     /// Looks up a learned link.
-    pub async fn resolve_link(&self, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
+    pub async fn resolve_link(
+        &self,
+        kind: TargetKind,
+        link: &str,
+        key: &str,
+    ) -> Result<Option<ExternalId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         lookup(&mut conn, kind, link, key).await
     }
 
     /// The external id an old one was renamed to (following several renames), if any.
-    pub async fn renamed_to(&self, kind: TargetKind, external_id: &ExternalId) -> Result<Option<ExternalId>, StoreError> {
+    pub async fn renamed_to(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+    ) -> Result<Option<ExternalId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         follow_renames(&mut conn, kind, external_id).await
     }
 }
 
-async fn lookup(conn: &mut SqliteConnection, kind: TargetKind, link: &str, key: &str) -> Result<Option<ExternalId>, StoreError> {
+async fn lookup(
+    conn: &mut SqliteConnection,
+    kind: TargetKind,
+    link: &str,
+    key: &str,
+) -> Result<Option<ExternalId>, StoreError> {
     let found: Option<(String,)> =
         sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
             .bind(kind.prefix())
@@ -49,7 +63,11 @@ async fn lookup(conn: &mut SqliteConnection, kind: TargetKind, link: &str, key: 
     Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
 }
 
-async fn follow_renames(conn: &mut SqliteConnection, kind: TargetKind, external_id: &ExternalId) -> Result<Option<ExternalId>, StoreError> {
+async fn follow_renames(
+    conn: &mut SqliteConnection,
+    kind: TargetKind,
+    external_id: &ExternalId,
+) -> Result<Option<ExternalId>, StoreError> {
     let mut current: Option<ExternalId> = None;
     for _ in 0..MAX_RENAME_HOPS {
         let from = current.as_ref().unwrap_or(external_id);
@@ -98,7 +116,10 @@ pub(super) async fn record_link(
 
 /// Replaces a link reference by the external id it stands for, and a renamed external id
 /// by its new one, when they are known.
-pub(super) async fn resolve_target(tx: &mut Transaction<'_, Sqlite>, target: TargetRef) -> Result<TargetRef, StoreError> {
+pub(super) async fn resolve_target(
+    tx: &mut Transaction<'_, Sqlite>,
+    target: TargetRef,
+) -> Result<TargetRef, StoreError> {
     let (kind, external_id) = match &target {
         TargetRef::Link { kind, link, key } => match lookup(tx, *kind, link, key).await? {
             Some(external_id) => (*kind, external_id),
@@ -106,15 +127,26 @@ pub(super) async fn resolve_target(tx: &mut Transaction<'_, Sqlite>, target: Tar
         },
         TargetRef::External { kind, external_id } => (*kind, external_id.clone()),
     };
-    let external_id = follow_renames(tx, kind, &external_id).await?.unwrap_or(external_id);
+    let external_id = follow_renames(tx, kind, &external_id)
+        .await?
+        .unwrap_or(external_id);
     Ok(TargetRef::External { kind, external_id })
 }
 
 /// Moves a renamed target's field versions and waiting jobs to its new key, points its
 /// links at the new external id, and remembers the rename for late events.
-pub(super) async fn follow_rename(tx: &mut SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
+pub(super) async fn follow_rename(
+    tx: &mut SqliteConnection,
+    rename: &Rename,
+) -> Result<(), StoreError> {
     let prefix = rename.kind.prefix();
-    let key = |id: &ExternalId| TargetRef::External { kind: rename.kind, external_id: id.clone() }.key();
+    let key = |id: &ExternalId| {
+        TargetRef::External {
+            kind: rename.kind,
+            external_id: id.clone(),
+        }
+        .key()
+    };
     let (from, to) = (key(&rename.from), key(&rename.to));
     sqlx::query(
         "INSERT INTO field_versions (target_key, field, version_ms, version_seq)

@@ -68,7 +68,9 @@ impl Store {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+            .ok_or_else(|| {
+                StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned())
+            })?;
         let path = path.split('?').next().unwrap_or(path);
         if let Some(dir) = Path::new(path)
             .parent()

@@ -30,7 +30,11 @@ impl Worker {
             rename,
         } = match self.resolve(kind, external_id, jobs, versions).await {
             Ok(Some(resolved)) => resolved,
-            Ok(None) => return self.not_found(kind, external_id, jobs, versions, now_ms).await,
+            Ok(None) => {
+                return self
+                    .not_found(kind, external_id, jobs, versions, now_ms)
+                    .await;
+            }
             Err(failure) => return self.failed(jobs, None, &failure, now_ms),
         };
         self.health.report(None);
@@ -160,8 +164,16 @@ impl Worker {
     ) -> Decision {
         match self.store.renamed_to(kind, external_id).await {
             Ok(Some(to)) => rekeyed(jobs, kind, &to),
-            Ok(None) => self.missing(kind, external_id, jobs, versions, now_ms).await,
-            Err(e) => self.failed(jobs, None, &Failure::Wait(format!("reading renames: {e}")), now_ms),
+            Ok(None) => {
+                self.missing(kind, external_id, jobs, versions, now_ms)
+                    .await
+            }
+            Err(e) => self.failed(
+                jobs,
+                None,
+                &Failure::Wait(format!("reading renames: {e}")),
+                now_ms,
+            ),
         }
     }
 
@@ -191,8 +203,9 @@ impl Worker {
         if credentials {
             self.health.report(Some(message.clone()));
         }
-        let refused: HashMap<i64, &String> =
-            plan.map(|p| p.refused.iter().map(|(id, r)| (*id, r)).collect()).unwrap_or_default();
+        let refused: HashMap<i64, &String> = plan
+            .map(|p| p.refused.iter().map(|(id, r)| (*id, r)).collect())
+            .unwrap_or_default();
         let mut rng = rand::rng();
         let outcomes = jobs
             .iter()
@@ -200,14 +213,20 @@ impl Worker {
                 let outcome = match refused.get(&j.id) {
                     Some(reason) => JobOutcome::Dead((*reason).clone()),
                     None if credentials => {
-                        self.policy.retry_or_expire(j, CREDENTIALS_RECHECK, false, &message, now_ms)
+                        self.policy
+                            .retry_or_expire(j, CREDENTIALS_RECHECK, false, &message, now_ms)
                     }
-                    None => self.policy.after_failure(j, &class, &message, now_ms, &mut rng),
+                    None => self
+                        .policy
+                        .after_failure(j, &class, &message, now_ms, &mut rng),
                 };
                 (j.id, outcome)
             })
             .collect();
-        Decision { outcomes, ..Decision::default() }
+        Decision {
+            outcomes,
+            ..Decision::default()
+        }
     }
 
     /// Warns once if Scalekit merged metadata instead of replacing it (a removed key stayed).
@@ -241,11 +260,17 @@ fn rekeyed(jobs: &[ClaimedJob], kind: TargetKind, to: &ExternalId) -> Decision {
         .iter()
         .map(|j| {
             let mut change = j.change.clone();
-            change.target = TargetRef::External { kind, external_id: to.clone() };
+            change.target = TargetRef::External {
+                kind,
+                external_id: to.clone(),
+            };
             (j.id, JobOutcome::Rekey(Box::new(change)))
         })
         .collect();
-    Decision { outcomes, ..Decision::default() }
+    Decision {
+        outcomes,
+        ..Decision::default()
+    }
 }
 
 /// Why a pass could not apply a batch.
@@ -270,7 +295,10 @@ impl From<ScalekitError> for Failure {
 impl Failure {
     /// Scalekit refused orgsync's client credentials (an operator must fix them).
     fn is_refused_credentials(&self) -> bool {
-        matches!(self, Failure::Scalekit(ScalekitError::InvalidCredentials { .. }))
+        matches!(
+            self,
+            Failure::Scalekit(ScalekitError::InvalidCredentials { .. })
+        )
     }
 
     fn classify(&self) -> (FailureClass, String) {

@@ -55,10 +55,13 @@ impl Worker {
             .iter()
             .filter(|j| j.change.on_missing == OnMissing::Retry)
         {
-            let delay = self.policy.backoff(job.attempts, &mut rand::rng());
-            let outcome = self
-                .policy
-                .retry_or_expire(job, delay, true, &reason, now_ms);
+            let outcome = self.policy.after_failure(
+                job,
+                &FailureClass::Transient,
+                &reason,
+                now_ms,
+                &mut rand::rng(),
+            );
             decision.outcomes.push((job.id, outcome));
         }
         decision
@@ -137,7 +140,11 @@ impl Worker {
             // next pass merge into it.
             Err(e) if e.class() == FailureClass::Conflict => {
                 match self.lookup(kind, external_id).await? {
-                    Some(found) if kind == TargetKind::User && found.email.is_some() && found.email != spec_email => {
+                    Some(found)
+                        if kind == TargetKind::User
+                            && found.email.is_some()
+                            && found.email != spec_email =>
+                    {
                         Err(Failure::Invalid(format!(
                             "user {external_id} already exists in Scalekit with another e-mail ({}); not adopting it",
                             found.email.unwrap_or_default()

@@ -107,6 +107,8 @@ mod tests {
             },
             version: Version { at_ms, seq: id },
             attempts: 0,
+            throttles: 0,
+            run_at_ms: 0,
             window_start_ms: 0,
         }
     }

@@ -72,14 +72,20 @@ impl WorkerHealth {
     pub fn report(&self, problem: Option<String>) {
         let mut current = self.problem.lock().unwrap_or_else(|e| e.into_inner());
         if problem.is_some() && *current != problem {
-            tracing::error!(problem = problem.as_deref().unwrap_or_default(), "workers cannot apply changes");
+            tracing::error!(
+                problem = problem.as_deref().unwrap_or_default(),
+                "workers cannot apply changes"
+            );
         }
         *current = problem;
     }
 
     /// The current problem, if any.
     pub fn problem(&self) -> Option<String> {
-        self.problem.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -142,8 +148,15 @@ impl Worker {
 
     async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
         let Some(decision) = self.with_heartbeat(batch, self.decide(batch)).await? else {
-            tracing::warn!("lost the lease on {}; another worker took it over, this pass is dropped", batch.target_key);
-            return Ok(BatchReport { target_key: batch.target_key.clone(), lease_lost: true, ..Default::default() });
+            tracing::warn!(
+                "lost the lease on {}; another worker took it over, this pass is dropped",
+                batch.target_key
+            );
+            return Ok(BatchReport {
+                target_key: batch.target_key.clone(),
+                lease_lost: true,
+                ..Default::default()
+            });
         };
         self.store
             .finish(&self.owner, &batch.target_key, &decision, now_ms())
@@ -195,8 +208,8 @@ impl Worker {
                         let reason = format!(
                             "no {kind} is linked to {link} {key} yet: an event that carries both ids (a customer or checkout event) links them"
                         );
-                        let delay = self.policy.backoff(job.attempts, &mut rand::rng());
-                        self.policy.retry_or_expire(job, delay, true, &reason, now_ms)
+                        let transient = crate::scalekit::FailureClass::Transient;
+                        self.policy.after_failure(job, &transient, &reason, now_ms, &mut rand::rng())
                     }
                 };
                 (job.id, outcome)

@@ -55,16 +55,17 @@ impl RetryPolicy {
         now_ms: i64,
         rng: &mut impl Rng,
     ) -> JobOutcome {
+        let was_due = job.run_at_ms <= now_ms;
         let (delay, count_attempt) = match class {
             FailureClass::Permanent | FailureClass::Conflict => {
                 return JobOutcome::Dead(error.to_owned());
             }
             FailureClass::RateLimited { retry_after } => (
-                retry_after.unwrap_or_else(|| self.backoff(job.attempts, rng)),
+                retry_after.unwrap_or_else(|| self.backoff(job.throttles, rng)),
                 false,
             ),
             FailureClass::Transient | FailureClass::NotFound => {
-                (self.backoff(job.attempts, rng), true)
+                (self.backoff(job.attempts + job.throttles, rng), was_due)
             }
         };
         let attempts = job.attempts + i64::from(count_attempt);
@@ -125,6 +126,8 @@ mod tests {
             change,
             version: crate::model::Version { at_ms: 0, seq: 1 },
             attempts,
+            throttles: 0,
+            run_at_ms: 0,
             window_start_ms: 0,
         })
         .unwrap()
@@ -183,5 +186,47 @@ mod tests {
             limited.after_failure(&job(1), &FailureClass::Transient, "x", 0, &mut rng),
             JobOutcome::Dead(_)
         ));
+    }
+
+    #[test]
+    fn repeated_rate_limits_without_retry_after_back_off_further() {
+        let p = policy();
+        let mut throttled = job(0);
+        throttled.throttles = 3;
+        let class = FailureClass::RateLimited { retry_after: None };
+        match p.after_failure(&throttled, &class, "429", 0, &mut StdRng::seed_from_u64(3)) {
+            JobOutcome::Retry {
+                run_at_ms,
+                count_attempt,
+                ..
+            } => {
+                assert!(!count_attempt);
+                assert!((8_000..=16_000).contains(&run_at_ms), "{run_at_ms}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_claimed_before_it_was_due_does_not_count_an_attempt() {
+        let mut early = job(0);
+        early.run_at_ms = 5_000;
+        let out = policy().after_failure(
+            &early,
+            &FailureClass::Transient,
+            "500",
+            1_000,
+            &mut StdRng::seed_from_u64(1),
+        );
+        assert!(
+            matches!(
+                out,
+                JobOutcome::Retry {
+                    count_attempt: false,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
     }
 }
