@@ -2,6 +2,7 @@
 
 use sqlx::{Sqlite, Transaction};
 
+use super::group_commit::Request;
 use super::links::{record_link, resolve_target};
 use super::{Store, StoreError, encode_json};
 use crate::model::{InboundEvent, Normalized, Version};
@@ -46,25 +47,19 @@ impl IngestReport {
 }
 
 impl Store {
-    /// Stores a delivery in ONE transaction: each new event, its jobs and its links; a
-    /// redelivered event only bumps its duplicate counter. Nothing is visible to the
-    /// workers before the commit, and the caller acknowledges only after it.
-    pub async fn ingest(
-        &self,
-        items: &[IngestItem],
-        now_ms: i64,
-    ) -> Result<IngestReport, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut report = IngestReport::default();
-        for item in items {
-            report.events.push(ingest_one(&mut tx, item, now_ms).await?);
-        }
-        tx.commit().await?;
-        Ok(report)
+    /// Stores a delivery: each new event, its jobs and its links; a redelivered event only
+    /// bumps its duplicate counter. The delivery is committed in one transaction (shared
+    /// with the deliveries that arrived meanwhile, see `group_commit`), nothing is visible
+    /// to the workers before the commit, and this returns only after it.
+    pub async fn ingest(&self, items: &[IngestItem], now_ms: i64) -> Result<IngestReport, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = Request { items: items.to_vec(), now_ms, reply };
+        self.ingest_queue.send(request).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-async fn ingest_one(
+pub(super) async fn ingest_one(
     tx: &mut Transaction<'_, Sqlite>,
     item: &IngestItem,
     now_ms: i64,

@@ -6,6 +6,7 @@
 //! the same type.
 
 mod events;
+mod group_commit;
 mod ingest;
 mod jobs;
 mod links;
@@ -44,6 +45,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The store was closed (the daemon is stopping).
+    #[error("the store is closed")]
+    Closed,
     /// A stored row could not be decoded (a bug or a hand-edited database).
     #[error("stored {what} #{id} is unreadable: {reason}")]
     Corrupt {
@@ -60,6 +64,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The group-commit writer's queue.
+    ingest_queue: tokio::sync::mpsc::Sender<group_commit::Request>,
 }
 
 impl Store {
@@ -93,7 +99,8 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let ingest_queue = group_commit::spawn(pool.clone());
+        Ok(Self { pool, ingest_queue })
     }
 
     /// Checks that the database answers (for `/readyz`).
