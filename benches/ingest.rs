@@ -24,8 +24,9 @@ const CONCURRENCY: usize = 32;
 
 #[tokio::main]
 async fn main() {
-    let template = std::fs::read_to_string("tests/fixtures/stripe/event.customer.subscription.updated.json")
-        .expect("run from the repository root");
+    let template =
+        std::fs::read_to_string("tests/fixtures/stripe/event.customer.subscription.updated.json")
+            .expect("run from the repository root");
     let env: HashMap<String, String> = [
         ("ORGSYNC_LISTEN", "127.0.0.1:0".to_owned()),
         ("STRIPE_WEBHOOK_SECRET", SECRET.to_owned()),
@@ -37,16 +38,27 @@ async fn main() {
     let lookup = |name: &str| env.get(name).cloned();
 
     let baseline = spawn_baseline(&lookup).await;
-    let base = run("baseline: axum + Stripe signature check, no store", baseline, &template).await;
+    let base = run(
+        "baseline: axum + Stripe signature check, no store",
+        baseline,
+        &template,
+    )
+    .await;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::load(std::path::Path::new("config/orgsync.toml"), &lookup).expect("config");
+    let mut settings =
+        Settings::load(std::path::Path::new("config/orgsync.toml"), &lookup).expect("config");
     settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let app = App::build(settings, &lookup).await.expect("app");
     let addr = app.local_addr();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone(), false));
-    let daemon = run("orgsync: verify + rules + SQLite transaction (synchronous=FULL)", addr, &template).await;
+    let daemon = run(
+        "orgsync: verify + rules + SQLite transaction (synchronous=FULL)",
+        addr,
+        &template,
+    )
+    .await;
     token.cancel();
     let _ = handle.await;
 
@@ -64,17 +76,33 @@ struct Measured {
 }
 
 async fn spawn_baseline(env: &dyn Fn(&str) -> Option<String>) -> std::net::SocketAddr {
-    let settings = Settings::parse(&std::fs::read_to_string("config/orgsync.toml").unwrap()).unwrap();
-    let config = settings.sources.iter().find(|s| s.name == "stripe").unwrap();
+    let settings =
+        Settings::parse(&std::fs::read_to_string("config/orgsync.toml").unwrap()).unwrap();
+    let config = settings
+        .sources
+        .iter()
+        .find(|s| s.name == "stripe")
+        .unwrap();
     let source = Arc::new(Source::from_config(config, env).unwrap());
-    async fn verify(State(source): State<Arc<Source>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-        let delivery = Delivery { headers: &headers, query: None, body: &body, now_unix: now_ms() / 1000 };
+    async fn verify(
+        State(source): State<Arc<Source>>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let delivery = Delivery {
+            headers: &headers,
+            query: None,
+            body: &body,
+            now_unix: now_ms() / 1000,
+        };
         match source.receive(&delivery) {
             Ok(_) => StatusCode::OK,
             Err(_) => StatusCode::BAD_REQUEST,
         }
     }
-    let router = Router::new().route("/webhooks/stripe", post(verify)).with_state(source);
+    let router = Router::new()
+        .route("/webhooks/stripe", post(verify))
+        .with_state(source);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -85,7 +113,11 @@ async fn run(label: &str, addr: std::net::SocketAddr, template: &str) -> Measure
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/webhooks/stripe");
     let bodies: Vec<Vec<u8>> = (0..REQUESTS)
-        .map(|i| template.replacen("evt_", &format!("evt_bench{i}_"), 1).into_bytes())
+        .map(|i| {
+            template
+                .replacen("evt_", &format!("evt_bench{i}_"), 1)
+                .into_bytes()
+        })
         .collect();
     let bodies = Arc::new(bodies);
     let started = Instant::now();
@@ -104,7 +136,11 @@ async fn run(label: &str, addr: std::net::SocketAddr, template: &str) -> Measure
                     .send()
                     .await
                     .expect("answer");
-                assert!(response.status().is_success(), "status {}", response.status());
+                assert!(
+                    response.status().is_success(),
+                    "status {}",
+                    response.status()
+                );
                 latencies.push(sent.elapsed());
             }
             latencies
@@ -116,7 +152,10 @@ async fn run(label: &str, addr: std::net::SocketAddr, template: &str) -> Measure
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
     let throughput = REQUESTS as f64 / elapsed.as_secs_f64();
     println!(
         "{label}\n  {REQUESTS} requests, {CONCURRENCY} concurrent: {throughput:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -124,5 +163,8 @@ async fn run(label: &str, addr: std::net::SocketAddr, template: &str) -> Measure
         pct(0.99),
         pct(1.0)
     );
-    Measured { throughput, p50_ms: pct(0.50) }
+    Measured {
+        throughput,
+        p50_ms: pct(0.50),
+    }
 }
