@@ -144,3 +144,53 @@ async fn jobs_list_dead_and_retry() {
     assert_eq!(org.metadata["subscription_status"], "active");
     app.stop().await;
 }
+
+#[test]
+fn explain_works_on_soap_files() {
+    let output = orgsync(
+        &[
+            "explain",
+            "--source",
+            "salesforce",
+            "tests/fixtures/salesforce/outbound_message.account.constructed.xml",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "04l5g000003AbCdAAK",
+        "org_01HZX5K9M3ABCDEF",
+        "crm_account_id",
+        "0015g00000XyZabAAF",
+        "ignored",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    let output = orgsync(
+        &[
+            "explain",
+            "--source",
+            "salesforce",
+            "tests/fixtures/salesforce/outbound_message.contact.aspnet-webhooks.xml",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("user 0031I0000081tbPQAQ"),
+        "{}",
+        stdout(&output)
+    );
+    let bad = orgsync(
+        &[
+            "explain",
+            "--source",
+            "salesforce",
+            "tests/fixtures/salesforce/outbound_message.empty.aspnet-webhooks.xml",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert_eq!(stderr(&bad).trim().lines().count(), 1, "{}", stderr(&bad));
+}

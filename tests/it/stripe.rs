@@ -231,6 +231,48 @@ async fn a_source_without_its_secret_answers_503_so_the_sender_retries() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn unmatched_and_incomplete_events_are_acknowledged_and_kept_with_their_status() {
+    let app = spawn_app().await;
+    let mut event: Value =
+        serde_json::from_slice(&fixture("stripe/event.customer.subscription.updated.json"))
+            .unwrap();
+    event["id"] = "evt_no_target".into();
+    event["data"]["object"]["metadata"] = serde_json::json!({});
+    event["data"]["object"]["customer"] = Value::Null;
+    let response = app.post_stripe(event.to_string().as_bytes()).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "retrying cannot help, so it is acknowledged"
+    );
+    let mut other: Value =
+        serde_json::from_slice(&fixture("stripe/event.customer.created.json")).unwrap();
+    other["id"] = "evt_unhandled".into();
+    other["type"] = "payout.paid".into();
+    assert_eq!(
+        app.post_stripe(other.to_string().as_bytes()).await.status(),
+        200
+    );
+    let stored = events(&app).await;
+    let status_of = |id: &str| {
+        stored
+            .iter()
+            .find(|e| e.provider_event_id == id)
+            .map(|e| (e.status.clone(), e.reason.clone()))
+    };
+    let (status, reason) = status_of("evt_no_target").unwrap();
+    assert_eq!(status, "rejected");
+    assert!(
+        reason
+            .unwrap()
+            .contains("stripe subscription → organization")
+    );
+    assert_eq!(status_of("evt_unhandled").unwrap().0, "ignored");
+    assert!(app.store.list_jobs(None, 10).await.unwrap().is_empty());
+    app.stop().await;
+}
+
 /// Runs futures concurrently (no extra crate needed for a test).
 async fn futures_join_all<F: std::future::Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
