@@ -63,6 +63,12 @@ pub enum Command {
     Events(EventsCommand),
     /// Check the Scalekit credentials and that Scalekit answers.
     Doctor,
+    /// Exit 0 when the local daemon answers `/healthz` (the container's health check).
+    Healthcheck {
+        /// orgsync's base URL (default: http:// + the configured listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 /// `orgsync jobs …`.
@@ -129,6 +135,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Jobs(command) => jobs(&settings, command).await,
         Command::Events(command) => events(&settings, command).await,
         Command::Doctor => doctor(&settings).await,
+        Command::Healthcheck { url } => healthcheck(&settings, url).await,
     }
 }
 
@@ -221,7 +228,7 @@ async fn send(
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let source = Source::from_config(source_config(settings, name)?, env)?;
     let signed = source.sign(&body, now_ms() / 1000);
-    let base = url.unwrap_or_else(|| format!("http://{}", settings.server.listen));
+    let base = url.unwrap_or_else(|| local_url(settings));
     let mut target = format!("{}/webhooks/{name}", base.trim_end_matches('/'));
     if let Some(query) = &signed.query {
         target = format!("{target}?{query}");
@@ -294,5 +301,27 @@ async fn doctor(settings: &Settings) -> anyhow::Result<()> {
     let url = config.environment_url.clone();
     ScalekitClient::new(config)?.check_credentials().await?;
     println!("Scalekit at {url}: credentials accepted");
+    Ok(())
+}
+
+/// The daemon's own base URL, reachable from the same host (a wildcard listen address is
+/// reached through loopback).
+fn local_url(settings: &Settings) -> String {
+    let mut addr = settings.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
+async fn healthcheck(settings: &Settings, url: Option<String>) -> anyhow::Result<()> {
+    let base = url.unwrap_or_else(|| local_url(settings));
+    let target = format!("{}/healthz", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let response = client.get(&target).send().await.with_context(|| format!("reaching {target}"))?;
+    if !response.status().is_success() {
+        bail!("{target} answered {}", response.status());
+    }
+    println!("ok");
     Ok(())
 }

@@ -194,3 +194,87 @@ fn explain_works_on_soap_files() {
     assert!(!bad.status.success());
     assert_eq!(stderr(&bad).trim().lines().count(), 1, "{}", stderr(&bad));
 }
+
+/// The `ENV` pairs of the Dockerfile, so the container's settings are tested as written.
+fn dockerfile_env() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let line = joined
+        .lines()
+        .find(|l| l.starts_with("ENV "))
+        .expect("an ENV line");
+    line["ENV ".len()..]
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_container_command_lines_serve_and_pass_the_healthcheck() {
+    let env = dockerfile_env();
+    let get = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("ORGSYNC_LISTEN"), "0.0.0.0:8080");
+    assert!(get("ORGSYNC_DATABASE_URL").starts_with("sqlite:///var/lib/orgsync/"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = [
+        ("ORGSYNC_CONFIG", config_path().display().to_string()),
+        ("ORGSYNC_LISTEN", format!("0.0.0.0:{port}")),
+        (
+            "ORGSYNC_DATABASE_URL",
+            format!("sqlite://{}/orgsync.db", dir.path().display()),
+        ),
+        ("ORGSYNC_LOG_FORMAT", get("ORGSYNC_LOG_FORMAT")),
+    ];
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("serve")
+        .env_clear()
+        .envs(overrides.iter().map(|(k, v)| (*k, v.as_str())))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let healthcheck = || {
+        Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .arg("healthcheck")
+            .env_clear()
+            .envs(overrides.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while !healthcheck().status.success() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the daemon never became healthy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let status = daemon.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM ends the daemon with exit 0: {status:?}"
+    );
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut logs).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(logs.lines().next().unwrap()).expect("JSON logs");
+    assert!(first["level"].is_string(), "{first}");
+    assert!(
+        !healthcheck().status.success(),
+        "a stopped daemon fails the healthcheck"
+    );
+}
