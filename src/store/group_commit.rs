@@ -55,7 +55,9 @@ async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
         }
     }
     for request in batch {
-        let result = write(pool, std::slice::from_ref(&request)).await.map(|mut r| r.remove(0));
+        let result = write(pool, std::slice::from_ref(&request))
+            .await
+            .map(|mut r| r.remove(0));
         // The caller may have gone (client disconnected): the events are stored anyway and a
         // redelivery is acknowledged as a duplicate.
         let _ = request.reply.send(result);
@@ -68,7 +70,9 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>
     for request in batch {
         let mut report = IngestReport::default();
         for item in &request.items {
-            report.events.push(ingest_one(&mut tx, item, request.now_ms).await?);
+            report
+                .events
+                .push(ingest_one(&mut tx, item, request.now_ms).await?);
         }
         reports.push(report);
     }

@@ -51,10 +51,21 @@ impl Store {
     /// bumps its duplicate counter. The delivery is committed in one transaction (shared
     /// with the deliveries that arrived meanwhile, see `group_commit`), nothing is visible
     /// to the workers before the commit, and this returns only after it.
-    pub async fn ingest(&self, items: &[IngestItem], now_ms: i64) -> Result<IngestReport, StoreError> {
+    pub async fn ingest(
+        &self,
+        items: &[IngestItem],
+        now_ms: i64,
+    ) -> Result<IngestReport, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let request = Request { items: items.to_vec(), now_ms, reply };
-        self.ingest_queue.send(request).await.map_err(|_| StoreError::Closed)?;
+        let request = Request {
+            items: items.to_vec(),
+            now_ms,
+            reply,
+        };
+        self.ingest_queue
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

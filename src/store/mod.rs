@@ -8,6 +8,7 @@
 mod events;
 mod group_commit;
 mod ingest;
+mod job_views;
 mod jobs;
 mod links;
 
@@ -20,7 +21,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent};
-pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome, JobRow, JobState};
+pub use job_views::{JobRow, JobState};
+pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
 
 /// What can go wrong in the store.

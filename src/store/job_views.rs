@@ -1,0 +1,133 @@
+//! The operator's view of the queue: job states, listing, counting and manual retry.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, decode_json};
+
+/// The life of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for its `run_at`.
+    Pending,
+    /// Claimed by a worker under a lease.
+    Running,
+    /// Applied (or found already applied).
+    Done,
+    /// Deliberately not applied (`on_missing = "skip"`).
+    Skipped,
+    /// Failed permanently; kept for inspection and manual retry.
+    Dead,
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Skipped,
+            JobState::Dead,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+        .ok_or_else(|| {
+            format!("unknown job state {name:?}; use pending, running, done, skipped or dead")
+        })
+    }
+}
+
+impl JobState {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Skipped => "skipped",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+/// A job as the operator sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRow {
+    /// Row id.
+    pub id: i64,
+    /// The event it came from.
+    pub event_id: i64,
+    /// Its target key.
+    pub target_key: String,
+    /// Current state.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Next attempt time (unix ms).
+    pub run_at_ms: i64,
+    /// The last failure or the reason it is dead/skipped.
+    pub last_error: Option<String>,
+    /// The change, as JSON.
+    pub change: serde_json::Value,
+}
+
+impl Store {
+    /// Lists jobs, newest first, optionally in one state.
+    pub async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
+             FROM jobs WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(state.map(JobState::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Makes a dead (or skipped) job runnable again now, with a fresh retry window.
+    /// Returns false when no such job is in one of those states.
+    pub async fn retry_job(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at_ms = $2, window_start_ms = $2,
+                             updated_at_ms = $2, lease_owner = NULL, lease_expires_ms = NULL
+             WHERE id = $1 AND state IN ('dead', 'skipped')",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Counts jobs per state (for readiness and the operator).
+    pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+fn job_row(row: &SqliteRow) -> Result<JobRow, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let change: String = row.try_get("change")?;
+    Ok(JobRow {
+        id,
+        event_id: row.try_get("event_id")?,
+        target_key: row.try_get("target_key")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        run_at_ms: row.try_get("run_at_ms")?,
+        last_error: row.try_get("last_error")?,
+        change: decode_json("job", id, &change)?,
+    })
+}
