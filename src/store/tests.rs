@@ -266,3 +266,58 @@ async fn a_rename_moves_field_versions_and_links() {
         .unwrap();
     assert_eq!(linked.as_str(), "NEW");
 }
+
+#[tokio::test]
+async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it() {
+    let (store, _dir) = temp_store().await;
+    let user = TargetRef::External {
+        kind: TargetKind::User,
+        external_id: ExternalId::parse("U1").unwrap(),
+    };
+    let mut waiting = item("contact", 1000, user, "title", "CTO");
+    if let Normalized::Matched { changes, .. } = &mut waiting.normalized {
+        changes[0].on_missing = OnMissing::Create;
+        changes[0].create = Some(CreateSpec {
+            email: Some("a@b.example".into()),
+            organization: Some(TargetRef::Link {
+                kind: TargetKind::Organization,
+                link: "salesforce_account".into(),
+                key: "001A".into(),
+            }),
+            ..Default::default()
+        });
+    }
+    store.ingest(&[waiting], 1).await.unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let retry = JobOutcome::Retry {
+        run_at_ms: 10_000_000,
+        error: "org unknown".into(),
+        count_attempt: true,
+    };
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, retry)],
+        ..Default::default()
+    };
+    store
+        .finish("w", &batch.target_key, &result, 11)
+        .await
+        .unwrap();
+    assert!(store.claim("w", 20, 60_000, 100).await.unwrap().is_none());
+
+    let mut account = item("account", 900, org("E1"), "crm_account_id", "001A");
+    if let Normalized::Matched { links, .. } = &mut account.normalized {
+        links.push(LinkUpdate {
+            kind: TargetKind::Organization,
+            link: "salesforce_account".into(),
+            key: "001A".into(),
+            external_id: ExternalId::parse("E1").unwrap(),
+        });
+    }
+    store.ingest(&[account], 30).await.unwrap();
+    let mut keys = vec![];
+    while let Some(b) = store.claim("w", 40, 60_000, 100).await.unwrap() {
+        keys.push(b.target_key);
+    }
+    keys.sort();
+    assert_eq!(keys, vec!["org:E1", "user:U1"]);
+}
