@@ -1,1 +1,337 @@
-//! (being written)
+//! The real binary: SIGKILL while a stream of signed events arrives (leases, durability,
+//! idempotent re-runs), and SIGTERM (stop accepting, finish or hand back, exit 0).
+
+mod daemon;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orgsync::store::{EventFilter, JobState, Store};
+use scalekit_standin::StandIn;
+
+use crate::semantics::support::{BASE, post_signed, subscription};
+use daemon::{Daemon, config_file, daemon_log, db_url, free_port, wait_for};
+
+const STATUSES: [&str; 4] = ["trialing", "active", "past_due", "canceled"];
+
+/// One event of the stream: organization `i % orgs`, `created` and seats growing with `i`.
+fn stream_event(i: usize, orgs: usize) -> Vec<u8> {
+    let (id, org) = (format!("evt_kill_{i}"), format!("org_kill_{}", i % orgs));
+    subscription(&id, BASE + i as i64, &org, STATUSES[i % 4], i as u64 + 1)
+}
+
+/// What each organization must end with: its newest event's seats and status.
+fn model(n: usize, orgs: usize) -> BTreeMap<String, (String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("org_kill_{}", i % orgs),
+                ((i + 1).to_string(), STATUSES[i % 4].to_owned()),
+            )
+        })
+        .collect()
+}
+
+fn observed(standin: &StandIn, orgs: usize) -> BTreeMap<String, (String, String)> {
+    (0..orgs)
+        .filter_map(|o| {
+            let org = format!("org_kill_{o}");
+            let m = standin.organization_by_external_id(&org)?.metadata;
+            Some((
+                org,
+                (
+                    m.get("seats")?.clone(),
+                    m.get("subscription_status")?.clone(),
+                ),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_stream_loses_no_acknowledged_event_and_restart_converges() {
+    const N: usize = 200;
+    const ORGS: usize = 5;
+    let standin = StandIn::start().await.unwrap();
+    for o in 0..ORGS {
+        standin.create_organization("Kill", Some(&format!("org_kill_{o}")), &[]);
+    }
+    standin.set_latency(Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    config_file(dir.path(), 8);
+    let port = free_port();
+    let mut daemon = Daemon::start(dir.path(), port, &standin).await;
+
+    // Four senders stream the events, about 200 a second; SIGKILL at half of them acked.
+    let acked = Arc::new(Mutex::new(vec![false; N]));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (acked, next, addr) = (acked.clone(), next.clone(), daemon.addr.clone());
+        senders.spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= N {
+                    break;
+                }
+                if let Ok(200) = post_signed(&http, &addr, &stream_event(i, ORGS)).await {
+                    acked.lock().unwrap()[i] = true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    let count = |acked: &Mutex<Vec<bool>>| acked.lock().unwrap().iter().filter(|a| **a).count();
+    wait_for(
+        Duration::from_secs(30),
+        "half the events acked",
+        async || count(&acked) >= N / 2,
+    )
+    .await;
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    senders.join_all().await;
+    let acked_first: Vec<bool> = acked.lock().unwrap().clone();
+
+    // Every acknowledged event is in the store; some jobs were in flight.
+    let store = Store::connect(&db_url(dir.path())).await.unwrap();
+    let stored: HashSet<String> = store
+        .list_events(&EventFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.provider_event_id)
+        .collect();
+    for (i, acked) in acked_first.iter().enumerate() {
+        assert!(
+            !acked || stored.contains(&format!("evt_kill_{i}")),
+            "event {i} was acked but not stored"
+        );
+    }
+    let counts = store.job_counts().await.unwrap();
+    let in_flight = counts.get("running").copied().unwrap_or(0);
+    eprintln!(
+        "SIGKILL after {} of {N} acked ({} stored); jobs at the kill: {counts:?}",
+        count(&acked),
+        stored.len()
+    );
+    assert!(
+        in_flight > 0,
+        "no job was in flight at the kill: {counts:?}"
+    );
+
+    // Restart on the same store; redeliver what was not acked (as Stripe does) and a few
+    // acked events (duplicates).
+    standin.set_latency(Duration::from_millis(20));
+    let daemon = Daemon::start(dir.path(), port, &standin).await;
+    let http = reqwest::Client::new();
+    let redeliver = (0..N).filter(|i| !acked_first[*i] || i % 20 == 0);
+    for i in redeliver {
+        assert_eq!(
+            post_signed(&http, &daemon.addr, &stream_event(i, ORGS))
+                .await
+                .unwrap(),
+            200,
+            "event {i}"
+        );
+    }
+    let want = model(N, ORGS);
+    wait_for(Duration::from_secs(60), "the model's state", async || {
+        observed(&standin, ORGS) == want
+    })
+    .await;
+    wait_for(Duration::from_secs(30), "an empty queue", async || {
+        let counts = store.job_counts().await.unwrap();
+        counts.keys().all(|state| state == "done")
+    })
+    .await;
+    assert_eq!(
+        store
+            .list_jobs(Some(JobState::Done), 10_000)
+            .await
+            .unwrap()
+            .len(),
+        N
+    );
+
+    // No organization was ever written an older value after a newer one.
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for r in standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.status == Some(200))
+    {
+        let seats: u64 = r.body.as_ref().unwrap()["metadata"]["seats"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let before = last.insert(r.path.clone(), seats).unwrap_or(0);
+        assert!(
+            seats > before,
+            "{} went from {before} seats back to {seats}",
+            r.path
+        );
+    }
+    eprintln!(
+        "PATCHes: {}",
+        standin
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .count()
+    );
+    drop(daemon);
+    store.close().await;
+}
+
+/// Posts one event per organization and waits until Scalekit sees every lookup.
+async fn start_batches(daemon: &Daemon, standin: &StandIn, orgs: &[&str]) {
+    let http = reqwest::Client::new();
+    for (i, org) in orgs.iter().enumerate() {
+        let body = subscription(&format!("evt_term_{i}"), BASE, org, "active", 9);
+        assert_eq!(post_signed(&http, &daemon.addr, &body).await.unwrap(), 200);
+    }
+    let lookups = || {
+        standin
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "every lookup in flight",
+        async || lookups() == orgs.len(),
+    )
+    .await;
+}
+
+/// After SIGTERM, new connections are refused while the process still finishes its work.
+async fn refuses_new_deliveries(daemon: &mut Daemon) {
+    let http = reqwest::Client::new();
+    let body = subscription("evt_term_late", BASE, "org_term_late", "active", 1);
+    let started = Instant::now();
+    while post_signed(&http, &daemon.addr, &body).await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still accepting after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "exited before its batches finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_finishes_the_batches_in_progress_and_exits_0() {
+    let orgs = ["org_term_0", "org_term_1", "org_term_2"];
+    let standin = StandIn::start().await.unwrap();
+    for org in orgs {
+        standin.create_organization(org, Some(org), &[]);
+    }
+    // Each batch takes two 1.5 s calls: well inside the 8 s grace.
+    standin.set_latency(Duration::from_millis(1500));
+    let dir = tempfile::tempdir().unwrap();
+    config_file(dir.path(), 8);
+    let mut daemon = Daemon::start(dir.path(), free_port(), &standin).await;
+    start_batches(&daemon, &standin, &orgs).await;
+    let sent = Instant::now();
+    daemon.terminate();
+    refuses_new_deliveries(&mut daemon).await;
+    let status = daemon.wait(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}: {}", daemon_log(dir.path()));
+    eprintln!("SIGTERM → exit 0 after {:?}", sent.elapsed());
+    for org in orgs {
+        let seats = standin
+            .organization_by_external_id(org)
+            .unwrap()
+            .metadata
+            .get("seats")
+            .cloned();
+        assert_eq!(seats.as_deref(), Some("9"), "{org}");
+    }
+    let store = Store::connect(&db_url(dir.path())).await.unwrap();
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts.get("done").copied(), Some(3), "{counts:?}");
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert!(daemon_log(dir.path()).contains("stopped"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_past_the_grace_hands_the_jobs_back_and_exits_0() {
+    let orgs = ["org_term_a", "org_term_b"];
+    let standin = StandIn::start().await.unwrap();
+    for org in orgs {
+        standin.create_organization(org, Some(org), &[]);
+    }
+    // Calls slower than the 1 s grace: the lookups are still out when it ends.
+    standin.set_latency(Duration::from_secs(6));
+    let dir = tempfile::tempdir().unwrap();
+    config_file(dir.path(), 1);
+    let port = free_port();
+    let mut daemon = Daemon::start(dir.path(), port, &standin).await;
+    start_batches(&daemon, &standin, &orgs).await;
+    let sent = Instant::now();
+    daemon.terminate();
+    refuses_new_deliveries(&mut daemon).await;
+    let status = daemon.wait(Duration::from_secs(5)).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "{status}: {}", daemon_log(dir.path()));
+    assert!(
+        took < Duration::from_secs(4),
+        "it waited for the slow batch: {took:?}"
+    );
+    eprintln!("SIGTERM past the grace → exit 0 after {took:?}");
+    let store = Store::connect(&db_url(dir.path())).await.unwrap();
+    let pending = store.list_jobs(Some(JobState::Pending), 10).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        2,
+        "released, not left running: {:?}",
+        store.job_counts().await
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|j| j.run_at_ms <= orgsync::worker::now_ms())
+    );
+    assert!(
+        daemon_log(dir.path()).contains("released"),
+        "{}",
+        daemon_log(dir.path())
+    );
+
+    // A new process takes them at once (no lease to wait for).
+    standin.set_latency(Duration::ZERO);
+    let restarted = Instant::now();
+    let _daemon = Daemon::start(dir.path(), port, &standin).await;
+    wait_for(Duration::from_secs(10), "both applied", async || {
+        orgs.iter().all(|org| {
+            standin
+                .organization_by_external_id(org)
+                .unwrap()
+                .metadata
+                .contains_key("seats")
+        })
+    })
+    .await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(4),
+        "waited for a lease: {:?}",
+        restarted.elapsed()
+    );
+    store.close().await;
+}

@@ -1,1 +1,354 @@
-//! (being written)
+//! Delivery semantics in one process: coalescing, staleness with tie-breaking,
+//! `on_missing = "retry"` up to the maximum age, the client-side rate limit, and the lease heartbeat.
+
+pub(crate) mod support;
+
+use std::time::{Duration, Instant};
+
+use orgsync::store::JobState;
+use orgsync::worker::now_ms;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use scalekit_standin::StandIn;
+
+use crate::helpers::*;
+use support::{BASE, Tuned, ingest_at, post_signed, subscription};
+
+/// `(method, path)` of every `/api` call the stand-in saw for `org`'s lookups and writes.
+fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
+    standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+fn field(standin: &StandIn, org: &str, key: &str) -> Option<String> {
+    standin
+        .organization_by_external_id(org)?
+        .metadata
+        .get(key)
+        .cloned()
+}
+
+#[tokio::test]
+async fn a_burst_of_twenty_events_costs_one_read_and_one_write() {
+    let standin = StandIn::start().await.unwrap();
+    standin.create_organization("Burst", Some("org_burst"), &[("managed_by", "dashboard")]);
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin),
+        ..Default::default()
+    })
+    .await;
+    let mut order: Vec<u64> = (1..=20).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(4));
+    for i in &order {
+        let status = if i % 2 == 0 { "active" } else { "past_due" };
+        let body = subscription(
+            &format!("evt_burst_{i}"),
+            BASE + *i as i64,
+            "org_burst",
+            status,
+            *i,
+        );
+        assert_eq!(app.post_stripe(&body).await.status(), 200);
+    }
+    let reports = app.drain().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!((reports[0].done, reports[0].wrote), (20, true));
+    let calls = api_calls(&app.standin);
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["GET", "PATCH"], "{calls:?}");
+    assert_eq!(
+        field(&app.standin, "org_burst", "seats").as_deref(),
+        Some("20")
+    );
+    assert_eq!(
+        field(&app.standin, "org_burst", "subscription_status").as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        field(&app.standin, "org_burst", "managed_by").as_deref(),
+        Some("dashboard")
+    );
+
+    // Twenty newer events that say what Scalekit already has: one read, no write.
+    for i in 1..=20 {
+        let body = subscription(
+            &format!("evt_same_{i}"),
+            BASE + 100 + i,
+            "org_burst",
+            "active",
+            20,
+        );
+        assert_eq!(app.post_stripe(&body).await.status(), 200);
+    }
+    let reports = app.drain().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!((reports[0].done, reports[0].wrote), (20, false));
+    let methods: Vec<String> = api_calls(&app.standin)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(methods, ["GET", "PATCH", "GET"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_and_reorderings_converge_to_the_newest_value() {
+    let standin = StandIn::start().await.unwrap();
+    for org in ["org_stale", "org_tie_ab", "org_tie_ba"] {
+        standin.create_organization(org, Some(org), &[]);
+    }
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin),
+        ..Default::default()
+    })
+    .await;
+    let seats = |org| field(&app.standin, org, "seats");
+    let ev = |n: u64, created: i64, org: &str| {
+        subscription(&format!("evt_{org}_{n}"), created, org, "active", n)
+    };
+
+    // The newest arrives first; older ones and a duplicate of it come later, in two passes.
+    assert_eq!(
+        app.post_stripe(&ev(3, BASE + 3, "org_stale"))
+            .await
+            .status(),
+        200
+    );
+    app.drain().await;
+    for n in [1, 3, 2] {
+        assert_eq!(
+            app.post_stripe(&ev(n, BASE + n as i64, "org_stale"))
+                .await
+                .status(),
+            200
+        );
+    }
+    app.drain().await;
+    assert_eq!(seats("org_stale").as_deref(), Some("3"));
+    // Equal `created`: the later arrival wins, in a later pass…
+    app.post_stripe(&ev(10, BASE + 10, "org_stale")).await;
+    app.drain().await;
+    app.post_stripe(&ev(11, BASE + 10, "org_stale")).await;
+    app.drain().await;
+    assert_eq!(seats("org_stale").as_deref(), Some("11"));
+    // …and a redelivery of the earlier one is acknowledged and changes nothing.
+    assert_eq!(
+        app.post_stripe(&ev(10, BASE + 10, "org_stale"))
+            .await
+            .status(),
+        200
+    );
+    assert!(app.drain().await.is_empty(), "a duplicate makes no job");
+    assert_eq!(seats("org_stale").as_deref(), Some("11"));
+    let patches = app
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(
+        patches, 3,
+        "one write per newer value, none for stale or duplicate events"
+    );
+
+    // Equal `created` in one batch: arrival order decides, whichever way round.
+    app.post_stripe(&ev(21, BASE + 20, "org_tie_ab")).await;
+    app.post_stripe(&ev(22, BASE + 20, "org_tie_ab")).await;
+    app.post_stripe(&ev(22, BASE + 20, "org_tie_ba")).await;
+    app.post_stripe(&ev(21, BASE + 20, "org_tie_ba")).await;
+    app.drain().await;
+    assert_eq!(seats("org_tie_ab").as_deref(), Some("22"));
+    assert_eq!(seats("org_tie_ba").as_deref(), Some("21"));
+    assert!(
+        app.store
+            .list_jobs(Some(JobState::Dead), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_waits_for_an_organization_created_later() {
+    let app = spawn_app().await;
+    let body = subscription("evt_late_1", BASE, "org_late", "active", 7);
+    assert_eq!(app.post_stripe(&body).await.status(), 200);
+    let reports = app.drain().await;
+    assert_eq!(reports[0].retried, 1, "{reports:?}");
+    let pending = app
+        .store
+        .list_jobs(Some(JobState::Pending), 10)
+        .await
+        .unwrap();
+    let reason = pending[0].last_error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("no organization with external id org_late"),
+        "{reason}"
+    );
+    // It keeps looking (backoff of about a second in the tests)…
+    let lookups = |s: &StandIn| {
+        s.requests()
+            .iter()
+            .filter(|r| r.path.ends_with(":external/org_late"))
+            .count()
+    };
+    app.drain_until(Duration::from_secs(20), || lookups(&app.standin) >= 3)
+        .await;
+    // …until the organization appears.
+    app.standin
+        .create_organization("Late Inc", Some("org_late"), &[]);
+    app.drain_until(Duration::from_secs(20), || {
+        field(&app.standin, "org_late", "seats").is_some()
+    })
+    .await;
+    let done = app.store.list_jobs(Some(JobState::Done), 10).await.unwrap();
+    assert_eq!(done.len(), 1);
+    assert!(done[0].attempts >= 2, "{:?}", done[0]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_ends_dead_at_the_maximum_age_with_the_reason() {
+    let app = spawn_app().await;
+    // A job queued 72 h minus 1.5 s ago: its retry window ends while the test watches.
+    let max_age_ms = 72 * 3600 * 1000;
+    let queued_at = now_ms() - max_age_ms + 1500;
+    ingest_at(
+        &app.store,
+        &subscription("evt_never_1", BASE, "org_never", "active", 3),
+        queued_at,
+    )
+    .await;
+    let started = Instant::now();
+    let dead = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the job never died"
+        );
+        app.drain().await;
+        let dead = app.store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+        if !dead.is_empty() {
+            break dead;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "it waited until the deadline"
+    );
+    let reason = dead[0].last_error.clone().unwrap_or_default();
+    assert!(reason.contains("maximum age of 72 h"), "{reason}");
+    assert!(
+        reason.contains("no organization with external id org_never exists"),
+        "{reason}"
+    );
+    let lookups = app
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/org_never"))
+        .count();
+    assert!(lookups >= 2, "{lookups} lookups");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_side_rate_limit_holds() {
+    const RATE: usize = 8;
+    let standin = StandIn::start().await.unwrap();
+    let orgs: Vec<String> = (0..10).map(|i| format!("org_rate_{i}")).collect();
+    for org in &orgs {
+        standin.create_organization(org, Some(org), &[]);
+    }
+    let app = Tuned::spawn(&standin, None, |s| {
+        s.scalekit.requests_per_second = RATE as u32
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for (i, org) in orgs.iter().enumerate() {
+        let body = subscription(&format!("evt_rate_{i}"), BASE, org, "active", 4);
+        assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+    }
+    let started = Instant::now();
+    while orgs
+        .iter()
+        .any(|org| field(&standin, org, "seats").is_none())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not applied in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Token + 10 lookups + 10 writes; any RATE + 1 consecutive starts span a second.
+    let at: Vec<Instant> = standin.requests().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 21);
+    let tightest = at.windows(RATE + 1).map(|w| w[RATE] - w[0]).min().unwrap();
+    assert!(
+        tightest >= Duration::from_millis(900),
+        "{} requests within {tightest:?}",
+        RATE + 1
+    );
+    let span = at[at.len() - 1] - at[0];
+    eprintln!(
+        "{} requests in {span:?}; tightest {} consecutive: {tightest:?}",
+        at.len(),
+        RATE + 1
+    );
+    assert!(
+        span >= Duration::from_millis(2300),
+        "21 requests at {RATE}/s took only {span:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() {
+    let standin = StandIn::start().await.unwrap();
+    standin.create_organization("Slow", Some("org_slow"), &[]);
+    // Lookup + write take 2 × 3 s, longer than the 5 s lease; four workers poll every 50 ms.
+    standin.set_latency(Duration::from_secs(3));
+    let app = Tuned::spawn(&standin, None, |s| s.worker.lease_seconds = 5).await;
+    let http = reqwest::Client::new();
+    let body = subscription("evt_slow_1", BASE, "org_slow", "active", 1);
+    assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+    let started = Instant::now();
+    while api_calls(&standin).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second change for the same target waits for the first batch to end.
+    let body = subscription("evt_slow_2", BASE + 1, "org_slow", "active", 2);
+    assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+    while field(&standin, "org_slow", "seats").as_deref() != Some("2") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not applied: {:?}",
+            api_calls(&standin)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let methods: Vec<String> = api_calls(&standin).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(
+        methods,
+        ["GET", "PATCH", "GET", "PATCH"],
+        "one worker at a time per target"
+    );
+    let at: Vec<Instant> = standin
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| r.at)
+        .collect();
+    assert!(
+        at[2] - at[1] >= Duration::from_millis(2900),
+        "the second batch started before the first ended"
+    );
+    app.stop().await;
+}

@@ -1,0 +1,118 @@
+//! Shared by the semantics, process and convergence tests: synthetic Stripe events, a
+//! signed POST, storing an event "in the past", and a daemon built from adjusted settings.
+
+use orgsync::app::App;
+use orgsync::config::Settings;
+use orgsync::rules::RuleSet;
+use orgsync::sources::{parse_unverified, stripe_signature_header};
+use orgsync::store::{IngestItem, Store};
+use orgsync::worker::now_ms;
+use scalekit_standin::StandIn;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+/// `created` of the synthetic events (2026-02-02).
+pub(crate) const BASE: i64 = 1_770_000_000;
+
+/// A signed-ready `customer.subscription.updated` event for `org`, built from the fixture
+/// with its own `id`, `created`, status and seat count.
+pub(crate) fn subscription(id: &str, created: i64, org: &str, status: &str, seats: u64) -> Vec<u8> {
+    let mut event: Value =
+        serde_json::from_slice(&fixture("stripe/event.customer.subscription.updated.json"))
+            .unwrap();
+    event["id"] = id.into();
+    event["created"] = created.into();
+    let object = &mut event["data"]["object"];
+    object["metadata"]["org_id"] = org.into();
+    object["customer"] = format!("cus_{org}").into();
+    object["status"] = status.into();
+    object["items"]["data"][0]["quantity"] = seats.into();
+    serde_json::to_vec(&event).unwrap()
+}
+
+/// POSTs a Stripe body to `addr`, signed now.
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    addr: &str,
+    body: &[u8],
+) -> Result<u16, reqwest::Error> {
+    let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);
+    let response = http
+        .post(format!("http://{addr}/webhooks/stripe"))
+        .header("stripe-signature", header)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// Stores `body` as if it had arrived at `now_ms` (the test's way to age a job).
+pub(crate) async fn ingest_at(store: &Store, body: &[u8], now_ms: i64) {
+    let settings = Settings::load(&config_path(), &|_| None).unwrap();
+    let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+    let rules = RuleSet::compile(&settings.rules, &names).unwrap();
+    let config = settings
+        .sources
+        .iter()
+        .find(|s| s.name == "stripe")
+        .unwrap();
+    let event = parse_unverified(config, body).unwrap().remove(0);
+    let normalized = rules.normalize(&event);
+    store
+        .ingest(&[IngestItem { event, normalized }], now_ms)
+        .await
+        .unwrap();
+}
+
+/// A daemon with running workers, built from adjusted settings (for knobs that
+/// `TestOptions` does not offer).
+pub(crate) struct Tuned {
+    /// Where it listens.
+    pub addr: String,
+    /// Its store.
+    pub store: Store,
+    _dir: tempfile::TempDir,
+    token: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), orgsync::app::AppError>>,
+}
+
+impl Tuned {
+    /// Builds the default test config plus `extra` TOML, lets `tweak` adjust it, and runs it.
+    pub async fn spawn(
+        standin: &StandIn,
+        extra: Option<&str>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Tuned {
+        let dir = tempfile::tempdir().unwrap();
+        let env = test_env(dir.path(), standin, &TestOptions::default());
+        let lookup = |name: &str| env.get(name).cloned();
+        let text = std::fs::read_to_string(config_path()).unwrap() + "\n" + extra.unwrap_or("");
+        let path = dir.path().join("orgsync.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut settings = Settings::load(&path, &lookup).unwrap();
+        settings.worker.retry_initial_seconds = 1;
+        settings.worker.retry_max_seconds = 1;
+        settings.worker.poll_interval_ms = 50;
+        tweak(&mut settings);
+        let app = App::build(settings, &lookup).await.unwrap();
+        let (addr, store) = (app.local_addr().to_string(), app.store().clone());
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(token.clone(), true));
+        Tuned {
+            addr,
+            store,
+            _dir: dir,
+            token,
+            handle,
+        }
+    }
+
+    /// Stops it cleanly.
+    pub async fn stop(self) {
+        self.token.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
