@@ -317,8 +317,14 @@ fn local_url(settings: &Settings) -> String {
 async fn healthcheck(settings: &Settings, url: Option<String>) -> anyhow::Result<()> {
     let base = url.unwrap_or_else(|| local_url(settings));
     let target = format!("{}/healthz", base.trim_end_matches('/'));
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
-    let response = client.get(&target).send().await.with_context(|| format!("reaching {target}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let response = client
+        .get(&target)
+        .send()
+        .await
+        .with_context(|| format!("reaching {target}"))?;
     if !response.status().is_success() {
         bail!("{target} answered {}", response.status());
     }
