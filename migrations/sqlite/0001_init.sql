@@ -1,4 +1,14 @@
--- Every delivery that passed verification, once per (source, provider event id).
+-- The bytes of each verified delivery that carried at least one new event, as received
+-- (a Salesforce SessionId is redacted).
+CREATE TABLE deliveries (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    source         TEXT    NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    content_type   TEXT,
+    body           BLOB    NOT NULL
+);
+
+-- Every event that passed verification, once per (source, provider event id).
 CREATE TABLE events (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     source            TEXT    NOT NULL,
@@ -12,6 +22,7 @@ CREATE TABLE events (
     status            TEXT    NOT NULL,
     reason            TEXT,
     duplicates        INTEGER NOT NULL DEFAULT 0,
+    delivery_id       INTEGER REFERENCES deliveries (id),
     UNIQUE (source, provider_event_id)
 );
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
-use crate::store::IngestItem;
+use crate::store::{IngestItem, RawDelivery};
 use crate::worker::now_ms;
 
 /// Receives one delivery for the named source.
@@ -70,7 +70,14 @@ pub async fn receive(
             event,
         })
         .collect();
-    match state.store.ingest(&items, now).await {
+    let raw = RawDelivery {
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: source.storable_body(&body).into_owned(),
+    };
+    match state.store.ingest(Some(raw), &items, now).await {
         Ok(report) => {
             state.wake.notify_waiters();
             let summary = AckSummary {

@@ -42,6 +42,9 @@ pub struct EventRow {
     /// The payload (only filled by [`Store::event`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
+    /// The delivery's raw body as text (only filled by [`Store::event`], when kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<String>,
 }
 
 const COLUMNS: &str = "id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
@@ -66,7 +69,11 @@ impl Store {
 
     /// One event with its payload.
     pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS}, payload FROM events WHERE id = $1");
+        let sql = format!(
+            "SELECT {COLUMNS}, payload,
+                    (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body
+             FROM events WHERE id = $1"
+        );
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -77,11 +84,13 @@ impl Store {
 
 fn event_row(row: &SqliteRow, with_payload: bool) -> Result<EventRow, StoreError> {
     let id: i64 = row.try_get("id")?;
-    let payload = if with_payload {
+    let (payload, raw_body) = if with_payload {
         let text: String = row.try_get("payload")?;
-        Some(decode_json("event", id, &text)?)
+        let raw: Option<Vec<u8>> = row.try_get("raw_body")?;
+        let raw = raw.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        (Some(decode_json("event", id, &text)?), raw)
     } else {
-        None
+        (None, None)
     };
     Ok(EventRow {
         id,
@@ -95,5 +104,6 @@ fn event_row(row: &SqliteRow, with_payload: bool) -> Result<EventRow, StoreError
         duplicates: row.try_get("duplicates")?,
         verification: row.try_get("verification")?,
         payload,
+        raw_body,
     })
 }

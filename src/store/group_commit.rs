@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::ingest::{IngestItem, IngestReport, ingest_one};
+use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;
@@ -17,6 +17,8 @@ const QUEUE: usize = 4096;
 
 /// One delivery waiting to be written.
 pub(super) struct Request {
+    /// Its raw body, when the caller keeps it.
+    pub raw: Option<RawDelivery>,
     /// Its events.
     pub items: Vec<IngestItem>,
     /// Arrival time.
@@ -69,10 +71,14 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>
     let mut reports = Vec::with_capacity(batch.len());
     for request in batch {
         let mut report = IngestReport::default();
+        let mut raw = PendingRaw {
+            raw: request.raw.as_ref(),
+            id: None,
+        };
         for item in &request.items {
             report
                 .events
-                .push(ingest_one(&mut tx, item, request.now_ms).await?);
+                .push(ingest_one(&mut tx, item, &mut raw, request.now_ms).await?);
         }
         reports.push(report);
     }

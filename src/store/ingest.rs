@@ -16,6 +16,16 @@ pub struct IngestItem {
     pub normalized: Normalized,
 }
 
+/// The bytes a sender delivered, kept with the events they carried (audit, and checking
+/// a signature again by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDelivery {
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The body as received (secrets a source must not keep already redacted).
+    pub body: Vec<u8>,
+}
+
 /// What happened to one event of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestedEvent {
@@ -53,11 +63,13 @@ impl Store {
     /// to the workers before the commit, and this returns only after it.
     pub async fn ingest(
         &self,
+        raw: Option<RawDelivery>,
         items: &[IngestItem],
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = Request {
+            raw,
             items: items.to_vec(),
             now_ms,
             reply,
@@ -70,9 +82,55 @@ impl Store {
     }
 }
 
+/// The raw body of the delivery being written, stored with its first new event.
+pub(super) struct PendingRaw<'a> {
+    /// The bytes, if the caller kept them.
+    pub raw: Option<&'a RawDelivery>,
+    /// The `deliveries` row once written.
+    pub id: Option<i64>,
+}
+
+impl PendingRaw<'_> {
+    /// Links a new event to the delivery's row, writing the row the first time.
+    async fn attach(
+        &mut self,
+        tx: &mut Transaction<'_, Sqlite>,
+        event: &InboundEvent,
+        event_id: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let Some(raw) = self.raw else {
+            return Ok(());
+        };
+        let id = match self.id {
+            Some(id) => id,
+            None => {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO deliveries (source, received_at_ms, content_type, body)
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&event.source)
+                .bind(now_ms)
+                .bind(&raw.content_type)
+                .bind(&raw.body)
+                .fetch_one(&mut **tx)
+                .await?;
+                *self.id.insert(id)
+            }
+        };
+        sqlx::query("UPDATE events SET delivery_id = $2 WHERE id = $1")
+            .bind(event_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
 pub(super) async fn ingest_one(
     tx: &mut Transaction<'_, Sqlite>,
     item: &IngestItem,
+    raw: &mut PendingRaw<'_>,
     now_ms: i64,
 ) -> Result<IngestedEvent, StoreError> {
     let event = &item.event;
@@ -116,6 +174,7 @@ pub(super) async fn ingest_one(
         });
     };
 
+    raw.attach(tx, event, event_id, now_ms).await?;
     let Normalized::Matched { changes, links } = &item.normalized else {
         return Ok(IngestedEvent {
             event_id,

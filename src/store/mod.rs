@@ -20,7 +20,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::{EventFilter, EventRow};
-pub use ingest::{IngestItem, IngestReport, IngestedEvent};
+pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;

@@ -49,11 +49,11 @@ fn item(event_id: &str, at_ms: i64, target: TargetRef, key: &str, value: &str) -
 async fn a_redelivery_is_counted_not_stored_again() {
     let (store, _dir) = temp_store().await;
     let first = store
-        .ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 5)
+        .ingest(None, &[item("evt_1", 1000, org("E1"), "plan", "pro")], 5)
         .await
         .unwrap();
     let again = store
-        .ingest(&[item("evt_1", 1000, org("E1"), "plan", "pro")], 6)
+        .ingest(None, &[item("evt_1", 1000, org("E1"), "plan", "pro")], 6)
         .await
         .unwrap();
     assert_eq!((first.accepted(), first.duplicates()), (1, 0));
@@ -74,15 +74,15 @@ async fn a_redelivery_is_counted_not_stored_again() {
 async fn claim_takes_every_job_of_one_target_and_holds_it() {
     let (store, _dir) = temp_store().await;
     store
-        .ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
         .await
         .unwrap();
     store
-        .ingest(&[item("b", 1000, org("E1"), "plan", "old")], 2)
+        .ingest(None, &[item("b", 1000, org("E1"), "plan", "old")], 2)
         .await
         .unwrap();
     store
-        .ingest(&[item("c", 1000, org("E2"), "plan", "x")], 3)
+        .ingest(None, &[item("c", 1000, org("E2"), "plan", "x")], 3)
         .await
         .unwrap();
     let batch = store.claim("w1", 10, 60_000, 100).await.unwrap().unwrap();
@@ -125,7 +125,7 @@ async fn claim_takes_every_job_of_one_target_and_holds_it() {
 async fn finish_records_versions_and_outcomes() {
     let (store, _dir) = temp_store().await;
     store
-        .ingest(&[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
         .await
         .unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
@@ -177,7 +177,11 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
         key: "cus_1".into(),
     };
     store
-        .ingest(&[item("sub", 1000, via_link.clone(), "plan", "pro")], 1)
+        .ingest(
+            None,
+            &[item("sub", 1000, via_link.clone(), "plan", "pro")],
+            1,
+        )
         .await
         .unwrap();
     let waiting = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
@@ -205,7 +209,7 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
             external_id: ExternalId::parse("E9").unwrap(),
         });
     }
-    store.ingest(&[learn], 20).await.unwrap();
+    store.ingest(None, &[learn], 20).await.unwrap();
     assert_eq!(
         store
             .resolve_link(TargetKind::Organization, "stripe_customer", "cus_1")
@@ -217,7 +221,7 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
     );
     // The waiting job is runnable again at once, and a new event resolves directly.
     store
-        .ingest(&[item("sub2", 1100, via_link, "plan", "max")], 21)
+        .ingest(None, &[item("sub2", 1100, via_link, "plan", "max")], 21)
         .await
         .unwrap();
     let mut keys = vec![];
@@ -240,7 +244,7 @@ async fn a_rename_moves_field_versions_and_links() {
             external_id: ExternalId::parse("OLD").unwrap(),
         });
     }
-    store.ingest(&[learn], 1).await.unwrap();
+    store.ingest(None, &[learn], 1).await.unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let v = batch.jobs[0].version;
     let result = BatchResult {
@@ -287,7 +291,7 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it() {
             ..Default::default()
         });
     }
-    store.ingest(&[waiting], 1).await.unwrap();
+    store.ingest(None, &[waiting], 1).await.unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let retry = JobOutcome::Retry {
         run_at_ms: 10_000_000,
@@ -313,11 +317,47 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it() {
             external_id: ExternalId::parse("E1").unwrap(),
         });
     }
-    store.ingest(&[account], 30).await.unwrap();
+    store.ingest(None, &[account], 30).await.unwrap();
     let mut keys = vec![];
     while let Some(b) = store.claim("w", 40, 60_000, 100).await.unwrap() {
         keys.push(b.target_key);
     }
     keys.sort();
     assert_eq!(keys, vec!["org:E1", "user:U1"]);
+}
+
+#[tokio::test]
+async fn the_raw_body_is_kept_once_per_delivery_with_new_events() {
+    let (store, _dir) = temp_store().await;
+    let raw = || {
+        Some(RawDelivery {
+            content_type: Some("text/xml".into()),
+            body: b"<soap/>".to_vec(),
+        })
+    };
+    let two = [
+        item("n1", 1, org("E1"), "plan", "a"),
+        item("n2", 2, org("E2"), "plan", "b"),
+    ];
+    store.ingest(raw(), &two, 1).await.unwrap();
+    store.ingest(raw(), &two, 2).await.unwrap();
+    let (deliveries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries, 1,
+        "a fully duplicate redelivery keeps no second copy"
+    );
+    for event in store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    {
+        let shown = store.event(event.id).await.unwrap().unwrap();
+        assert_eq!(shown.raw_body.as_deref(), Some("<soap/>"));
+    }
 }

@@ -93,17 +93,20 @@ async fn the_captured_contact_fixture_updates_existing_users() {
     );
     // No SystemModstamp or LastModifiedDate: the arrival time orders the changes.
     assert!(stored.iter().all(|e| e.occurred_at_ms.is_none()));
-    let payload = app
-        .store
-        .event(stored[0].id)
-        .await
-        .unwrap()
-        .unwrap()
-        .payload
-        .unwrap();
+    let shown = app.store.event(stored[0].id).await.unwrap().unwrap();
+    let payload = shown.payload.unwrap();
     assert!(
         !payload.to_string().contains("AQsAQOjGFnFJzGPA"),
         "the session id stays out: {payload}"
+    );
+    let raw = shown.raw_body.expect("the delivery's bytes are kept");
+    assert!(
+        raw.contains("<Notification>") && raw.contains("REDACTED"),
+        "{raw}"
+    );
+    assert!(
+        !raw.contains("AQsAQOjGFnFJzGPA"),
+        "the session id is redacted from the raw body"
     );
 
     app.drain().await;

@@ -36,7 +36,17 @@ async fn every_fixture_is_acknowledged_and_stored_once() {
         assert_eq!(body["received"], true);
         assert_eq!(body["accepted"], 1, "{name}");
     }
-    assert_eq!(events(&app).await.len(), stripe_fixtures().len());
+    let stored = events(&app).await;
+    assert_eq!(stored.len(), stripe_fixtures().len());
+    // The exact bytes are kept with each event.
+    let first = app
+        .store
+        .event(stored.last().unwrap().id)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = String::from_utf8(fixture(&format!("stripe/{}", stripe_fixtures()[0]))).unwrap();
+    assert_eq!(first.raw_body.as_deref(), Some(body.as_str()));
     app.stop().await;
 }
 

@@ -62,7 +62,7 @@ pub(crate) async fn ingest_at(store: &Store, body: &[u8], now_ms: i64) {
     let event = parse_unverified(config, body).unwrap().remove(0);
     let normalized = rules.normalize(&event);
     store
-        .ingest(&[IngestItem { event, normalized }], now_ms)
+        .ingest(None, &[IngestItem { event, normalized }], now_ms)
         .await
         .unwrap();
 }
