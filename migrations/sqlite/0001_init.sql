@@ -44,6 +44,8 @@ CREATE TABLE jobs (
     lease_owner      TEXT,
     lease_expires_ms INTEGER,
     last_error       TEXT,
+    -- a link the job's create step waits for (a user's organization), woken when learned
+    waits_for        TEXT,
     -- when the current retry window began (creation, or a manual retry of a dead job)
     window_start_ms  INTEGER NOT NULL,
     created_at_ms    INTEGER NOT NULL,
@@ -52,6 +54,7 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_state_run_at ON jobs (state, run_at_ms);
 CREATE INDEX jobs_by_target ON jobs (target_key, state);
 CREATE INDEX jobs_by_event ON jobs (event_id);
+CREATE INDEX jobs_by_waits_for ON jobs (waits_for) WHERE waits_for IS NOT NULL;
 
 -- The version of the newest value orgsync applied to each metadata field of each target.
 CREATE TABLE field_versions (

@@ -5,7 +5,7 @@ use sqlx::{Sqlite, Transaction};
 use super::group_commit::Request;
 use super::links::{record_link, resolve_target};
 use super::{Store, StoreError, encode_json};
-use crate::model::{InboundEvent, Normalized, Version};
+use crate::model::{Change, InboundEvent, Normalized, TargetRef, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -127,6 +127,14 @@ impl PendingRaw<'_> {
     }
 }
 
+/// The link a job's create step still needs (a user's organization known only by alias).
+fn waits_for(change: &Change) -> Option<String> {
+    match change.create.as_ref()?.organization.as_ref()? {
+        link @ TargetRef::Link { .. } => Some(link.key()),
+        TargetRef::External { .. } => None,
+    }
+}
+
 pub(super) async fn ingest_one(
     tx: &mut Transaction<'_, Sqlite>,
     item: &IngestItem,
@@ -199,8 +207,8 @@ pub(super) async fn ingest_one(
         }
         sqlx::query(
             "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
-                               run_at_ms, window_start_ms, created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6)",
+                               run_at_ms, window_start_ms, created_at_ms, updated_at_ms, waits_for)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6, $7)",
         )
         .bind(event_id)
         .bind(change.target.key())
@@ -208,6 +216,7 @@ pub(super) async fn ingest_one(
         .bind(version.at_ms)
         .bind(version.seq)
         .bind(now_ms)
+        .bind(waits_for(&change))
         .execute(&mut **tx)
         .await?;
     }

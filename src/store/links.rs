@@ -112,19 +112,10 @@ pub(super) async fn record_link(
         .execute(&mut **tx)
         .await?;
     // Users waiting to be created in the organization this link names can go now too.
-    sqlx::query(
-        "UPDATE jobs SET run_at_ms = 0
-         WHERE state = 'pending' AND run_at_ms > 0
-           AND json_extract(change, '$.create.organization.by') = 'link'
-           AND json_extract(change, '$.create.organization.kind') = $1
-           AND json_extract(change, '$.create.organization.link') = $2
-           AND json_extract(change, '$.create.organization.key') = $3",
-    )
-    .bind(link.kind.to_string())
-    .bind(&link.link)
-    .bind(&link.key)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE waits_for = $1 AND state = 'pending'")
+        .bind(waiting.key())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
