@@ -130,13 +130,7 @@ async fn jobs_list_dead_and_retry() {
     let again = orgsync(&["jobs", "retry", &id], &env);
     assert!(!again.status.success(), "a pending job cannot be retried");
     app.drain().await;
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Dead), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
     let org = app
         .standin
         .organization_by_external_id("org_01HZX5K9M3ABCDEF")

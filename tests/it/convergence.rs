@@ -16,7 +16,7 @@ use scalekit_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::semantics::support::{BASE, Tuned, post_signed, subscription};
+use crate::semantics::support::{BASE, post_signed, subscription};
 
 const SEEDS: [u64; 6] = [1, 2, 3, 5, 8, 13];
 const ORGS: [&str; 3] = ["org_prop_0", "org_prop_1", "org_prop_2"];
@@ -275,8 +275,12 @@ async fn run_case(seed: u64) {
         let org_id = standin.organization_by_external_id(ORGS[0]).unwrap().id;
         standin.create_user(&org_id, &format!("person{i}@example.com"), Some(user));
     }
-    let app = Tuned::spawn(&standin, Some(USER_RULE), |s| {
-        s.scalekit.request_timeout_seconds = 1;
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin.clone()),
+        run_workers: true,
+        extra_config: Some(USER_RULE.to_owned()),
+        tune: Some(Box::new(|s| s.scalekit.request_timeout_seconds = 1)),
+        ..Default::default()
     })
     .await;
     let http = reqwest::Client::new();
@@ -285,7 +289,7 @@ async fn run_case(seed: u64) {
     for step in &steps {
         match step {
             Step::Deliver(i) => {
-                let status = post_signed(&http, &app.addr, &events[*i].body).await;
+                let status = post_signed(&http, &app.addr.to_string(), &events[*i].body).await;
                 assert_eq!(status.unwrap(), 200, "event {i}");
                 let next = arrival.len();
                 arrival.entry(*i).or_insert(next);
@@ -328,7 +332,7 @@ async fn run_case(seed: u64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     check_writes(&standin, &events, &arrival);
-    let jobs = app.store.list_jobs(None, 1000).await.unwrap();
+    let jobs = app.jobs(None).await;
     let timed_out = |j: &&JobRow| {
         j.last_error
             .as_deref()

@@ -107,14 +107,7 @@ async fn every_stripe_fixture_becomes_organization_metadata() {
             want.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
         }
         assert_eq!(metadata(&app.standin), want, "{name}");
-        assert!(
-            app.store
-                .list_jobs(Some(JobState::Dead), 10)
-                .await
-                .unwrap()
-                .is_empty(),
-            "{name}"
-        );
+        assert!(app.jobs(Some(JobState::Dead)).await.is_empty(), "{name}");
         // Every PATCH sent the complete map, as strings, to the by-id path.
         for request in app
             .standin
@@ -238,20 +231,8 @@ async fn rate_limits_and_server_errors_delay_but_everything_is_applied() {
         metadata(&app.standin).contains_key("last_invoice_status")
     })
     .await;
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Dead), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Pending), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
+    assert!(app.jobs(Some(JobState::Pending)).await.is_empty());
     app.stop().await;
 }
 
@@ -269,17 +250,11 @@ async fn a_validation_error_ends_dead_with_scalekits_message() {
     app.standin.fail_next(1, Fault::Pass);
     app.standin.fail_next(1, Fault::Status(400));
     app.drain().await;
-    let dead = app.store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    let dead = app.jobs(Some(JobState::Dead)).await;
     assert_eq!(dead.len(), 1);
     let reason = dead[0].last_error.clone().unwrap();
     assert!(reason.contains("400"), "{reason}");
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Pending), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.jobs(Some(JobState::Pending)).await.is_empty());
     assert!(!metadata(&app.standin).contains_key("plan_type"));
     app.stop().await;
 }

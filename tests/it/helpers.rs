@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use orgsync::app::{App, AppError};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
-use orgsync::store::Store;
+use orgsync::store::{JobRow, JobState, Store};
 use orgsync::worker::{BatchReport, Outcome, Worker, now_ms};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
@@ -20,6 +20,9 @@ pub const STRIPE_SECRET: &str = "whsec_test_secret";
 
 /// An `env` override value that removes the variable.
 pub const UNSET: &str = "<unset>";
+
+/// A change to the loaded settings.
+pub type Tune = Box<dyn FnOnce(&mut Settings) + Send>;
 
 /// How the test daemon is set up.
 pub struct TestOptions {
@@ -35,6 +38,8 @@ pub struct TestOptions {
     pub env: Vec<(&'static str, String)>,
     /// TOML appended to the default config (extra `[[sources]]` and `[[rules]]`).
     pub extra_config: Option<String>,
+    /// Adjusts the loaded settings (knobs with no environment variable).
+    pub tune: Option<Tune>,
 }
 
 impl Default for TestOptions {
@@ -46,6 +51,7 @@ impl Default for TestOptions {
             standin: None,
             env: vec![],
             extra_config: None,
+            tune: None,
         }
     }
 }
@@ -133,6 +139,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.worker.retry_initial_seconds = 1;
     settings.worker.retry_max_seconds = 1;
     settings.worker.poll_interval_ms = 50;
+    if let Some(tune) = options.tune {
+        tune(&mut settings);
+    }
     let app = App::build(settings, &lookup).await.expect("the app builds");
     let addr = app.local_addr();
     let store = app.store().clone();
@@ -198,6 +207,14 @@ impl TestApp {
             .send()
             .await
             .expect("the daemon answers")
+    }
+
+    /// The jobs in `state` (all when `None`), newest first.
+    pub async fn jobs(&self, state: Option<JobState>) -> Vec<JobRow> {
+        self.store
+            .list_jobs(state, 100_000)
+            .await
+            .expect("listing jobs")
     }
 
     /// Runs the worker step until nothing is runnable; returns what each pass did.

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;
-use support::{BASE, Tuned, ingest_at, post_signed, subscription};
+use support::{BASE, ingest_at, post_signed, subscription};
 
 /// `(method, path)` of every `/api` call the stand-in saw for `org`'s lookups and writes.
 fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
@@ -164,13 +164,7 @@ async fn duplicates_and_reorderings_converge_to_the_newest_value() {
     app.drain().await;
     assert_eq!(seats("org_tie_ab").as_deref(), Some("22"));
     assert_eq!(seats("org_tie_ba").as_deref(), Some("21"));
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Dead), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
     app.stop().await;
 }
 
@@ -181,11 +175,7 @@ async fn retry_waits_for_an_organization_created_later() {
     assert_eq!(app.post_stripe(&body).await.status(), 200);
     let reports = app.drain().await;
     assert_eq!(reports[0].retried, 1, "{reports:?}");
-    let pending = app
-        .store
-        .list_jobs(Some(JobState::Pending), 10)
-        .await
-        .unwrap();
+    let pending = app.jobs(Some(JobState::Pending)).await;
     let reason = pending[0].last_error.clone().unwrap_or_default();
     assert!(
         reason.contains("no organization with external id org_late"),
@@ -207,7 +197,7 @@ async fn retry_waits_for_an_organization_created_later() {
         field(&app.standin, "org_late", "seats").is_some()
     })
     .await;
-    let done = app.store.list_jobs(Some(JobState::Done), 10).await.unwrap();
+    let done = app.jobs(Some(JobState::Done)).await;
     assert_eq!(done.len(), 1);
     assert!(done[0].attempts >= 2, "{:?}", done[0]);
     app.stop().await;
@@ -232,7 +222,7 @@ async fn retry_ends_dead_at_the_maximum_age_with_the_reason() {
             "the job never died"
         );
         app.drain().await;
-        let dead = app.store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+        let dead = app.jobs(Some(JobState::Dead)).await;
         if !dead.is_empty() {
             break dead;
         }
@@ -266,14 +256,23 @@ async fn the_client_side_rate_limit_holds() {
     for org in &orgs {
         standin.create_organization(org, Some(org), &[]);
     }
-    let app = Tuned::spawn(&standin, None, |s| {
-        s.scalekit.requests_per_second = RATE as u32
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin.clone()),
+        run_workers: true,
+        extra_config: None,
+        tune: Some(Box::new(|s| s.scalekit.requests_per_second = RATE as u32)),
+        ..Default::default()
     })
     .await;
     let http = reqwest::Client::new();
     for (i, org) in orgs.iter().enumerate() {
         let body = subscription(&format!("evt_rate_{i}"), BASE, org, "active", 4);
-        assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+        assert_eq!(
+            post_signed(&http, &app.addr.to_string(), &body)
+                .await
+                .unwrap(),
+            200
+        );
     }
     let started = Instant::now();
     while orgs
@@ -314,10 +313,22 @@ async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() 
     standin.create_organization("Slow", Some("org_slow"), &[]);
     // Lookup + write take 2 × 3 s, longer than the 5 s lease; four workers poll every 50 ms.
     standin.set_latency(Duration::from_secs(3));
-    let app = Tuned::spawn(&standin, None, |s| s.worker.lease_seconds = 5).await;
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin.clone()),
+        run_workers: true,
+        extra_config: None,
+        tune: Some(Box::new(|s| s.worker.lease_seconds = 5)),
+        ..Default::default()
+    })
+    .await;
     let http = reqwest::Client::new();
     let body = subscription("evt_slow_1", BASE, "org_slow", "active", 1);
-    assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+    assert_eq!(
+        post_signed(&http, &app.addr.to_string(), &body)
+            .await
+            .unwrap(),
+        200
+    );
     let started = Instant::now();
     while api_calls(&standin).is_empty() {
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -325,7 +336,12 @@ async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() 
     }
     // A second change for the same target waits for the first batch to end.
     let body = subscription("evt_slow_2", BASE + 1, "org_slow", "active", 2);
-    assert_eq!(post_signed(&http, &app.addr, &body).await.unwrap(), 200);
+    assert_eq!(
+        post_signed(&http, &app.addr.to_string(), &body)
+            .await
+            .unwrap(),
+        200
+    );
     while field(&standin, "org_slow", "seats").as_deref() != Some("2") {
         assert!(
             started.elapsed() < Duration::from_secs(30),

@@ -187,7 +187,7 @@ async fn the_same_event_on_many_connections_at_once_is_stored_once() {
     let stored = events(&app).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].duplicates, 15);
-    assert_eq!(app.store.list_jobs(None, 100).await.unwrap().len(), 1);
+    assert_eq!(app.jobs(None).await.len(), 1);
     app.stop().await;
 }
 
@@ -279,7 +279,7 @@ async fn unmatched_and_incomplete_events_are_acknowledged_and_kept_with_their_st
             .contains("stripe subscription → organization")
     );
     assert_eq!(status_of("evt_unhandled").unwrap().0, "ignored");
-    assert!(app.store.list_jobs(None, 10).await.unwrap().is_empty());
+    assert!(app.jobs(None).await.is_empty());
     app.stop().await;
 }
 

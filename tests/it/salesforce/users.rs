@@ -34,7 +34,7 @@ fn account_fixture() -> Vec<u8> {
 
 async fn no_dead_or_pending(app: &TestApp) {
     for state in [JobState::Dead, JobState::Pending] {
-        let jobs = app.store.list_jobs(Some(state), 10).await.unwrap();
+        let jobs = app.jobs(Some(state)).await;
         assert!(jobs.is_empty(), "{jobs:?}");
     }
 }
@@ -61,13 +61,7 @@ async fn a_contact_becomes_a_user_in_its_accounts_organization_without_an_invita
     );
     app.drain().await;
     assert!(app.standin.user_by_external_id(CONTACT).is_none());
-    assert!(
-        app.store
-            .list_jobs(Some(JobState::Dead), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
 
     assert_ack(&post_soap(&app, account_fixture(), None).await);
     app.drain_until(Duration::from_secs(30), || {
@@ -196,7 +190,7 @@ async fn an_email_taken_by_another_user_ends_dead_with_scalekits_reason() {
         .await,
     );
     app.drain().await;
-    let dead = app.store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    let dead = app.jobs(Some(JobState::Dead)).await;
     assert_eq!(dead.len(), 1);
     let reason = dead[0].last_error.clone().unwrap_or_default();
     assert!(

@@ -1,15 +1,12 @@
 //! Shared by the semantics, process and convergence tests: synthetic Stripe events, a
 //! signed POST, storing an event "in the past", and a daemon built from adjusted settings.
 
-use orgsync::app::App;
 use orgsync::config::Settings;
 use orgsync::rules::RuleSet;
 use orgsync::sources::{parse_unverified, stripe_signature_header};
 use orgsync::store::{IngestItem, Store};
 use orgsync::worker::now_ms;
-use scalekit_standin::StandIn;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
 
@@ -65,54 +62,4 @@ pub(crate) async fn ingest_at(store: &Store, body: &[u8], now_ms: i64) {
         .ingest(None, &[IngestItem { event, normalized }], now_ms)
         .await
         .unwrap();
-}
-
-/// A daemon with running workers, built from adjusted settings (for knobs that
-/// `TestOptions` does not offer).
-pub(crate) struct Tuned {
-    /// Where it listens.
-    pub addr: String,
-    /// Its store.
-    pub store: Store,
-    _dir: tempfile::TempDir,
-    token: CancellationToken,
-    handle: tokio::task::JoinHandle<Result<(), orgsync::app::AppError>>,
-}
-
-impl Tuned {
-    /// Builds the default test config plus `extra` TOML, lets `tweak` adjust it, and runs it.
-    pub async fn spawn(
-        standin: &StandIn,
-        extra: Option<&str>,
-        tweak: impl FnOnce(&mut Settings),
-    ) -> Tuned {
-        let dir = tempfile::tempdir().unwrap();
-        let env = test_env(dir.path(), standin, &TestOptions::default());
-        let lookup = |name: &str| env.get(name).cloned();
-        let text = std::fs::read_to_string(config_path()).unwrap() + "\n" + extra.unwrap_or("");
-        let path = dir.path().join("orgsync.toml");
-        std::fs::write(&path, text).unwrap();
-        let mut settings = Settings::load(&path, &lookup).unwrap();
-        settings.worker.retry_initial_seconds = 1;
-        settings.worker.retry_max_seconds = 1;
-        settings.worker.poll_interval_ms = 50;
-        tweak(&mut settings);
-        let app = App::build(settings, &lookup).await.unwrap();
-        let (addr, store) = (app.local_addr().to_string(), app.store().clone());
-        let token = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(token.clone(), true));
-        Tuned {
-            addr,
-            store,
-            _dir: dir,
-            token,
-            handle,
-        }
-    }
-
-    /// Stops it cleanly.
-    pub async fn stop(self) {
-        self.token.cancel();
-        self.handle.await.unwrap().unwrap();
-    }
 }
