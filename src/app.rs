@@ -10,8 +10,8 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{ScalekitSettings, Settings};
 use crate::http::{AppState, SourceSlot, WorkersStatus, router};
@@ -67,7 +67,7 @@ impl App {
         let sources = build_sources(&settings, env)?;
         let names: Vec<&str> = sources.keys().map(String::as_str).collect();
         let rules = RuleSet::compile(&settings.rules, &names)?;
-        let store = Store::connect(&settings.database.url).await?;
+        let store = Store::connect_for(&settings.database.url, settings.worker.concurrency).await?;
         let health = Arc::new(WorkerHealth::default());
         let (workers, status) = match scalekit_config(&settings.scalekit) {
             Ok(config) => {
@@ -141,21 +141,20 @@ impl App {
         token: CancellationToken,
         run_workers: bool,
     ) -> Result<(), AppError> {
-        let tracker = TaskTracker::new();
+        let mut tasks = JoinSet::new();
         match &self.state.workers {
             WorkersStatus::Running(_) if run_workers => {
                 let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
                 for worker in &self.workers {
                     let (worker, wake, token) =
                         (worker.clone(), self.state.wake.clone(), token.clone());
-                    tracker.spawn(worker::run(worker, wake, poll, token));
+                    tasks.spawn(worker::run(worker, wake, poll, token));
                 }
                 tracing::info!(tasks = self.workers.len(), "workers running");
             }
             WorkersStatus::Paused(reason) => tracing::warn!("workers paused: {reason}"),
             WorkersStatus::Running(_) => {}
         }
-        tracker.close();
         let timeout = Duration::from_secs(self.settings.server.request_timeout_seconds);
         tracing::info!(addr = %self.local_addr(), "listening");
         let shutdown = token.clone();
@@ -164,7 +163,12 @@ impl App {
             .await;
         token.cancel();
         let grace = Duration::from_secs(self.settings.worker.shutdown_grace_seconds);
-        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        let finished = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, finished).await.is_err() {
+            // Stop the passes still running before handing their jobs back, so none of them
+            // can write to Scalekit after another process took the jobs over.
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
             for worker in &self.workers {
                 match worker.release().await {
                     Ok(n) => tracing::warn!(

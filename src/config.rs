@@ -329,6 +329,12 @@ impl Settings {
         if self.worker.batch_size < 1 {
             return invalid("worker.batch_size", "must be at least 1");
         }
+        if self.worker.poll_interval_ms < 10 {
+            return invalid("worker.poll_interval_ms", "must be at least 10");
+        }
+        if self.worker.max_age_hours == 0 {
+            return invalid("worker.max_age_hours", "must be at least 1");
+        }
         if self.worker.lease_seconds < 5 {
             return invalid("worker.lease_seconds", "must be at least 5");
         }

@@ -25,13 +25,18 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
             None => "running".to_owned(),
         },
     };
-    match state.store.ping().await {
+    let store = match state.store.ping().await {
+        Ok(()) if !state.store.accepting_writes() => Err("the ingest writer stopped".to_owned()),
+        Ok(()) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    match store {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "store": "ok", "workers": workers })),
         ),
         Err(e) => {
-            tracing::error!(error = %e, "readiness check: the store does not answer");
+            tracing::error!(error = %e, "readiness check: the store cannot take events");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(

@@ -45,29 +45,58 @@ pub(super) fn spawn(pool: SqlitePool) -> mpsc::Sender<Request> {
     sender
 }
 
-/// Writes a batch; if the shared transaction fails, each delivery is tried alone so one
-/// bad delivery cannot fail the others.
+/// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
+/// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
+/// delivery gets that answer at once instead of waiting its turn to fail the same way.
 async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
-    if batch.len() > 1 {
-        if let Ok(reports) = write(pool, &batch).await {
+    let failure = match write(pool, &batch).await {
+        Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
+                // The caller may have gone (client disconnected): the events are stored
+                // anyway and a redelivery is acknowledged as a duplicate.
                 let _ = request.reply.send(Ok(report));
             }
             return;
         }
-    }
-    for request in batch {
-        let result = write(pool, std::slice::from_ref(&request))
-            .await
-            .map(|mut r| r.remove(0));
-        // The caller may have gone (client disconnected): the events are stored anyway and a
-        // redelivery is acknowledged as a duplicate.
-        let _ = request.reply.send(result);
+        Err(failure) => failure,
+    };
+    match failure {
+        WriteFailure::Database(e) => {
+            let message = e.to_string();
+            for request in batch {
+                let _ = request
+                    .reply
+                    .send(Err(StoreError::WriteRefused(message.clone())));
+            }
+        }
+        WriteFailure::Delivery(e) if batch.len() == 1 => {
+            if let Some(request) = batch.into_iter().next() {
+                let _ = request.reply.send(Err(e));
+            }
+        }
+        WriteFailure::Delivery(_) => {
+            for request in batch {
+                let result = match write(pool, std::slice::from_ref(&request)).await {
+                    Ok(mut reports) => Ok(reports.remove(0)),
+                    Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
+                };
+                let _ = request.reply.send(result);
+            }
+        }
     }
 }
 
-async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+/// Where a batch write failed.
+enum WriteFailure {
+    /// Opening or committing the transaction: the database as a whole refused.
+    Database(StoreError),
+    /// A statement of one delivery.
+    Delivery(StoreError),
+}
+
+async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>, WriteFailure> {
+    let database = |e: sqlx::Error| WriteFailure::Database(e.into());
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(database)?;
     let mut reports = Vec::with_capacity(batch.len());
     for request in batch {
         let mut report = IngestReport::default();
@@ -76,12 +105,11 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>
             id: None,
         };
         for item in &request.items {
-            report
-                .events
-                .push(ingest_one(&mut tx, item, &mut raw, request.now_ms).await?);
+            let event = ingest_one(&mut tx, item, &mut raw, request.now_ms).await;
+            report.events.push(event.map_err(WriteFailure::Delivery)?);
         }
         reports.push(report);
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(database)?;
     Ok(reports)
 }

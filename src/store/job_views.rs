@@ -96,7 +96,7 @@ impl Store {
     /// Returns false when no such job is in one of those states.
     pub async fn retry_job(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = 0, run_at_ms = $2, window_start_ms = $2,
+            "UPDATE jobs SET state = 'pending', attempts = 0, throttles = 0, run_at_ms = $2, window_start_ms = $2,
                              updated_at_ms = $2, lease_owner = NULL, lease_expires_ms = NULL
              WHERE id = $1 AND state IN ('dead', 'skipped')",
         )

@@ -118,12 +118,34 @@ impl Store {
             return Ok(None);
         };
         let target_key: String = first.try_get("target_key")?;
-        let mut jobs = rows
-            .iter()
-            .map(claimed_job)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match claimed_job(row) {
+                Ok(job) => jobs.push(job),
+                // An unreadable job must not block its target forever: it ends dead, named.
+                Err(e) => {
+                    self.bury(row.try_get("id")?, &e.to_string(), now_ms)
+                        .await?
+                }
+            }
+        }
         jobs.sort_by_key(|j| j.version);
         Ok(Some(ClaimedBatch { target_key, jobs }))
+    }
+
+    /// Marks one claimed job dead with the reason (a job that cannot be read back).
+    async fn bury(&self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = $2, lease_owner = NULL,
+                             lease_expires_ms = NULL, updated_at_ms = $3
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Extends the lease on a target's claimed jobs (the worker's heartbeat). Returns false

@@ -68,15 +68,17 @@ async fn follow_renames(
     kind: TargetKind,
     external_id: &ExternalId,
 ) -> Result<Option<ExternalId>, StoreError> {
-    let mut current: Option<ExternalId> = None;
+    let mut seen = vec![external_id.clone()];
     for _ in 0..MAX_RENAME_HOPS {
-        let from = current.as_ref().unwrap_or(external_id);
+        let from = seen.last().unwrap_or(external_id);
         match lookup(conn, kind, RENAMED, from.as_str()).await? {
-            Some(next) => current = Some(next),
+            // A cycle (only possible in hand-edited data) leads nowhere.
+            Some(next) if seen.contains(&next) => return Ok(None),
+            Some(next) => seen.push(next),
             None => break,
         }
     }
-    Ok(current)
+    Ok(seen.pop().filter(|last| last != external_id))
 }
 
 /// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
@@ -86,7 +88,8 @@ pub(super) async fn record_link(
     link: &LinkUpdate,
     version: Version,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let before = lookup(tx, link.kind, &link.link, &link.key).await?;
+    let written = sqlx::query(
         "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (kind, link, key) DO UPDATE
@@ -102,6 +105,11 @@ pub(super) async fn record_link(
     .bind(version.seq)
     .execute(&mut **tx)
     .await?;
+    // Only news wakes anyone: re-stating a known link must not cut the backoff of the jobs
+    // that wait on it for another reason.
+    if written.rows_affected() == 0 || before.as_ref() == Some(&link.external_id) {
+        return Ok(());
+    }
     let waiting = TargetRef::Link {
         kind: link.kind,
         link: link.link.clone(),

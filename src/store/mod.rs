@@ -47,6 +47,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database refused a whole write (locked by another program, disk full…).
+    #[error("the database refused the write: {0}")]
+    WriteRefused(String),
     /// The store was closed (the daemon is stopping).
     #[error("the store is closed")]
     Closed,
@@ -71,8 +74,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating when needed) the database at `url` and applies the migrations.
+    /// Opens (creating when needed) the database at `url` and applies the migrations, with
+    /// a pool sized for a few users (the CLI, tests).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_for(url, 0).await
+    }
+
+    /// Like [`Store::connect`], with enough connections for `workers` worker tasks plus
+    /// the ingest writer and readiness checks.
+    pub async fn connect_for(url: &str, workers: usize) -> Result<Self, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -97,7 +107,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8))
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -109,6 +119,11 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether the ingest writer still takes deliveries (for `/readyz`).
+    pub fn accepting_writes(&self) -> bool {
+        !self.ingest_queue.is_closed()
     }
 
     /// Closes every connection (after the workers stopped).

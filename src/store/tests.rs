@@ -361,3 +361,118 @@ async fn the_raw_body_is_kept_once_per_delivery_with_new_events() {
         assert_eq!(shown.raw_body.as_deref(), Some("<soap/>"));
     }
 }
+
+#[tokio::test]
+async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs() {
+    let (store, _dir) = temp_store().await;
+    let learn = |id: &str, at| {
+        let mut event = item(id, at, org("E1"), "crm_account_id", "001A");
+        if let Normalized::Matched { links, .. } = &mut event.normalized {
+            links.push(LinkUpdate {
+                kind: TargetKind::Organization,
+                link: "salesforce_account".into(),
+                key: "001A".into(),
+                external_id: ExternalId::parse("E1").unwrap(),
+            });
+        }
+        event
+    };
+    store.ingest(None, &[learn("a1", 1)], 1).await.unwrap();
+    while let Some(b) = store.claim("w", 2, 60_000, 100).await.unwrap() {
+        let retry = b
+            .jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.id,
+                    JobOutcome::Retry {
+                        run_at_ms: 10_000_000,
+                        error: "5xx".into(),
+                        count_attempt: true,
+                    },
+                )
+            })
+            .collect();
+        store
+            .finish(
+                "w",
+                &b.target_key,
+                &BatchResult {
+                    outcomes: retry,
+                    ..Default::default()
+                },
+                3,
+            )
+            .await
+            .unwrap();
+    }
+    store.ingest(None, &[learn("a2", 2)], 4).await.unwrap();
+    let batch = store.claim("w", 5, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(
+        batch.jobs.len(),
+        2,
+        "the new event's job is due, and claims the waiting one with it"
+    );
+    assert!(
+        batch.jobs.iter().any(|j| j.run_at_ms == 10_000_000),
+        "the old job kept its backoff"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_job_is_buried_instead_of_blocking_its_target() {
+    let (store, _dir) = temp_store().await;
+    store
+        .ingest(
+            None,
+            &[
+                item("a", 1, org("E1"), "plan", "x"),
+                item("b", 2, org("E1"), "plan", "y"),
+            ],
+            1,
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET change = '{\"broken\":true}' WHERE id = 1")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let batch = store.claim("w", 2, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.jobs.len(), 1);
+    let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreadable")
+    );
+}
+
+#[tokio::test]
+async fn rename_chains_are_followed_and_cycles_lead_nowhere() {
+    let (store, _dir) = temp_store().await;
+    for (from, to) in [("A", "B"), ("B", "C"), ("X", "Y"), ("Y", "X")] {
+        sqlx::query("INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ('org', 'renamed', $1, $2, 0, 0)")
+            .bind(from)
+            .bind(to)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+    let renamed = |id: &str| {
+        let store = store.clone();
+        let id = ExternalId::parse(id).unwrap();
+        async move {
+            store
+                .renamed_to(TargetKind::Organization, &id)
+                .await
+                .unwrap()
+                .map(|e| e.to_string())
+        }
+    };
+    assert_eq!(renamed("A").await.as_deref(), Some("C"));
+    assert_eq!(renamed("C").await, None);
+    assert_eq!(renamed("X").await, None);
+}

@@ -115,6 +115,15 @@ impl Worker {
                         )));
                     }
                 };
+                // The organization may have been renamed since the event named it.
+                let org_external_id = match self
+                    .store
+                    .renamed_to(TargetKind::Organization, &org_external_id)
+                    .await
+                {
+                    Ok(renamed) => renamed.unwrap_or(org_external_id),
+                    Err(e) => return Err(Failure::Wait(format!("reading renames: {e}"))),
+                };
                 let Some(org) = self
                     .client
                     .get_organization_by_external_id(&org_external_id)

@@ -158,9 +158,21 @@ impl Worker {
                 ..Default::default()
             });
         };
-        self.store
+        let recorded = self
+            .store
             .finish(&self.owner, &batch.target_key, &decision, now_ms())
             .await?;
+        if recorded == 0 && !decision.outcomes.is_empty() {
+            tracing::warn!(
+                "the lease on {} ran out before the pass was recorded; another worker redoes it",
+                batch.target_key
+            );
+            return Ok(BatchReport {
+                target_key: batch.target_key.clone(),
+                lease_lost: true,
+                ..Default::default()
+            });
+        }
         let report = tally(&batch.target_key, &decision);
         log_report(&report, &decision.outcomes);
         Ok(report)

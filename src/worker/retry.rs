@@ -65,7 +65,7 @@ impl RetryPolicy {
                 false,
             ),
             FailureClass::Transient | FailureClass::NotFound => {
-                (self.backoff(job.attempts + job.throttles, rng), was_due)
+                (self.backoff(job.attempts, rng), was_due)
             }
         };
         let attempts = job.attempts + i64::from(count_attempt);
