@@ -287,3 +287,46 @@ async fn a_restarted_daemon_drains_the_jobs_left_pending() {
         .await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_change_applied() {
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin_with_org().await),
+        ..Default::default()
+    })
+    .await;
+    app.post_stripe(&fixture("stripe/event.customer.created.json"))
+        .await;
+    app.drain().await;
+    assert_eq!(app.standin.token_requests(), 1);
+    app.standin.expire_tokens();
+    app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
+        .await;
+    app.drain().await;
+    assert_eq!(app.standin.token_requests(), 2, "one refresh after the 401");
+    assert_eq!(metadata(&app.standin)["subscription_status"], "active");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scalekit_that_merges_metadata_keeps_removed_keys_but_nothing_fails() {
+    let standin = standin_with_org().await;
+    standin.set_metadata_merge(true);
+    let app = spawn_app_with(TestOptions {
+        standin: Some(standin),
+        ..Default::default()
+    })
+    .await;
+    app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
+        .await;
+    app.drain().await;
+    app.post_stripe(&fixture("stripe/event.customer.deleted.json"))
+        .await;
+    app.drain().await;
+    // Under merge semantics a removal cannot be expressed: the key stays, orgsync warns,
+    // and the job is still done (retrying could never change it).
+    assert_eq!(metadata(&app.standin)["plan_type"], "pro_monthly");
+    assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
+    assert!(app.jobs(Some(JobState::Pending)).await.is_empty());
+    app.stop().await;
+}
