@@ -1,0 +1,193 @@
+//! Ingest, claim, finish and the operator's views.
+
+use super::*;
+
+#[tokio::test]
+async fn a_redelivery_is_counted_not_stored_again() {
+    let (store, _dir) = temp_store().await;
+    let first = store
+        .ingest(None, &[item("evt_1", 1000, org("E1"), "plan", "pro")], 5)
+        .await
+        .unwrap();
+    let again = store
+        .ingest(None, &[item("evt_1", 1000, org("E1"), "plan", "pro")], 6)
+        .await
+        .unwrap();
+    assert_eq!((first.accepted(), first.duplicates()), (1, 0));
+    assert_eq!((again.accepted(), again.duplicates()), (0, 1));
+    let events = store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].duplicates, 1);
+    assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn claim_takes_every_job_of_one_target_and_holds_it() {
+    let (store, _dir) = temp_store().await;
+    store
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
+    store
+        .ingest(None, &[item("b", 1000, org("E1"), "plan", "old")], 2)
+        .await
+        .unwrap();
+    store
+        .ingest(None, &[item("c", 1000, org("E2"), "plan", "x")], 3)
+        .await
+        .unwrap();
+    let batch = store.claim("w1", 10, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.target_key, "org:E1");
+    assert_eq!(batch.jobs.len(), 2);
+    assert!(
+        batch.jobs[0].version < batch.jobs[1].version,
+        "oldest version first"
+    );
+    let other = store.claim("w2", 10, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(
+        other.target_key, "org:E2",
+        "a held target is never handed out twice"
+    );
+    assert!(store.claim("w3", 10, 60_000, 100).await.unwrap().is_none());
+    // The lease of w1 expires: its jobs become claimable again.
+    let again = store
+        .claim("w3", 70_000, 60_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.target_key, "org:E1");
+    // w1 can no longer finish them.
+    let outcomes: Vec<_> = batch
+        .jobs
+        .iter()
+        .map(|j| (j.id, JobOutcome::Done))
+        .collect();
+    let result = BatchResult {
+        outcomes,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.finish("w1", "org:E1", &result, 70_001).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn finish_records_versions_and_outcomes() {
+    let (store, _dir) = temp_store().await;
+    store
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let v = batch.jobs[0].version;
+    let outcomes = vec![(
+        batch.jobs[0].id,
+        JobOutcome::Retry {
+            run_at_ms: 500,
+            error: "boom".into(),
+            count_attempt: true,
+        },
+    )];
+    let result = BatchResult {
+        outcomes,
+        applied_fields: vec![("plan".into(), v)],
+        ..Default::default()
+    };
+    store
+        .finish("w", &batch.target_key, &result, 11)
+        .await
+        .unwrap();
+    assert!(
+        store.claim("w", 100, 60_000, 100).await.unwrap().is_none(),
+        "not before run_at"
+    );
+    let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.jobs[0].attempts, 1);
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+        ..Default::default()
+    };
+    store
+        .finish("w", &batch.target_key, &result, 501)
+        .await
+        .unwrap();
+    let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
+    assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
+    assert!(store.retry_job(dead[0].id, 600).await.unwrap());
+    assert!(store.claim("w", 600, 60_000, 100).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_raw_body_is_kept_once_per_delivery_with_new_events() {
+    let (store, _dir) = temp_store().await;
+    let raw = || {
+        Some(RawDelivery {
+            content_type: Some("text/xml".into()),
+            body: b"<soap/>".to_vec(),
+        })
+    };
+    let two = [
+        item("n1", 1, org("E1"), "plan", "a"),
+        item("n2", 2, org("E2"), "plan", "b"),
+    ];
+    store.ingest(raw(), &two, 1).await.unwrap();
+    store.ingest(raw(), &two, 2).await.unwrap();
+    let (deliveries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries, 1,
+        "a fully duplicate redelivery keeps no second copy"
+    );
+    for event in store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    {
+        let shown = store.event(event.id).await.unwrap().unwrap();
+        assert_eq!(shown.raw_body.as_deref(), Some("<soap/>"));
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_job_is_buried_instead_of_blocking_its_target() {
+    let (store, _dir) = temp_store().await;
+    store
+        .ingest(
+            None,
+            &[
+                item("a", 1, org("E1"), "plan", "x"),
+                item("b", 2, org("E1"), "plan", "y"),
+            ],
+            1,
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET change = '{\"broken\":true}' WHERE id = 1")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let batch = store.claim("w", 2, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.jobs.len(), 1);
+    let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreadable")
+    );
+}
