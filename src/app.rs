@@ -91,7 +91,7 @@ impl App {
             Err(missing) => (
                 Vec::new(),
                 WorkersStatus::Paused(format!(
-                    "{missing} not set; events are stored and applied once it is"
+                    "{missing} not set; events are stored, and applied once they are set"
                 )),
             ),
         };

@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::rules::{RuleSet, describe};
 use crate::scalekit::ScalekitClient;
 use crate::sources::{Source, SourceConfig};
-use crate::store::{EventFilter, JobState, Store};
+use crate::store::{EventFilter, JobState, ReplayFilter, Store};
 use crate::worker::now_ms;
 
 /// orgsync links billing and CRM webhooks to Scalekit organizations and users.
@@ -55,6 +55,9 @@ pub enum Command {
         /// The payload file.
         file: PathBuf,
     },
+    /// Run stored events through the current rules again and enqueue the changes (after a
+    /// rule was fixed, say); the running daemon applies them.
+    Replay(ReplayArgs),
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -69,6 +72,43 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+/// `orgsync replay …`: which events, and whether to only show what would change.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Only events of this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only events of this type (e.g. customer.subscription.updated, Account).
+    #[arg(long = "type")]
+    event_type: Option<String>,
+    /// Only events with this status: accepted, ignored or rejected.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only events received at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<i64>,
+    /// Only events received before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<i64>,
+    /// Only this event id (repeatable).
+    #[arg(long = "id")]
+    ids: Vec<i64>,
+    /// At most this many events, oldest first.
+    #[arg(long, default_value_t = 100_000)]
+    limit: i64,
+    /// Print what the rules make of each event; store nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// An RFC 3339 time as unix milliseconds.
+fn parse_time(text: &str) -> Result<i64, String> {
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{e}; expected RFC 3339 such as 2026-11-01T00:00:00Z"))?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| "time out of range".to_owned())
 }
 
 /// `orgsync jobs …`.
@@ -132,6 +172,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::CheckConfig => check_config(&settings, &env),
         Command::Explain { source, file } => explain(&settings, &source, &file),
         Command::Send { source, url, file } => send(&settings, &env, &source, url, &file).await,
+        Command::Replay(args) => replay(&settings, args).await,
         Command::Jobs(command) => jobs(&settings, command).await,
         Command::Events(command) => events(&settings, command).await,
         Command::Doctor => doctor(&settings).await,
@@ -247,6 +288,45 @@ async fn send(
     if !status.is_success() {
         bail!("orgsync answered {status}");
     }
+    Ok(())
+}
+
+async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
+    let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+    let rules = RuleSet::compile(&settings.rules, &names)?;
+    let store = Store::connect(&settings.database.url).await?;
+    let filter = ReplayFilter {
+        source: args.source,
+        event_type: args.event_type,
+        status: args.status,
+        since_ms: args.since,
+        until_ms: args.until,
+        ids: args.ids,
+        limit: args.limit,
+    };
+    let dry_run = args.dry_run;
+    let report = crate::replay::replay(
+        &store,
+        &rules,
+        &filter,
+        dry_run,
+        now_ms(),
+        |stored, normalized| {
+            if dry_run {
+                println!(
+                    "event {} {} ({})",
+                    stored.id, stored.event.provider_event_id, stored.event.event_type
+                );
+                println!("{}", describe(normalized));
+            }
+        },
+    )
+    .await?;
+    let verb = if dry_run { "would enqueue" } else { "enqueued" };
+    println!(
+        "{} events: {} matched, {} ignored, {} rejected; {verb} {} jobs",
+        report.events, report.matched, report.ignored, report.rejected, report.jobs
+    );
     Ok(())
 }
 

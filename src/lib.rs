@@ -11,6 +11,7 @@
 //!   through [`scalekit`], the REST client, with retries stored as the next run time.
 //! - [`http`] is the axum router: webhooks, health and readiness; the only place that knows
 //!   status codes.
+//! - [`replay`] runs stored events through the current rules again (or dry-runs them).
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
 //!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging.
 //! - [`model`] holds the domain types every layer shares.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod model;
+pub mod replay;
 pub mod rules;
 pub mod scalekit;
 pub mod sources;

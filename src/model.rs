@@ -268,6 +268,10 @@ pub struct Change {
     /// Values for creating the target when `on_missing` is `create`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<CreateSpec>,
+    /// Made by `orgsync replay` with the current rules: it may rewrite the fields its own
+    /// event wrote before (same version), never those of a newer event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// A learned alias: "this `link` key belongs to that external id", recorded when an event

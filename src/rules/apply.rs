@@ -61,6 +61,7 @@ impl CompiledRule {
             new_external_id,
             on_missing: self.on_missing,
             create,
+            replayed: false,
         };
         Ok(Applied { change, links })
     }

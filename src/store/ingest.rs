@@ -5,7 +5,7 @@ use sqlx::{Sqlite, Transaction};
 use super::group_commit::Request;
 use super::links::{record_link, resolve_target};
 use super::{Store, StoreError, encode_json};
-use crate::model::{Change, InboundEvent, Normalized, TargetRef, Version};
+use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -194,6 +194,24 @@ pub(super) async fn ingest_one(
         at_ms: event.occurred_at_ms.unwrap_or(now_ms),
         seq: event_id,
     };
+    let jobs = enqueue(tx, event_id, version, changes, links, now_ms).await?;
+    Ok(IngestedEvent {
+        event_id,
+        duplicate: false,
+        jobs,
+    })
+}
+
+/// Records an event's links and inserts one pending job per change (targets resolved
+/// through the links and renames known now). Shared by ingest and replay.
+pub(super) async fn enqueue(
+    tx: &mut Transaction<'_, Sqlite>,
+    event_id: i64,
+    version: Version,
+    changes: &[Change],
+    links: &[LinkUpdate],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     for link in links {
         record_link(tx, link, version).await?;
     }
@@ -220,9 +238,5 @@ pub(super) async fn ingest_one(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(IngestedEvent {
-        event_id,
-        duplicate: false,
-        jobs: changes.len(),
-    })
+    Ok(changes.len())
 }

@@ -11,6 +11,7 @@ mod ingest;
 mod job_views;
 mod jobs;
 mod links;
+mod replay;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
+pub use replay::{ReplayFilter, StoredEvent};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

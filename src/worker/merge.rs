@@ -44,8 +44,12 @@ pub fn merge(
 
     for job in ordered {
         let before = (desired.clone(), winners.clone(), applied.clone());
+        // A replayed change (same event, current rules) may rewrite what its own event
+        // wrote: equal versions pass for it, and only for it.
         let is_newer = |field: &str, winners: &HashMap<String, Version>| {
-            winners.get(field).is_none_or(|v| *v < job.version)
+            winners
+                .get(field)
+                .is_none_or(|v| *v < job.version || (job.change.replayed && *v == job.version))
         };
         for (key, value) in &job.change.set {
             if is_newer(key.as_str(), &winners) {
@@ -104,6 +108,7 @@ mod tests {
                 new_external_id: None,
                 on_missing: OnMissing::Retry,
                 create: None,
+                replayed: false,
             },
             version: Version { at_ms, seq: id },
             attempts: 0,

@@ -136,6 +136,16 @@ async fn jobs_list_dead_and_retry() {
         .organization_by_external_id("org_01HZX5K9M3ABCDEF")
         .unwrap();
     assert_eq!(org.metadata["subscription_status"], "active");
+    let dry = orgsync(&["replay", "--dry-run", "--source", "stripe"], &env);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("1 events: 1 matched, 0 ignored, 0 rejected; would enqueue 1 jobs"),
+        "{}",
+        stdout(&dry)
+    );
+    let bad = orgsync(&["replay", "--since", "yesterday"], &env);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
     app.stop().await;
 }
 

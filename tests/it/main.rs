@@ -6,6 +6,7 @@ mod convergence;
 mod delivery;
 mod helpers;
 mod process;
+mod replay;
 mod salesforce;
 mod semantics;
 mod signed_json;

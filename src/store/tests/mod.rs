@@ -45,6 +45,7 @@ pub(super) fn item(
                 new_external_id: None,
                 on_missing: OnMissing::Retry,
                 create: None,
+                replayed: false,
             }],
             links: vec![],
         },

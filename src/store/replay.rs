@@ -1,0 +1,128 @@
+//! Reading stored events back for a replay, and enqueueing what the current rules make
+//! of them.
+
+use sqlx::Row;
+
+use super::ingest::enqueue;
+use super::{Store, StoreError, decode_json};
+use crate::model::{InboundEvent, Normalized, Version};
+
+/// Which stored events to replay (all conditions must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status (`accepted`, `ignored`, `rejected`).
+    pub status: Option<String>,
+    /// Received at or after this time (unix ms).
+    pub since_ms: Option<i64>,
+    /// Received before this time (unix ms).
+    pub until_ms: Option<i64>,
+    /// Only these event ids (empty: any).
+    pub ids: Vec<i64>,
+    /// At most this many, oldest first.
+    pub limit: i64,
+}
+
+/// A stored event, as the rules see it again.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Row id (the arrival sequence).
+    pub id: i64,
+    /// The event as first verified and parsed.
+    pub event: InboundEvent,
+    /// Its version: the source's time (else the arrival time), then the arrival sequence.
+    pub version: Version,
+}
+
+impl Store {
+    /// The events a filter selects, oldest first.
+    pub async fn events_to_replay(
+        &self,
+        filter: &ReplayFilter,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids = (!filter.ids.is_empty())
+            .then(|| serde_json::to_string(&filter.ids).unwrap_or_default());
+        let rows = sqlx::query(
+            "SELECT id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
+                    payload, verification
+             FROM events
+             WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_type = $2)
+               AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR received_at_ms >= $4)
+               AND ($5 IS NULL OR received_at_ms < $5)
+               AND ($6 IS NULL OR id IN (SELECT value FROM json_each($6)))
+             ORDER BY id LIMIT $7",
+        )
+        .bind(&filter.source)
+        .bind(&filter.event_type)
+        .bind(&filter.status)
+        .bind(filter.since_ms)
+        .bind(filter.until_ms)
+        .bind(ids)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let occurred_at_ms: Option<i64> = row.try_get("occurred_at_ms")?;
+                let received_at_ms: i64 = row.try_get("received_at_ms")?;
+                let payload: String = row.try_get("payload")?;
+                Ok(StoredEvent {
+                    id,
+                    version: Version {
+                        at_ms: occurred_at_ms.unwrap_or(received_at_ms),
+                        seq: id,
+                    },
+                    event: InboundEvent {
+                        source: row.try_get("source")?,
+                        provider_event_id: row.try_get("provider_event_id")?,
+                        event_type: row.try_get("event_type")?,
+                        occurred_at_ms,
+                        payload: decode_json("event", id, &payload)?,
+                        verification: row.try_get("verification")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Records what the current rules make of a stored event, in one transaction: its new
+    /// status, and one replayed job per change at the event's original version (so a newer
+    /// event's fields are never overwritten). Returns the number of jobs enqueued.
+    pub async fn replay(
+        &self,
+        stored: &StoredEvent,
+        normalized: &Normalized,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let (status, reason) = match normalized {
+            Normalized::Matched { .. } => ("accepted", None),
+            Normalized::Ignored => ("ignored", None),
+            Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
+            .bind(stored.id)
+            .bind(status)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        let mut jobs = 0;
+        if let Normalized::Matched { changes, links } = normalized {
+            let replayed: Vec<_> = changes
+                .iter()
+                .cloned()
+                .map(|c| crate::model::Change {
+                    replayed: true,
+                    ..c
+                })
+                .collect();
+            jobs = enqueue(&mut tx, stored.id, stored.version, &replayed, links, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+}
