@@ -13,12 +13,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ScalekitSettings, Settings};
+use crate::config::{DatabaseSettings, ScalekitSettings, Settings};
 use crate::http::{AppState, SourceSlot, WorkersStatus, router};
 use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
-use crate::store::{Store, StoreError};
+use crate::store::{PruneReport, Store, StoreError};
 use crate::worker::{self, Worker, WorkerHealth};
 
 /// Why the daemon could not start.
@@ -106,6 +106,7 @@ impl App {
             wake: Arc::new(Notify::new()),
             body_limit: settings.server.body_limit_bytes,
             workers: status,
+            admin_token: settings.server.admin_token.clone(),
         });
         Ok(Self {
             listener,
@@ -155,6 +156,14 @@ impl App {
             WorkersStatus::Paused(reason) => tracing::warn!("workers paused: {reason}"),
             WorkersStatus::Running(_) => {}
         }
+        if self.settings.database.retention_days > 0 {
+            let (store, token) = (self.state.store.clone(), token.clone());
+            tasks.spawn(prune_periodically(
+                store,
+                self.settings.database.clone(),
+                token,
+            ));
+        }
         let timeout = Duration::from_secs(self.settings.server.request_timeout_seconds);
         tracing::info!(addr = %self.local_addr(), "listening");
         let shutdown = token.clone();
@@ -183,6 +192,33 @@ impl App {
         }
         self.state.store.close().await;
         served.map_err(AppError::Serve)
+    }
+}
+
+/// Deletes what the retention allows, now and then every `prune_interval_minutes`, until
+/// `token` is cancelled.
+async fn prune_periodically(store: Store, settings: DatabaseSettings, token: CancellationToken) {
+    let interval = Duration::from_secs(settings.prune_interval_minutes.saturating_mul(60));
+    let retention =
+        i64::try_from(settings.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    loop {
+        match store
+            .prune(worker::now_ms().saturating_sub(retention))
+            .await
+        {
+            Ok(report) if report != PruneReport::default() => tracing::info!(
+                jobs = report.jobs,
+                events = report.events,
+                deliveries = report.deliveries,
+                "pruned what is older than the retention"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning failed; trying again later"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
     }
 }
 

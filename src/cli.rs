@@ -64,6 +64,13 @@ pub enum Command {
     /// Inspect stored events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Delete done jobs and events older than the retention (the daemon also does this
+    /// every `prune_interval_minutes`).
+    Prune {
+        /// Override `[database] retention_days`.
+        #[arg(long)]
+        older_than_days: Option<u64>,
+    },
     /// Check the Scalekit credentials and that Scalekit answers.
     Doctor,
     /// Exit 0 when the local daemon answers `/healthz` (the container's health check).
@@ -87,10 +94,10 @@ pub struct ReplayArgs {
     #[arg(long)]
     status: Option<String>,
     /// Only events received at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = crate::replay::parse_time)]
     since: Option<i64>,
     /// Only events received before this time (RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = crate::replay::parse_time)]
     until: Option<i64>,
     /// Only this event id (repeatable).
     #[arg(long = "id")]
@@ -101,14 +108,6 @@ pub struct ReplayArgs {
     /// Print what the rules make of each event; store nothing.
     #[arg(long)]
     dry_run: bool,
-}
-
-/// An RFC 3339 time as unix milliseconds.
-fn parse_time(text: &str) -> Result<i64, String> {
-    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{e}; expected RFC 3339 such as 2026-11-01T00:00:00Z"))?;
-    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| "time out of range".to_owned())
 }
 
 /// `orgsync jobs …`.
@@ -175,6 +174,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Replay(args) => replay(&settings, args).await,
         Command::Jobs(command) => jobs(&settings, command).await,
         Command::Events(command) => events(&settings, command).await,
+        Command::Prune { older_than_days } => prune(&settings, older_than_days).await,
         Command::Doctor => doctor(&settings).await,
         Command::Healthcheck { url } => healthcheck(&settings, url).await,
     }
@@ -372,6 +372,22 @@ async fn events(settings: &Settings, command: EventsCommand) -> anyhow::Result<(
             None => bail!("no event {id}"),
         },
     }
+    Ok(())
+}
+
+async fn prune(settings: &Settings, older_than_days: Option<u64>) -> anyhow::Result<()> {
+    let days = older_than_days.unwrap_or(settings.database.retention_days);
+    if days == 0 {
+        bail!("retention is 0 days (keep everything); pass --older-than-days N to prune anyway");
+    }
+    let store = Store::connect(&settings.database.url).await?;
+    let cutoff =
+        now_ms().saturating_sub(i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX));
+    let report = store.prune(cutoff).await?;
+    println!(
+        "pruned {} jobs, {} events and {} deliveries older than {days} days",
+        report.jobs, report.events, report.deliveries
+    );
     Ok(())
 }
 

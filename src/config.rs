@@ -115,12 +115,18 @@ impl Default for ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (`ORGSYNC_DATABASE_URL`); the file and its folder are created.
     pub url: String,
+    /// Done jobs and events older than this many days are deleted; 0 keeps everything.
+    pub retention_days: u64,
+    /// How often the daemon prunes, in minutes.
+    pub prune_interval_minutes: u64,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: "sqlite://data/orgsync.db".to_owned(),
+            retention_days: 30,
+            prune_interval_minutes: 60,
         }
     }
 }
@@ -328,6 +334,15 @@ impl Settings {
         }
         if self.worker.batch_size < 1 {
             return invalid("worker.batch_size", "must be at least 1");
+        }
+        if self.database.retention_days > 0 && self.database.retention_days < 4 {
+            return invalid(
+                "database.retention_days",
+                "must be 0 (keep everything) or at least 4: Stripe redelivers for 3 days, and a pruned event would be stored again",
+            );
+        }
+        if self.database.prune_interval_minutes == 0 {
+            return invalid("database.prune_interval_minutes", "must be at least 1");
         }
         if self.worker.poll_interval_ms < 10 {
             return invalid("worker.poll_interval_ms", "must be at least 10");

@@ -9,11 +9,12 @@
 //! - [`store`] keeps events, jobs, field versions and links durably (SQLite by default).
 //! - [`worker`] claims the jobs of one target at a time, merges them, and applies them
 //!   through [`scalekit`], the REST client, with retries stored as the next run time.
-//! - [`http`] is the axum router: webhooks, health and readiness; the only place that knows
-//!   status codes.
+//! - [`http`] is the axum router: webhooks, health and readiness, `/metrics`, and the admin
+//!   API (behind a bearer token); the only place that knows status codes.
 //! - [`replay`] runs stored events through the current rules again (or dry-runs them).
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
-//!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging.
+//!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
+//!   Prometheus recorder.
 //! - [`model`] holds the domain types every layer shares.
 
 pub mod app;

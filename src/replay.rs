@@ -8,7 +8,7 @@ use crate::rules::RuleSet;
 use crate::store::{ReplayFilter, Store, StoreError, StoredEvent};
 
 /// What a replay did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReplayReport {
     /// Events selected.
     pub events: usize,
@@ -20,6 +20,16 @@ pub struct ReplayReport {
     pub rejected: usize,
     /// Jobs enqueued (in a dry run: that would be).
     pub jobs: usize,
+}
+
+/// An RFC 3339 time (`2026-11-01T00:00:00Z`) as unix milliseconds, for replay filters.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 time ({e}); use e.g. 2026-11-01T00:00:00Z")
+        })?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{text:?} is out of range"))
 }
 
 /// Replays the events `filter` selects through `rules`; `dry_run` stores nothing.

@@ -26,6 +26,9 @@ CREATE TABLE events (
     UNIQUE (source, provider_event_id)
 );
 
+CREATE INDEX events_by_received ON events (received_at_ms);
+CREATE INDEX events_by_delivery ON events (delivery_id);
+
 -- One change for one target, applied by the workers.
 CREATE TABLE jobs (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,

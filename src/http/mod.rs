@@ -1,7 +1,10 @@
-//! The HTTP surface: `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`. This is the
-//! only layer that knows status codes.
+//! The HTTP surface: `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`, and the admin API under `/admin/…` when a token is set. This is the only
+//! layer that knows status codes.
 
+mod admin;
 mod health;
+mod metrics;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -36,6 +39,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Whether the workers run (shown by `/readyz`).
     pub workers: WorkersStatus,
+    /// The admin API's bearer token; `None` leaves the `/admin` routes out entirely.
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 /// The workers' state as `/readyz` reports it.
@@ -48,10 +53,17 @@ pub enum WorkersStatus {
 
 /// The router with every route; callers add nothing but a listener.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    crate::telemetry::metrics_handle(); // records from the first request on
+    let admin = match state.admin_token {
+        Some(_) => Router::new().nest("/admin", admin::routes()),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(admin)
         .route("/webhooks/{source}", post(webhooks::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,

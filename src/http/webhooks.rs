@@ -2,6 +2,7 @@
 //! No network call happens here; the workers do the rest.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +13,7 @@ use serde_json::json;
 use super::AppState;
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
+use crate::telemetry;
 use crate::worker::now_ms;
 
 /// Receives one delivery for the named source.
@@ -22,30 +24,16 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let source = match state.sources.get(&name) {
-        Some(Ok(source)) => source,
-        Some(Err(reason)) => {
-            tracing::warn!(source = %name, %reason, "delivery to a source that is not configured");
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("source {name:?} cannot receive yet: {reason}"),
-            );
-        }
-        None => {
-            let known: Vec<&str> = state.sources.keys().map(String::as_str).collect();
-            return json_error(
-                StatusCode::NOT_FOUND,
-                &format!(
-                    "unknown source {name:?}; configured sources: {}",
-                    known.join(", ")
-                ),
-            );
-        }
+    let source = match find_source(&state, &name) {
+        Ok(source) => source,
+        Err(response) => return *response,
     };
     let Ok(body) = axum::body::to_bytes(body, state.body_limit).await else {
         let message = format!("body larger than the limit of {} bytes", state.body_limit);
+        refused(&name, "BodyTooLarge");
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
     };
+    let started = Instant::now();
     let now = now_ms();
     let delivery = Delivery {
         headers: &headers,
@@ -53,31 +41,72 @@ pub async fn receive(
         body: &body,
         now_unix: now / 1000,
     };
-    let events = match source.receive(&delivery) {
-        Ok(events) => events,
+    let response = match source.receive(&delivery) {
+        Ok(events) => {
+            let items: Vec<IngestItem> = events
+                .into_iter()
+                .map(|event| IngestItem {
+                    normalized: state.rules.normalize(&event),
+                    event,
+                })
+                .collect();
+            let raw = RawDelivery {
+                content_type: headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                body: source.storable_body(&body).into_owned(),
+            };
+            store(&state, source, &name, raw, &items, now).await
+        }
         Err(e) => {
             tracing::warn!(source = %name, kind = e.kind(), error = %e, "delivery refused");
-            return answer(
+            refused(&name, e.kind());
+            answer(
                 refusal_status(source),
                 source.rejection(&format!("{}: {e}", e.kind())),
-            );
+            )
         }
     };
-    let items: Vec<IngestItem> = events
-        .into_iter()
-        .map(|event| IngestItem {
-            normalized: state.rules.normalize(&event),
-            event,
-        })
-        .collect();
-    let raw = RawDelivery {
-        content_type: headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: source.storable_body(&body).into_owned(),
-    };
-    match state.store.ingest(Some(raw), &items, now).await {
+    timed(&name, started);
+    response
+}
+
+/// The configured source, or the answer for an unknown (404) or unusable (503) one.
+fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Response>> {
+    match state.sources.get(name) {
+        Some(Ok(source)) => Ok(source),
+        Some(Err(reason)) => {
+            tracing::warn!(source = %name, %reason, "delivery to a source that is not configured");
+            count(name, "unavailable");
+            let message = format!("source {name:?} cannot receive yet: {reason}");
+            Err(Box::new(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &message,
+            )))
+        }
+        None => {
+            count(telemetry::UNKNOWN_SOURCE, "unknown_source");
+            let known: Vec<&str> = state.sources.keys().map(String::as_str).collect();
+            let message = format!(
+                "unknown source {name:?}; configured sources: {}",
+                known.join(", ")
+            );
+            Err(Box::new(json_error(StatusCode::NOT_FOUND, &message)))
+        }
+    }
+}
+
+/// Commits the delivery, then acknowledges it; a store failure asks the sender to retry.
+async fn store(
+    state: &AppState,
+    source: &Source,
+    name: &str,
+    raw: RawDelivery,
+    items: &[IngestItem],
+    now: i64,
+) -> Response {
+    match state.store.ingest(Some(raw), items, now).await {
         Ok(report) => {
             state.wake.notify_waiters();
             let summary = AckSummary {
@@ -85,10 +114,13 @@ pub async fn receive(
                 duplicates: report.duplicates(),
             };
             tracing::info!(source = %name, accepted = summary.accepted, duplicates = summary.duplicates, "delivery stored");
+            let duplicate = summary.accepted == 0 && summary.duplicates > 0;
+            count(name, if duplicate { "duplicate" } else { "accepted" });
             answer(StatusCode::OK, source.acknowledgement(&summary))
         }
         Err(e) => {
             tracing::error!(source = %name, error = %e, "could not store a delivery; the sender will retry");
+            count(name, "store_error");
             let status = match source.answer_format() {
                 AnswerFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
                 AnswerFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +149,27 @@ fn answer(status: StatusCode, answer: Answer) -> Response {
         HeaderValue::from_static(answer.content_type),
     );
     response
+}
+
+/// Counts one answered delivery of `source` (a configured name, never the raw path).
+fn count(source: &str, outcome: &'static str) {
+    let source = source.to_owned();
+    metrics::counter!(telemetry::WEBHOOK_DELIVERIES, "source" => source, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts one refused delivery, with the reason.
+fn refused(source: &str, kind: &'static str) {
+    count(source, "refused");
+    let source = source.to_owned();
+    metrics::counter!(telemetry::WEBHOOK_REFUSALS, "source" => source, "kind" => kind).increment(1);
+}
+
+/// Records the time from the body read to the answer.
+fn timed(source: &str, started: Instant) {
+    let source = source.to_owned();
+    metrics::histogram!(telemetry::WEBHOOK_INGEST_SECONDS, "source" => source)
+        .record(started.elapsed());
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {

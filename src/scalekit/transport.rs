@@ -145,14 +145,24 @@ impl Inner {
             detail: transport_detail(&error),
         };
         let started = std::time::Instant::now();
-        let response = request.send().await.map_err(transport)?;
+        let response = request
+            .send()
+            .await
+            .inspect_err(|_| count_call(op, None, started))
+            .map_err(transport)?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, SystemTime::now(), self.max_retry_after));
-        let body = response.bytes().await.map_err(transport)?.to_vec();
+        let body = response
+            .bytes()
+            .await
+            .inspect_err(|_| count_call(op, None, started))
+            .map_err(transport)?
+            .to_vec();
+        count_call(op, Some(status), started);
         tracing::debug!(
             %op,
             path,
@@ -172,6 +182,31 @@ impl Inner {
             });
         }
         Ok(Answer { status, body })
+    }
+}
+
+/// Adds one call to `orgsync_scalekit_requests_total` (status `transport` when no complete
+/// answer came) and its duration to `orgsync_scalekit_request_seconds`.
+fn count_call(op: Operation, status: Option<StatusCode>, started: std::time::Instant) {
+    use crate::telemetry::{SCALEKIT_REQUEST_SECONDS, SCALEKIT_REQUESTS};
+    let operation = operation_label(op);
+    let status = status.map_or_else(|| "transport".to_owned(), |s| s.as_u16().to_string());
+    metrics::counter!(SCALEKIT_REQUESTS, "operation" => operation, "status" => status).increment(1);
+    metrics::histogram!(SCALEKIT_REQUEST_SECONDS, "operation" => operation)
+        .record(started.elapsed());
+}
+
+/// A short, fixed metrics label for an operation.
+fn operation_label(op: Operation) -> &'static str {
+    use crate::model::TargetKind::{Organization as Org, User};
+    match op {
+        Operation::Token => "token",
+        Operation::Lookup(Org) => "lookup_organization",
+        Operation::Lookup(User) => "lookup_user",
+        Operation::Update { kind: Org, .. } => "update_organization",
+        Operation::Update { kind: User, .. } => "update_user",
+        Operation::Create(Org) => "create_organization",
+        Operation::Create(User) => "create_user",
     }
 }
 
@@ -238,6 +273,27 @@ mod tests {
         assert!(path_segment("external id", "..").is_err());
         assert!(path_segment("external id", "").is_err());
         assert_eq!(path_segment("external id", "..a").unwrap(), "..a");
+    }
+
+    #[test]
+    fn operations_have_distinct_metric_labels() {
+        use crate::model::TargetKind::{Organization, User};
+        let update = |kind| Operation::Update {
+            kind,
+            sets_external_id: false,
+        };
+        let ops = [
+            Operation::Token,
+            Operation::Lookup(Organization),
+            Operation::Lookup(User),
+            update(Organization),
+            update(User),
+            Operation::Create(Organization),
+            Operation::Create(User),
+        ];
+        let labels: std::collections::BTreeSet<_> = ops.into_iter().map(operation_label).collect();
+        assert_eq!(labels.len(), ops.len());
+        assert!(labels.contains("lookup_organization"));
     }
 
     #[test]

@@ -107,6 +107,32 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Makes every dead job runnable again now, with a fresh retry window (after the cause,
+    /// such as a Scalekit outage or a wrong permission, was fixed). Returns how many.
+    pub async fn retry_dead(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, throttles = 0, run_at_ms = $1, window_start_ms = $1,
+                             updated_at_ms = $1, lease_owner = NULL, lease_expires_ms = NULL
+             WHERE state = 'dead'",
+        )
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// One job, if it exists.
+    pub async fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
+             FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
     /// Counts jobs per state (for readiness and the operator).
     pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
         let rows: Vec<(String, i64)> =

@@ -11,6 +11,7 @@ mod ingest;
 mod job_views;
 mod jobs;
 mod links;
+mod prune;
 mod replay;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
+pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
 
 /// What can go wrong in the store.

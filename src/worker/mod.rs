@@ -175,6 +175,7 @@ impl Worker {
         }
         let report = tally(&batch.target_key, &decision);
         log_report(&report, &decision.outcomes);
+        count_report(&report);
         Ok(report)
     }
 
@@ -262,6 +263,7 @@ impl Worker {
 /// for `wake` (a new event) or the poll interval (due retries). The batch in progress when
 /// the token fires is finished, not abandoned.
 pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: CancellationToken) {
+    crate::telemetry::metrics_handle(); // records from the first pass on
     let mut failures: u32 = 0;
     while !token.is_cancelled() {
         // Listen before looking, so an event committed while this pass runs still wakes us.
@@ -312,6 +314,23 @@ fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
         }
     }
     report
+}
+
+/// Adds a processed batch to `orgsync_jobs_processed_total` and `orgsync_batches_total`.
+fn count_report(report: &BatchReport) {
+    use crate::telemetry::{BATCHES, JOBS_PROCESSED};
+    let counts = [
+        ("done", report.done),
+        ("retried", report.retried),
+        ("dead", report.dead),
+        ("skipped", report.skipped),
+        ("relinked", report.relinked),
+    ];
+    for (outcome, n) in counts {
+        metrics::counter!(JOBS_PROCESSED, "outcome" => outcome).increment(n as u64);
+    }
+    let wrote = if report.wrote { "true" } else { "false" };
+    metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
 }
 
 fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {

@@ -143,6 +143,18 @@ async fn jobs_list_dead_and_retry() {
         "{}",
         stdout(&dry)
     );
+    let pruned = orgsync(&["prune"], &env);
+    assert!(pruned.status.success(), "{}", stderr(&pruned));
+    assert!(
+        stdout(&pruned).contains("pruned 0 jobs, 0 events and 0 deliveries older than 30 days"),
+        "{}",
+        stdout(&pruned)
+    );
+    assert!(
+        !orgsync(&["prune", "--older-than-days", "0"], &env)
+            .status
+            .success()
+    );
     let bad = orgsync(&["replay", "--since", "yesterday"], &env);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));

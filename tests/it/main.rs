@@ -1,10 +1,12 @@
 //! orgsync's integration tests: the real daemon on port 0 with a temporary SQLite file and
 //! the Scalekit stand-in, driven over loopback HTTP with signed fixture payloads.
 
+mod admin;
 mod cli;
 mod convergence;
 mod delivery;
 mod helpers;
+mod metrics;
 mod process;
 mod replay;
 mod salesforce;

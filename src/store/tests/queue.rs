@@ -191,3 +191,109 @@ async fn an_unreadable_job_is_buried_instead_of_blocking_its_target() {
             .contains("unreadable")
     );
 }
+
+#[tokio::test]
+async fn retry_dead_makes_every_dead_job_runnable_again() {
+    let (store, _dir) = temp_store().await;
+    for (event, target) in [("d1", "E1"), ("d2", "E2"), ("ok", "E3")] {
+        store
+            .ingest(None, &[item(event, 1, org(target), "plan", "x")], 1)
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+        let result = BatchResult {
+            outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+            ..Default::default()
+        };
+        store
+            .finish("w", &batch.target_key, &result, 11)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.retry_dead(20).await.unwrap(), 2);
+    assert_eq!(store.retry_dead(21).await.unwrap(), 0, "none left dead");
+    let jobs = store.list_jobs(Some(JobState::Pending), 10).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let one = store.job(jobs[0].id).await.unwrap().unwrap();
+    assert_eq!((one.state.as_str(), one.attempts), ("pending", 0));
+    assert!(store.job(9_999).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events() {
+    let (store, _dir) = temp_store().await;
+    let raw = || {
+        Some(RawDelivery {
+            content_type: None,
+            body: b"{}".to_vec(),
+        })
+    };
+    store
+        .ingest(raw(), &[item("old_done", 1, org("E1"), "plan", "a")], 100)
+        .await
+        .unwrap();
+    store
+        .ingest(raw(), &[item("old_dead", 1, org("E2"), "plan", "b")], 100)
+        .await
+        .unwrap();
+    store
+        .ingest(raw(), &[item("new_done", 1, org("E3"), "plan", "c")], 5_000)
+        .await
+        .unwrap();
+    while let Some(batch) = store.claim("w", 6_000, 60_000, 100).await.unwrap() {
+        let outcome = if batch.target_key == "org:E2" {
+            JobOutcome::Dead("x".into())
+        } else {
+            JobOutcome::Done
+        };
+        let outcomes = batch.jobs.iter().map(|j| (j.id, outcome.clone())).collect();
+        let at = if batch.target_key == "org:E3" {
+            5_000
+        } else {
+            200
+        };
+        store
+            .finish(
+                "w",
+                &batch.target_key,
+                &BatchResult {
+                    outcomes,
+                    ..Default::default()
+                },
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let report = store.prune(1_000).await.unwrap();
+    assert_eq!(
+        report,
+        PruneReport {
+            jobs: 1,
+            events: 1,
+            deliveries: 1
+        }
+    );
+    let left: Vec<String> = store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.provider_event_id)
+        .collect();
+    assert_eq!(left, vec!["new_done", "old_dead"]);
+    assert_eq!(
+        store
+            .list_jobs(Some(JobState::Dead), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.prune(1_000).await.unwrap(), PruneReport::default());
+}
