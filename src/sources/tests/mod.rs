@@ -1,5 +1,6 @@
 //! Tests of the sources against the shared fixtures and published vectors.
 
+mod robustness;
 mod salesforce;
 mod salesforce_checks;
 mod signed_json;
