@@ -127,6 +127,26 @@ impl PendingRaw<'_> {
     }
 }
 
+/// A redelivery: count it on the stored event, store nothing else.
+async fn count_duplicate(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &InboundEvent,
+) -> Result<IngestedEvent, StoreError> {
+    let (event_id,): (i64,) = sqlx::query_as(
+        "UPDATE events SET duplicates = duplicates + 1
+         WHERE source = $1 AND provider_event_id = $2 RETURNING id",
+    )
+    .bind(&event.source)
+    .bind(&event.provider_event_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(IngestedEvent {
+        event_id,
+        duplicate: true,
+        jobs: 0,
+    })
+}
+
 /// The link a job's create step still needs (a user's organization known only by alias).
 fn waits_for(change: &Change) -> Option<String> {
     match change.create.as_ref()?.organization.as_ref()? {
@@ -167,19 +187,7 @@ pub(super) async fn ingest_one(
     .await?;
 
     let Some((event_id,)) = inserted else {
-        let (event_id,): (i64,) = sqlx::query_as(
-            "UPDATE events SET duplicates = duplicates + 1
-             WHERE source = $1 AND provider_event_id = $2 RETURNING id",
-        )
-        .bind(&event.source)
-        .bind(&event.provider_event_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        return Ok(IngestedEvent {
-            event_id,
-            duplicate: true,
-            jobs: 0,
-        });
+        return count_duplicate(tx, event).await;
     };
 
     raw.attach(tx, event, event_id, now_ms).await?;

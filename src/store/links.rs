@@ -146,37 +146,10 @@ pub(super) async fn resolve_target(
     Ok(TargetRef::External { kind, external_id })
 }
 
-/// Moves a renamed target's field versions and waiting jobs to its new key, points its
-/// links at the new external id, and remembers the rename for late events.
-pub(super) async fn follow_rename(
-    tx: &mut SqliteConnection,
-    rename: &Rename,
-) -> Result<(), StoreError> {
+/// Points the renamed target's links at the new id and remembers the rename, so late
+/// events for the old id reach the renamed object.
+async fn record_rename(tx: &mut SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
     let prefix = rename.kind.prefix();
-    let key = |id: &ExternalId| {
-        TargetRef::External {
-            kind: rename.kind,
-            external_id: id.clone(),
-        }
-        .key()
-    };
-    let (from, to) = (key(&rename.from), key(&rename.to));
-    sqlx::query(
-        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
-         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
-         ON CONFLICT (target_key, field) DO UPDATE
-           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
-           WHERE (excluded.version_ms, excluded.version_seq)
-               > (field_versions.version_ms, field_versions.version_seq)",
-    )
-    .bind(&from)
-    .bind(&to)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM field_versions WHERE target_key = $1")
-        .bind(&from)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query("UPDATE links SET external_id = $3 WHERE kind = $1 AND external_id = $2")
         .bind(prefix)
         .bind(rename.from.as_str())
@@ -201,6 +174,40 @@ pub(super) async fn follow_rename(
     .bind(rename.to.as_str())
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Moves a renamed target's field versions and waiting jobs to its new key, points its
+/// links at the new external id, and remembers the rename for late events.
+pub(super) async fn follow_rename(
+    tx: &mut SqliteConnection,
+    rename: &Rename,
+) -> Result<(), StoreError> {
+    let key = |id: &ExternalId| {
+        TargetRef::External {
+            kind: rename.kind,
+            external_id: id.clone(),
+        }
+        .key()
+    };
+    let (from, to) = (key(&rename.from), key(&rename.to));
+    sqlx::query(
+        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
+         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
+         ON CONFLICT (target_key, field) DO UPDATE
+           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
+           WHERE (excluded.version_ms, excluded.version_seq)
+               > (field_versions.version_ms, field_versions.version_seq)",
+    )
+    .bind(&from)
+    .bind(&to)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM field_versions WHERE target_key = $1")
+        .bind(&from)
+        .execute(&mut *tx)
+        .await?;
+    record_rename(tx, rename).await?;
     sqlx::query(
         "UPDATE jobs SET target_key = $2, change = json_set(change, '$.target.external_id', $3)
          WHERE target_key = $1 AND state = 'pending'",

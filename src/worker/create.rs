@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::Worker;
 use super::apply::{Decision, Failure, settle};
 use super::merge::{MergePlan, merge};
-use crate::model::{ExternalId, OnMissing, TargetKind, TargetRef, Version};
-use crate::scalekit::{FailureClass, NewOrganization, NewUser};
+use crate::model::{CreateSpec, ExternalId, OnMissing, TargetKind, TargetRef, Version};
+use crate::scalekit::{FailureClass, NewOrganization, NewUser, ScalekitError};
 use crate::store::{ClaimedJob, JobOutcome, Rename};
 
 impl Worker {
@@ -67,6 +67,8 @@ impl Worker {
         decision
     }
 
+    /// Creates the target with the merged metadata; a duplicate is reconciled by reading
+    /// again.
     async fn create(
         &self,
         kind: TargetKind,
@@ -75,13 +77,11 @@ impl Worker {
         plan: &MergePlan,
     ) -> Result<(), Failure> {
         let spec = creator.change.create.clone().unwrap_or_default();
-        let spec_email = spec.email.clone();
-        let invalid = Failure::Invalid;
         let rule = &creator.change.rule;
         let created = match kind {
             TargetKind::Organization => {
-                let display_name = spec.display_name.ok_or_else(|| {
-                    invalid(format!(
+                let display_name = spec.display_name.clone().ok_or_else(|| {
+                    Failure::Invalid(format!(
                         "rule {rule:?} gives no display_name to create the organization"
                     ))
                 })?;
@@ -93,79 +93,98 @@ impl Worker {
                 self.client.create_organization(&new).await
             }
             TargetKind::User => {
-                let email = spec.email.ok_or_else(|| {
-                    invalid(format!("rule {rule:?} gives no email to create the user"))
+                let email = spec.email.clone().ok_or_else(|| {
+                    Failure::Invalid(format!("rule {rule:?} gives no email to create the user"))
                 })?;
-                let org_external_id = match spec.organization {
-                    Some(TargetRef::External { external_id, .. }) => external_id,
-                    Some(TargetRef::Link { kind, link, key }) => {
-                        match self.store.resolve_link(kind, &link, &key).await {
-                            Ok(Some(external_id)) => external_id,
-                            Ok(None) => {
-                                return Err(Failure::Wait(format!(
-                                    "the user's organization (linked to {link} {key}) is not known yet"
-                                )));
-                            }
-                            Err(e) => return Err(Failure::Wait(format!("reading links: {e}"))),
-                        }
-                    }
-                    None => {
-                        return Err(invalid(format!(
-                            "rule {rule:?} gives no organization to create the user in"
-                        )));
-                    }
-                };
-                // The organization may have been renamed since the event named it.
-                let org_external_id = match self
-                    .store
-                    .renamed_to(TargetKind::Organization, &org_external_id)
-                    .await
-                {
-                    Ok(renamed) => renamed.unwrap_or(org_external_id),
-                    Err(e) => return Err(Failure::Wait(format!("reading renames: {e}"))),
-                };
-                let Some(org) = self
-                    .client
-                    .get_organization_by_external_id(&org_external_id)
-                    .await?
-                else {
-                    return Err(Failure::Wait(format!(
-                        "the user's organization {org_external_id} does not exist in Scalekit yet"
-                    )));
-                };
+                let org_id = self.user_organization(rule, &spec).await?;
                 let new = NewUser {
                     email,
                     external_id: external_id.clone(),
                     metadata: plan.desired.clone(),
-                    first_name: spec.first_name,
-                    last_name: spec.last_name,
+                    first_name: spec.first_name.clone(),
+                    last_name: spec.last_name.clone(),
                 };
-                self.client.create_user(&org.id, &new).await
+                self.client.create_user(&org_id, &new).await
             }
         };
         match created {
             Ok(_) => Ok(()),
-            // A duplicate, or a retry after a lost response: adopt what is there, and let the
-            // next pass merge into it.
-            Err(e) if e.class() == FailureClass::Conflict => {
-                match self.lookup(kind, external_id).await? {
-                    Some(found)
-                        if kind == TargetKind::User
-                            && found.email.is_some()
-                            && found.email != spec_email =>
-                    {
-                        Err(Failure::Invalid(format!(
-                            "user {external_id} already exists in Scalekit with another e-mail ({}); not adopting it",
-                            found.email.unwrap_or_default()
-                        )))
+            Err(e) if e.class() == FailureClass::Conflict => Err(self
+                .after_duplicate(kind, external_id, spec.email.as_deref(), e)
+                .await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The Scalekit id of the organization a new user joins: the rule's organization,
+    /// through a learned link and any rename, which must exist in Scalekit by now.
+    async fn user_organization(&self, rule: &str, spec: &CreateSpec) -> Result<String, Failure> {
+        let wait = |what: String| Failure::Wait(what);
+        let org_external_id = match &spec.organization {
+            Some(TargetRef::External { external_id, .. }) => external_id.clone(),
+            Some(TargetRef::Link { kind, link, key }) => {
+                match self.store.resolve_link(*kind, link, key).await {
+                    Ok(Some(external_id)) => external_id,
+                    Ok(None) => {
+                        return Err(wait(format!(
+                            "the user's organization (linked to {link} {key}) is not known yet"
+                        )));
                     }
-                    Some(_) => Err(Failure::Adopted(format!(
-                        "the {kind} {external_id} already existed; the next pass merges into it"
-                    ))),
-                    None => Err(e.into()),
+                    Err(e) => return Err(wait(format!("reading links: {e}"))),
                 }
             }
-            Err(e) => Err(e.into()),
+            None => {
+                return Err(Failure::Invalid(format!(
+                    "rule {rule:?} gives no organization to create the user in"
+                )));
+            }
+        };
+        // The organization may have been renamed since the event named it.
+        let org_external_id = match self
+            .store
+            .renamed_to(TargetKind::Organization, &org_external_id)
+            .await
+        {
+            Ok(renamed) => renamed.unwrap_or(org_external_id),
+            Err(e) => return Err(wait(format!("reading renames: {e}"))),
+        };
+        match self
+            .client
+            .get_organization_by_external_id(&org_external_id)
+            .await?
+        {
+            Some(org) => Ok(org.id),
+            None => Err(wait(format!(
+                "the user's organization {org_external_id} does not exist in Scalekit yet"
+            ))),
+        }
+    }
+
+    /// A create refused as a duplicate (or retried after a lost answer): adopt the object
+    /// when it is the one meant (a user: same e-mail), and let the next pass merge into it.
+    async fn after_duplicate(
+        &self,
+        kind: TargetKind,
+        external_id: &ExternalId,
+        email: Option<&str>,
+        error: ScalekitError,
+    ) -> Failure {
+        match self.lookup(kind, external_id).await {
+            Ok(Some(found))
+                if kind == TargetKind::User
+                    && found.email.is_some()
+                    && found.email.as_deref() != email =>
+            {
+                Failure::Invalid(format!(
+                    "user {external_id} already exists in Scalekit with another e-mail ({}); not adopting it",
+                    found.email.unwrap_or_default()
+                ))
+            }
+            Ok(Some(_)) => Failure::Adopted(format!(
+                "the {kind} {external_id} already existed; the next pass merges into it"
+            )),
+            Ok(None) => error.into(),
+            Err(e) => e.into(),
         }
     }
 }
