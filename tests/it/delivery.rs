@@ -109,22 +109,7 @@ async fn every_stripe_fixture_becomes_organization_metadata() {
         assert_eq!(metadata(&app.standin), want, "{name}");
         assert!(app.jobs(Some(JobState::Dead)).await.is_empty(), "{name}");
         // Every PATCH sent the complete map, as strings, to the by-id path.
-        for request in app
-            .standin
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PATCH")
-        {
-            assert!(
-                request.path.starts_with("/api/v1/organizations/org_"),
-                "{}",
-                request.path
-            );
-            let body = request.body.as_ref().unwrap();
-            assert_eq!(
-                body.as_object().unwrap().keys().collect::<Vec<_>>(),
-                vec!["metadata"]
-            );
+        for body in metadata_patches(&app.standin, "/api/v1/organizations/org_") {
             assert_eq!(body["metadata"]["managed_by"], "dashboard");
         }
         app.stop().await;

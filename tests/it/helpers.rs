@@ -252,3 +252,23 @@ impl TestApp {
         (self.data_dir, self.standin)
     }
 }
+
+/// The bodies of every PATCH the stand-in received, checking that each went to the by-id
+/// path under `path_prefix` and sent only the complete `metadata` map.
+pub fn metadata_patches(standin: &StandIn, path_prefix: &str) -> Vec<serde_json::Value> {
+    let patches: Vec<_> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    patches
+        .into_iter()
+        .map(|request| {
+            assert!(request.path.starts_with(path_prefix), "{}", request.path);
+            let body = request.body.expect("a JSON body");
+            let keys: Vec<&String> = body.as_object().expect("an object").keys().collect();
+            assert_eq!(keys, vec!["metadata"], "only the metadata map is sent");
+            body
+        })
+        .collect()
+}

@@ -120,23 +120,7 @@ async fn the_captured_contact_fixture_updates_existing_users() {
         (jb["title"].as_str(), jb["department"].as_str()),
         ("White", "Sales")
     );
-    for request in app
-        .standin
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PATCH")
-    {
-        assert!(
-            request.path.starts_with("/api/v1/users/usr_"),
-            "{}",
-            request.path
-        );
-        let body = request.body.as_ref().unwrap();
-        assert_eq!(
-            body.as_object().unwrap().keys().collect::<Vec<_>>(),
-            vec!["metadata"]
-        );
-    }
+    metadata_patches(&app.standin, "/api/v1/users/usr_");
     assert_eq!(patches(&app.standin), 2);
     app.stop().await;
 }
