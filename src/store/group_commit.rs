@@ -1,14 +1,13 @@
 //! Group commit: one writer task turns the deliveries that arrive while it is writing into
 //! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
-//! on SQLite's busy timeout (PostgreSQL: one writer per process; replicas each have theirs
-//! and a redelivery racing on another replica waits on the unique index, then counts as a
-//! duplicate). Each delivery still gets its own report, and a delivery is
+//! on SQLite's busy timeout. On PostgreSQL each replica has its writer and their
+//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still gets its own report, and a delivery is
 //! acknowledged only after the transaction holding it committed.
 
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, StoreError};
+use super::{Backend, StoreError, lock_ingest};
 use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
 
 /// The most deliveries merged into one transaction.
@@ -103,6 +102,7 @@ async fn write(
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
     let mut tx = pool.begin_with(backend.begin()).await.map_err(database)?;
+    lock_ingest(&mut tx, backend).await.map_err(database)?;
     let mut reports = Vec::with_capacity(batch.len());
     for request in batch {
         let mut report = IngestReport::default();

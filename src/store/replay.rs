@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::{Backend, Store, StoreError, decode_json};
+use super::{Backend, Store, StoreError, decode_json, lock_ingest};
 use crate::model::{InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
@@ -110,6 +110,7 @@ impl Store {
             Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
         };
         let mut tx = self.begin().await?;
+        lock_ingest(&mut tx, self.backend).await?;
         sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
             .bind(stored.id)
             .bind(status)

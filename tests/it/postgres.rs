@@ -88,3 +88,128 @@ async fn concurrent_redeliveries_to_two_replicas_are_stored_once() {
     first.stop().await;
     second.stop().await;
 }
+
+/// Organizations and events of the two-replica stream.
+const ORGS: usize = 10;
+const EVENTS: usize = 200;
+const STATUSES: [&str; 4] = ["trialing", "active", "past_due", "canceled"];
+
+fn replica_org(n: usize) -> String {
+    format!("org_replica_{n}")
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_queue_without_overlapping_on_an_organization() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let standin = StandIn::start().await.unwrap();
+    for n in 0..ORGS {
+        let org = replica_org(n);
+        standin.create_organization(&org, Some(&org), &[("managed_by", "dashboard")]);
+    }
+    let replicas = [
+        spawn_app_with(on(&db, &standin, true)).await,
+        spawn_app_with(on(&db, &standin, true)).await,
+    ];
+    // Per organization: (created, seats, status) of its newest event.
+    let mut newest: HashMap<String, (i64, u64, &str)> = HashMap::new();
+    let mut posts = Vec::new();
+    for i in 0..EVENTS {
+        let org = replica_org(i % ORGS);
+        // Mostly newer than the organization's previous event; every 7th is older (even and
+        // odd offsets: no two events of one organization share a `created`).
+        let step = i64::try_from(i).unwrap() * 2;
+        let created = if i % 7 == 6 { BASE + step - 61 } else { BASE + step };
+        let (seats, status) = (i as u64 + 1, STATUSES[i % 4]);
+        let body = subscription(&format!("evt_replica_{i}"), created, &org, status, seats);
+        // Alternately to each replica (not always the same one per organization).
+        let addr = replicas[(i + i / ORGS) % 2].addr.to_string();
+        let http = replicas[0].http.clone();
+        posts.push(tokio::spawn(async move { post_signed(&http, &addr, &body).await }));
+        // In bursts, so many jobs of one organization wait at once.
+        if posts.len() == 20 {
+            for post in posts.drain(..) {
+                assert_eq!(post.await.unwrap().unwrap(), 200);
+            }
+        }
+        let entry = newest.entry(org).or_insert((created, seats, status));
+        if created > entry.0 {
+            *entry = (created, seats, status);
+        }
+    }
+    for post in posts {
+        assert_eq!(post.await.unwrap().unwrap(), 200);
+    }
+    let want: BTreeMap<String, (String, String)> = newest
+        .iter()
+        .map(|(org, (_, seats, status))| (org.clone(), (seats.to_string(), status.to_string())))
+        .collect();
+    let observed = || -> BTreeMap<String, (String, String)> {
+        (0..ORGS)
+            .map(replica_org)
+            .filter_map(|org| {
+                let metadata = standin.organization_by_external_id(&org)?.metadata;
+                let field = |k: &str| metadata.get(k).cloned().unwrap_or_default();
+                Some((org, (field("seats"), field("subscription_status"))))
+            })
+            .collect()
+    };
+    let started = Instant::now();
+    loop {
+        let counts = replicas[0].store.job_counts().await.unwrap();
+        assert!(!counts.contains_key("dead"), "dead jobs: {counts:?}");
+        let all_done = counts.keys().all(|k| k == "done");
+        if all_done && counts.get("done") == Some(&(EVENTS as i64)) && observed() == want {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not applied: {counts:?}\n{:#?}\nvs {want:#?}",
+            observed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check_no_overlap(&standin);
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// Per organization, in the order the stand-in received them: each batch is a lookup
+/// followed by at most one PATCH, so a PATCH that does not directly follow a lookup of its
+/// organization means two batches of it overlapped (both writing).
+fn check_no_overlap(standin: &StandIn) {
+    let external_of: HashMap<String, String> = standin
+        .organizations()
+        .into_iter()
+        .filter_map(|o| Some((o.id, o.external_id?)))
+        .collect();
+    let mut last: HashMap<String, &str> = HashMap::new();
+    let mut patches = 0;
+    for request in standin.requests() {
+        let path = request.path.as_str();
+        let (org, kind) = if let Some(ext) = path.strip_prefix("/api/v1/organizations:external/") {
+            (ext.to_owned(), "lookup")
+        } else if let Some(id) = path.strip_prefix("/api/v1/organizations/") {
+            (external_of[id].clone(), "write")
+        } else {
+            continue;
+        };
+        let kind = match (request.method.as_str(), kind) {
+            ("GET", "lookup") => "lookup",
+            ("PATCH", "write") => "write",
+            other => panic!("unexpected request {other:?} {path}"),
+        };
+        if kind == "write" {
+            patches += 1;
+            assert_eq!(
+                last.get(&org).copied(),
+                Some("lookup"),
+                "two write sequences for {org} overlapped"
+            );
+        }
+        last.insert(org, kind);
+    }
+    assert!(patches >= ORGS, "only {patches} PATCHes");
+}
