@@ -7,8 +7,8 @@
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, StoreError, lock_ingest};
 use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
+use super::{Backend, StoreError, lock_ingest};
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;

@@ -212,7 +212,9 @@ pub(super) async fn follow_rename(
     // The change is stored as JSON text; PostgreSQL edits it as jsonb.
     let new_change = match backend {
         Backend::Sqlite => "json_set(change, '$.target.external_id', $3)",
-        Backend::Postgres => "jsonb_set(change::jsonb, '{target,external_id}', to_jsonb($3::text))::text",
+        Backend::Postgres => {
+            "jsonb_set(change::jsonb, '{target,external_id}', to_jsonb($3::text))::text"
+        }
     };
     sqlx::query(&format!(
         "UPDATE jobs SET target_key = $2, change = {new_change}

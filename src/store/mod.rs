@@ -143,7 +143,12 @@ impl Store {
         let max = u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8);
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, max).await?,
-            Backend::Postgres => AnyPoolOptions::new().max_connections(max).connect(url).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .connect(url)
+                    .await?
+            }
         };
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,

@@ -61,15 +61,15 @@ impl Store {
              ORDER BY id LIMIT $7"
         );
         let rows = sqlx::query(&sql)
-        .bind(&filter.source)
-        .bind(&filter.event_type)
-        .bind(&filter.status)
-        .bind(filter.since_ms)
-        .bind(filter.until_ms)
-        .bind(ids)
-        .bind(filter.limit)
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(&filter.source)
+            .bind(&filter.event_type)
+            .bind(&filter.status)
+            .bind(filter.since_ms)
+            .bind(filter.until_ms)
+            .bind(ids)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get("id")?;

@@ -83,7 +83,10 @@ async fn concurrent_redeliveries_to_two_replicas_are_stored_once() {
     assert_eq!(first.jobs(None).await.len(), 1, "one job");
     first.drain().await;
     assert_eq!(metadata(&standin)["seats"], "5");
-    assert_eq!(metadata(&standin).get("managed_by").map(String::as_str), Some("dashboard"));
+    assert_eq!(
+        metadata(&standin).get("managed_by").map(String::as_str),
+        Some("dashboard")
+    );
     assert!(standin.organization_by_external_id(ORG).is_some());
     first.stop().await;
     second.stop().await;
@@ -120,13 +123,19 @@ async fn two_replicas_share_the_queue_without_overlapping_on_an_organization() {
         // Mostly newer than the organization's previous event; every 7th is older (even and
         // odd offsets: no two events of one organization share a `created`).
         let step = i64::try_from(i).unwrap() * 2;
-        let created = if i % 7 == 6 { BASE + step - 61 } else { BASE + step };
+        let created = if i % 7 == 6 {
+            BASE + step - 61
+        } else {
+            BASE + step
+        };
         let (seats, status) = (i as u64 + 1, STATUSES[i % 4]);
         let body = subscription(&format!("evt_replica_{i}"), created, &org, status, seats);
         // Alternately to each replica (not always the same one per organization).
         let addr = replicas[(i + i / ORGS) % 2].addr.to_string();
         let http = replicas[0].http.clone();
-        posts.push(tokio::spawn(async move { post_signed(&http, &addr, &body).await }));
+        posts.push(tokio::spawn(async move {
+            post_signed(&http, &addr, &body).await
+        }));
         // In bursts, so many jobs of one organization wait at once.
         if posts.len() == 20 {
             for post in posts.drain(..) {

@@ -37,7 +37,11 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
         tokio::task::yield_now().await;
         claimed.extend(batch.jobs.iter().map(|j| j.id));
         let result = BatchResult {
-            outcomes: batch.jobs.iter().map(|j| (j.id, JobOutcome::Done)).collect(),
+            outcomes: batch
+                .jobs
+                .iter()
+                .map(|j| (j.id, JobOutcome::Done))
+                .collect(),
             ..Default::default()
         };
         held.lock().unwrap().now.remove(&batch.target_key);
