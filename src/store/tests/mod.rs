@@ -38,6 +38,22 @@ pub(crate) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (Store::connect(&url).await.unwrap(), dir)
 }
 
+#[tokio::test]
+async fn a_relative_sqlite_url_is_below_the_working_directory() {
+    // A folder below the working directory (removed at the end), named by a relative URL.
+    let dir = tempfile::Builder::new()
+        .prefix(".store-test-")
+        .tempdir_in(".")
+        .unwrap();
+    let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    let store = Store::connect(&format!("sqlite://{name}/Data/orgsync.db"))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(dir.path().join("Data/orgsync.db").exists());
+}
+
 pub(super) fn org(id: &str) -> TargetRef {
     TargetRef::External {
         kind: TargetKind::Organization,
