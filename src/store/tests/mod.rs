@@ -45,7 +45,12 @@ async fn a_relative_sqlite_url_is_below_the_working_directory() {
         .prefix(".store-test-")
         .tempdir_in(".")
         .unwrap();
-    let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let store = Store::connect(&format!("sqlite://{name}/Data/orgsync.db"))
         .await
         .unwrap();
