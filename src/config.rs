@@ -110,15 +110,37 @@ impl Default for ServerSettings {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
-    /// `sqlite://PATH` (`ORGSYNC_DATABASE_URL`); the file and its folder are created.
+    /// `sqlite://PATH` (the file and its folder are created) or `postgres://…` (several
+    /// replicas may share it); `ORGSYNC_DATABASE_URL`.
     pub url: String,
     /// Done jobs and events older than this many days are deleted; 0 keeps everything.
     pub retention_days: u64,
     /// How often the daemon prunes, in minutes.
     pub prune_interval_minutes: u64,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    /// Shows the URL without its password (`postgres://user:SECRET@host/db`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((user, host)) if user.contains(':') => {
+                    let user = user.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:<redacted>@{host}")
+                }
+                _ => self.url.clone(),
+            },
+            None => self.url.clone(),
+        };
+        f.debug_struct("DatabaseSettings")
+            .field("url", &url)
+            .field("retention_days", &self.retention_days)
+            .field("prune_interval_minutes", &self.prune_interval_minutes)
+            .finish()
+    }
 }
 
 impl Default for DatabaseSettings {

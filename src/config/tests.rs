@@ -46,6 +46,12 @@ fn environment_overrides_win_and_bad_values_say_what_is_expected() {
         !format!("{settings:?}").contains("s3cret"),
         "secrets are redacted in Debug"
     );
+    let settings = load_with(&[("ORGSYNC_DATABASE_URL", "postgres://u:pw0rd@db/orgsync")]).unwrap();
+    let shown = format!("{settings:?}");
+    assert!(
+        !shown.contains("pw0rd") && shown.contains("postgres://u:<redacted>@db/orgsync"),
+        "{shown}"
+    );
     let err = load_with(&[("ORGSYNC_LISTEN", "localhost")])
         .unwrap_err()
         .to_string();

@@ -1,7 +1,7 @@
 //! Reading stored events back (operator views; replay builds on these).
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
 
@@ -82,7 +82,7 @@ impl Store {
     }
 }
 
-fn event_row(row: &SqliteRow, with_payload: bool) -> Result<EventRow, StoreError> {
+fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
     let id: i64 = row.try_get("id")?;
     let (payload, raw_body) = if with_payload {
         let text: String = row.try_get("payload")?;

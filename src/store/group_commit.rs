@@ -1,13 +1,14 @@
 //! Group commit: one writer task turns the deliveries that arrive while it is writing into
 //! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
-//! on SQLite's busy timeout. Each delivery still gets its own report, and a delivery is
+//! on SQLite's busy timeout. On PostgreSQL each replica has its writer and their
+//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still gets its own report, and a delivery is
 //! acknowledged only after the transaction holding it committed.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
+use super::{Backend, StoreError, lock_ingest};
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;
@@ -28,7 +29,7 @@ pub(super) struct Request {
 }
 
 /// Starts the writer; it ends when every sender is gone.
-pub(super) fn spawn(pool: SqlitePool) -> mpsc::Sender<Request> {
+pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
@@ -39,7 +40,7 @@ pub(super) fn spawn(pool: SqlitePool) -> mpsc::Sender<Request> {
                     Err(_) => break,
                 }
             }
-            commit(&pool, batch).await;
+            commit(&pool, backend, batch).await;
         }
     });
     sender
@@ -48,8 +49,8 @@ pub(super) fn spawn(pool: SqlitePool) -> mpsc::Sender<Request> {
 /// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
-async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
-    let failure = match write(pool, &batch).await {
+async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) {
+    let failure = match write(pool, backend, &batch).await {
         Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
                 // The caller may have gone (client disconnected): the events are stored
@@ -76,7 +77,7 @@ async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
         }
         WriteFailure::Delivery(_) => {
             for request in batch {
-                let result = match write(pool, std::slice::from_ref(&request)).await {
+                let result = match write(pool, backend, std::slice::from_ref(&request)).await {
                     Ok(mut reports) => Ok(reports.remove(0)),
                     Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
                 };
@@ -94,9 +95,14 @@ enum WriteFailure {
     Delivery(StoreError),
 }
 
-async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<IngestReport>, WriteFailure> {
+async fn write(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(database)?;
+    let mut tx = pool.begin_with(backend.begin()).await.map_err(database)?;
+    lock_ingest(&mut tx, backend).await.map_err(database)?;
     let mut reports = Vec::with_capacity(batch.len());
     for request in batch {
         let mut report = IngestReport::default();

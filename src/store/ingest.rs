@@ -1,6 +1,6 @@
 //! The ingest transaction: events, their jobs and learned links, committed together.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::group_commit::Request;
 use super::links::{record_link, resolve_target};
@@ -94,7 +94,7 @@ impl PendingRaw<'_> {
     /// Links a new event to the delivery's row, writing the row the first time.
     async fn attach(
         &mut self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         event: &InboundEvent,
         event_id: i64,
         now_ms: i64,
@@ -129,7 +129,7 @@ impl PendingRaw<'_> {
 
 /// A redelivery: count it on the stored event, store nothing else.
 async fn count_duplicate(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     event: &InboundEvent,
 ) -> Result<IngestedEvent, StoreError> {
     let (event_id,): (i64,) = sqlx::query_as(
@@ -156,7 +156,7 @@ fn waits_for(change: &Change) -> Option<String> {
 }
 
 pub(super) async fn ingest_one(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     item: &IngestItem,
     raw: &mut PendingRaw<'_>,
     now_ms: i64,
@@ -213,7 +213,7 @@ pub(super) async fn ingest_one(
 /// Records an event's links and inserts one pending job per change (targets resolved
 /// through the links and renames known now). Shared by ingest and replay.
 pub(super) async fn enqueue(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     event_id: i64,
     version: Version,
     changes: &[Change],

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
 
@@ -143,7 +143,7 @@ impl Store {
     }
 }
 
-fn job_row(row: &SqliteRow) -> Result<JobRow, StoreError> {
+fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
     let id: i64 = row.try_get("id")?;
     let change: String = row.try_get("change")?;
     Ok(JobRow {

@@ -1,13 +1,10 @@
-//! The job queue: claiming one target's jobs under a lease, finishing them, and the
-//! operator's views (list, retry).
+//! The job queue after a claim (see `claim`): leases, field versions and finishing a
+//! batch.
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
 use super::links::{Rename, follow_rename};
-use super::{Store, StoreError, decode_json, encode_json};
+use super::{Store, StoreError, encode_json};
 use crate::model::{Change, Version};
 
 /// A job handed to a worker.
@@ -77,77 +74,7 @@ pub struct BatchResult {
     pub wrote: bool,
 }
 
-const RUNNABLE: &str = "(state = 'pending' AND run_at_ms <= $1)
-                     OR (state = 'running' AND lease_expires_ms <= $1)";
-
 impl Store {
-    /// Claims the oldest runnable job whose target nobody holds, together with every other
-    /// waiting job of that target (at most `limit`), under a lease for `owner`. One
-    /// statement, so two workers can never hold the same target.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Option<ClaimedBatch>, StoreError> {
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_ms = $3,
-                             updated_at_ms = $1
-             WHERE id IN (
-               SELECT id FROM jobs
-               WHERE target_key = (
-                   SELECT j.target_key FROM jobs j
-                   WHERE ({RUNNABLE})
-                     AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target_key = j.target_key
-                                     AND r.state = 'running' AND r.lease_expires_ms > $1)
-                   ORDER BY j.run_at_ms, j.id LIMIT 1)
-                 AND (state = 'pending' OR (state = 'running' AND lease_expires_ms <= $1))
-               ORDER BY version_ms, version_seq LIMIT $4)
-             RETURNING id, event_id, target_key, change, version_ms, version_seq, attempts,
-                       throttles, run_at_ms, window_start_ms"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now_ms)
-            .bind(owner)
-            .bind(now_ms + lease_ms)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let target_key: String = first.try_get("target_key")?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match claimed_job(row) {
-                Ok(job) => jobs.push(job),
-                // An unreadable job must not block its target forever: it ends dead, named.
-                Err(e) => {
-                    self.bury(row.try_get("id")?, &e.to_string(), now_ms)
-                        .await?
-                }
-            }
-        }
-        jobs.sort_by_key(|j| j.version);
-        Ok(Some(ClaimedBatch { target_key, jobs }))
-    }
-
-    /// Marks one claimed job dead with the reason (a job that cannot be read back).
-    async fn bury(&self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'dead', last_error = $2, lease_owner = NULL,
-                             lease_expires_ms = NULL, updated_at_ms = $3
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Extends the lease on a target's claimed jobs (the worker's heartbeat). Returns false
     /// when the lease was lost (it expired and another worker took the jobs).
     pub async fn extend_lease(
@@ -210,7 +137,7 @@ impl Store {
         result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let mut changed = 0;
         for (id, outcome) in &result.outcomes {
             changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
@@ -236,7 +163,7 @@ impl Store {
             .await?;
         }
         if let Some(rename) = &result.rename {
-            follow_rename(&mut tx, rename).await?;
+            follow_rename(&mut tx, self.backend, rename).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -244,7 +171,7 @@ impl Store {
 }
 
 async fn finish_job(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     owner: &str,
     id: i64,
     outcome: &JobOutcome,
@@ -295,22 +222,4 @@ async fn finish_job(
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
-}
-
-fn claimed_job(row: &SqliteRow) -> Result<ClaimedJob, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let change: String = row.try_get("change")?;
-    Ok(ClaimedJob {
-        id,
-        event_id: row.try_get("event_id")?,
-        change: decode_json("job", id, &change)?,
-        version: Version {
-            at_ms: row.try_get("version_ms")?,
-            seq: row.try_get("version_seq")?,
-        },
-        attempts: row.try_get("attempts")?,
-        throttles: row.try_get("throttles")?,
-        run_at_ms: row.try_get("run_at_ms")?,
-        window_start_ms: row.try_get("window_start_ms")?,
-    })
 }

@@ -1,9 +1,9 @@
 //! Learned aliases: `stripe_customer cus_X → external id E`, and `renamed OLD → NEW` after a
 //! rule changed an external id, so late events for the old id reach the renamed object.
 
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::model::{ExternalId, LinkUpdate, TargetKind, TargetRef, Version};
 
 /// The link kind that records external-id renames.
@@ -48,7 +48,7 @@ impl Store {
 }
 
 async fn lookup(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     kind: TargetKind,
     link: &str,
     key: &str,
@@ -64,7 +64,7 @@ async fn lookup(
 }
 
 async fn follow_renames(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     kind: TargetKind,
     external_id: &ExternalId,
 ) -> Result<Option<ExternalId>, StoreError> {
@@ -84,7 +84,7 @@ async fn follow_renames(
 /// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
 /// moves them to the real target key on its next pass.
 pub(super) async fn record_link(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     link: &LinkUpdate,
     version: Version,
 ) -> Result<(), StoreError> {
@@ -130,7 +130,7 @@ pub(super) async fn record_link(
 /// Replaces a link reference by the external id it stands for, and a renamed external id
 /// by its new one, when they are known.
 pub(super) async fn resolve_target(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     target: TargetRef,
 ) -> Result<TargetRef, StoreError> {
     let (kind, external_id) = match &target {
@@ -148,7 +148,7 @@ pub(super) async fn resolve_target(
 
 /// Points the renamed target's links at the new id and remembers the rename, so late
 /// events for the old id reach the renamed object.
-async fn record_rename(tx: &mut SqliteConnection, rename: &Rename) -> Result<(), StoreError> {
+async fn record_rename(tx: &mut AnyConnection, rename: &Rename) -> Result<(), StoreError> {
     let prefix = rename.kind.prefix();
     sqlx::query("UPDATE links SET external_id = $3 WHERE kind = $1 AND external_id = $2")
         .bind(prefix)
@@ -180,7 +180,8 @@ async fn record_rename(tx: &mut SqliteConnection, rename: &Rename) -> Result<(),
 /// Moves a renamed target's field versions and waiting jobs to its new key, points its
 /// links at the new external id, and remembers the rename for late events.
 pub(super) async fn follow_rename(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
+    backend: Backend,
     rename: &Rename,
 ) -> Result<(), StoreError> {
     let key = |id: &ExternalId| {
@@ -208,10 +209,17 @@ pub(super) async fn follow_rename(
         .execute(&mut *tx)
         .await?;
     record_rename(tx, rename).await?;
-    sqlx::query(
-        "UPDATE jobs SET target_key = $2, change = json_set(change, '$.target.external_id', $3)
-         WHERE target_key = $1 AND state = 'pending'",
-    )
+    // The change is stored as JSON text; PostgreSQL edits it as jsonb.
+    let new_change = match backend {
+        Backend::Sqlite => "json_set(change, '$.target.external_id', $3)",
+        Backend::Postgres => {
+            "jsonb_set(change::jsonb, '{target,external_id}', to_jsonb($3::text))::text"
+        }
+    };
+    sqlx::query(&format!(
+        "UPDATE jobs SET target_key = $2, change = {new_change}
+         WHERE target_key = $1 AND state = 'pending'"
+    ))
     .bind(&from)
     .bind(&to)
     .bind(rename.to.as_str())

@@ -1,10 +1,14 @@
 //! Durable state: events, jobs, field versions and links. All SQL of the crate lives here.
 //!
-//! SQLite is the embedded default (one process, one writer: write transactions start with
-//! `BEGIN IMMEDIATE` or with a write, so they queue on the busy timeout instead of
-//! failing). The methods are backend-neutral so that a PostgreSQL backend can sit behind
-//! the same type.
+//! Two backends behind one [`Store`], chosen by the URL scheme and reached through sqlx's
+//! `Any` driver (the store binds and reads only i64, text, bytes and their `Option`s, all of
+//! which it carries): SQLite is the embedded default (one process, one writer: write
+//! transactions start with `BEGIN IMMEDIATE` or with a write, so they queue on the busy
+//! timeout instead of failing); PostgreSQL lets several replicas share one database. The
+//! SQL text is shared where both accept it; [`Backend`] picks the few statements that
+//! differ.
 
+mod claim;
 mod events;
 mod group_commit;
 mod ingest;
@@ -15,11 +19,10 @@ mod prune;
 mod replay;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Executor, Transaction};
 
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
@@ -34,7 +37,7 @@ pub use replay::{ReplayFilter, StoredEvent};
 pub enum StoreError {
     /// The database URL is not one orgsync understands.
     #[error(
-        "unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL support comes with the postgres backend)"
+        "unsupported database URL scheme {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE"
     )]
     UnsupportedUrl(String),
     /// The directory for the SQLite file could not be created.
@@ -69,10 +72,58 @@ pub enum StoreError {
     },
 }
 
+/// The database kind behind a [`Store`], from the URL scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`: one process, one writer.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`: several replicas may share it.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::UnsupportedUrl(scheme.to_owned())),
+        }
+    }
+
+    /// The statement that opens a write transaction: SQLite takes the write lock up front
+    /// (a deferred transaction could fail to upgrade instead of waiting for it).
+    fn begin(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// The advisory lock PostgreSQL ingest and replay transactions hold: one such writer at a
+/// time across all replicas (SQLite's `BEGIN IMMEDIATE` gives the same). Two replicas'
+/// group commits upsert the same links and events in different orders and would deadlock
+/// otherwise (resolved only after the server's `deadlock_timeout`).
+const INGEST_LOCK: i64 = 0x6f72_6773_796e_6301;
+
+/// Takes [`INGEST_LOCK`] on PostgreSQL (until the transaction ends); nothing on SQLite.
+async fn lock_ingest(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INGEST_LOCK)
+            .execute(tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The store handle; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     /// The group-commit writer's queue.
     ingest_queue: tokio::sync::mpsc::Sender<group_commit::Request>,
 }
@@ -87,36 +138,38 @@ impl Store {
     /// Like [`Store::connect`], with enough connections for `workers` worker tasks plus
     /// the ingest writer and readiness checks.
     pub async fn connect_for(url: &str, workers: usize) -> Result<Self, StoreError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned())
-            })?;
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let max = u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8);
+        let pool = match backend {
+            Backend::Sqlite => sqlite_pool(url, max).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .connect(url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an acknowledged webhook survives a power cut, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let ingest_queue = group_commit::spawn(pool.clone());
-        Ok(Self { pool, ingest_queue })
+        let ingest_queue = group_commit::spawn(pool.clone(), backend);
+        Ok(Self {
+            pool,
+            backend,
+            ingest_queue,
+        })
+    }
+
+    /// Which database this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens a write transaction (see [`Backend::begin`]).
+    async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.pool.begin_with(self.backend.begin()).await?)
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -134,6 +187,53 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Opens a SQLite file (creating it and its folder): WAL, and FULL sync so an acknowledged
+/// webhook survives a power cut, not only a crash.
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !in_memory)
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let url = if in_memory || query.split('&').any(|p| p.starts_with("mode=")) {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    };
+    let options = AnyPoolOptions::new().after_connect(|conn, _| {
+        Box::pin(async move {
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                 PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+            )
+            .await?;
+            Ok(())
+        })
+    });
+    // Each connection to `:memory:` is its own database: keep exactly one, forever.
+    let options = if in_memory {
+        options
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        options.max_connections(max)
+    };
+    Ok(options.connect(&url).await?)
 }
 
 /// Decodes a JSON column, naming the row when it cannot be read.

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::{Store, StoreError, decode_json};
+use super::{Backend, Store, StoreError, decode_json, lock_ingest};
 use crate::model::{InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
@@ -45,25 +45,31 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let ids = (!filter.ids.is_empty())
             .then(|| serde_json::to_string(&filter.ids).unwrap_or_default());
-        let rows = sqlx::query(
+        // The id list travels as one JSON array.
+        let id_list = match self.backend {
+            Backend::Sqlite => "SELECT value FROM json_each($6)",
+            Backend::Postgres => "SELECT value::bigint FROM jsonb_array_elements_text($6::jsonb)",
+        };
+        let sql = format!(
             "SELECT id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
                     payload, verification
              FROM events
              WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_type = $2)
                AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR received_at_ms >= $4)
                AND ($5 IS NULL OR received_at_ms < $5)
-               AND ($6 IS NULL OR id IN (SELECT value FROM json_each($6)))
-             ORDER BY id LIMIT $7",
-        )
-        .bind(&filter.source)
-        .bind(&filter.event_type)
-        .bind(&filter.status)
-        .bind(filter.since_ms)
-        .bind(filter.until_ms)
-        .bind(ids)
-        .bind(filter.limit)
-        .fetch_all(&self.pool)
-        .await?;
+               AND ($6 IS NULL OR id IN ({id_list}))
+             ORDER BY id LIMIT $7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&filter.source)
+            .bind(&filter.event_type)
+            .bind(&filter.status)
+            .bind(filter.since_ms)
+            .bind(filter.until_ms)
+            .bind(ids)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get("id")?;
@@ -103,7 +109,8 @@ impl Store {
             Normalized::Ignored => ("ignored", None),
             Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
+        lock_ingest(&mut tx, self.backend).await?;
         sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
             .bind(stored.id)
             .bind(status)

@@ -8,23 +8,23 @@ use scalekit_standin::{Fault, StandIn};
 
 use crate::helpers::*;
 
-const ORG: &str = "org_01HZX5K9M3ABCDEF";
+pub(crate) const ORG: &str = "org_01HZX5K9M3ABCDEF";
 
 /// A stand-in with the fixtures' organization and one key orgsync does not own.
-async fn standin_with_org() -> StandIn {
+pub(crate) async fn standin_with_org() -> StandIn {
     let standin = StandIn::start().await.unwrap();
     standin.create_organization("Acme Corp", Some(ORG), &[("managed_by", "dashboard")]);
     standin
 }
 
-fn metadata(standin: &StandIn) -> BTreeMap<String, String> {
+pub(crate) fn metadata(standin: &StandIn) -> BTreeMap<String, String> {
     standin
         .organization_by_external_id(ORG)
         .expect("the organization exists")
         .metadata
 }
 
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -41,7 +41,7 @@ fn subscription(status: &str, seats: &str, period_end: &str) -> Vec<(&'static st
 }
 
 /// What each fixture adds to the organization after `customer.created` linked it.
-fn expected(fixture: &str) -> Option<Vec<(&'static str, String)>> {
+pub(crate) fn expected(fixture: &str) -> Option<Vec<(&'static str, String)>> {
     Some(match fixture {
         "event.checkout.session.completed.json"
         | "event.customer.created.json"

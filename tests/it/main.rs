@@ -1,5 +1,6 @@
-//! orgsync's integration tests: the real daemon on port 0 with a temporary SQLite file and
-//! the Scalekit stand-in, driven over loopback HTTP with signed fixture payloads.
+//! orgsync's integration tests: the real daemon on port 0 with a temporary SQLite file (or,
+//! in `postgres`, a fresh PostgreSQL database) and the Scalekit stand-in, driven over
+//! loopback HTTP with signed fixture payloads.
 
 mod admin;
 mod cli;
@@ -7,6 +8,7 @@ mod convergence;
 mod delivery;
 mod helpers;
 mod metrics;
+mod postgres;
 mod process;
 mod replay;
 mod salesforce;

@@ -2,9 +2,8 @@
 
 use super::*;
 
-#[tokio::test]
-async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
-    let (store, _dir) = temp_store().await;
+store_test!(links_resolve_at_ingest_and_wake_waiting_jobs);
+async fn links_resolve_at_ingest_and_wake_waiting_jobs(store: Store) {
     let via_link = TargetRef::Link {
         kind: TargetKind::Organization,
         link: "stripe_customer".into(),
@@ -66,9 +65,8 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs() {
     assert_eq!(keys, vec!["link:org:stripe_customer:cus_1", "org:E9"]);
 }
 
-#[tokio::test]
-async fn a_rename_moves_field_versions_and_links() {
-    let (store, _dir) = temp_store().await;
+store_test!(a_rename_moves_field_versions_and_links);
+async fn a_rename_moves_field_versions_and_links(store: Store) {
     let mut learn = item("cus", 900, org("OLD"), "plan", "pro");
     if let Normalized::Matched { links, .. } = &mut learn.normalized {
         links.push(LinkUpdate {
@@ -105,9 +103,8 @@ async fn a_rename_moves_field_versions_and_links() {
     assert_eq!(linked.as_str(), "NEW");
 }
 
-#[tokio::test]
-async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it() {
-    let (store, _dir) = temp_store().await;
+store_test!(a_learned_organization_link_wakes_users_waiting_to_be_created_in_it);
+async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it(store: Store) {
     let user = TargetRef::External {
         kind: TargetKind::User,
         external_id: ExternalId::parse("U1").unwrap(),
@@ -160,9 +157,8 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it() {
     assert_eq!(keys, vec!["org:E1", "user:U1"]);
 }
 
-#[tokio::test]
-async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs() {
-    let (store, _dir) = temp_store().await;
+store_test!(restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs);
+async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs(store: Store) {
     let learn = |id: &str, at| {
         let mut event = item(id, at, org("E1"), "crm_account_id", "001A");
         if let Normalized::Matched { links, .. } = &mut event.normalized {
@@ -217,9 +213,8 @@ async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs() {
     );
 }
 
-#[tokio::test]
-async fn rename_chains_are_followed_and_cycles_lead_nowhere() {
-    let (store, _dir) = temp_store().await;
+store_test!(rename_chains_are_followed_and_cycles_lead_nowhere);
+async fn rename_chains_are_followed_and_cycles_lead_nowhere(store: Store) {
     for (from, to) in [("A", "B"), ("B", "C"), ("X", "Y"), ("Y", "X")] {
         sqlx::query("INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ('org', 'renamed', $1, $2, 0, 0)")
             .bind(from)

@@ -1,14 +1,62 @@
-//! Store tests on a real SQLite file.
+//! Store tests, each run on a real SQLite file and, when `ORGSYNC_TEST_DATABASE_URL` names
+//! a PostgreSQL server, on a fresh database of its own there.
 
 use serde_json::json;
 
 use super::*;
 use crate::model::*;
 
-pub(crate) async fn temp_store() -> (Store, tempfile::TempDir) {
+mod pg;
+
+/// Declares a test body `async fn NAME(store: Store)` as two tests, `NAME::sqlite` and
+/// `NAME::postgres` (the latter skipped, with a note, without a PostgreSQL server).
+macro_rules! store_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, _dir) = crate::store::tests::sqlite_store().await;
+                super::$name(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = crate::store::tests::pg::TestDb::create().await else {
+                    return;
+                };
+                let store = crate::store::Store::connect(db.url()).await.unwrap();
+                super::$name(store.clone()).await;
+                store.close().await;
+            }
+        }
+    };
+}
+
+pub(crate) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
     (Store::connect(&url).await.unwrap(), dir)
+}
+
+#[tokio::test]
+async fn a_relative_sqlite_url_is_below_the_working_directory() {
+    // A folder below the working directory (removed at the end), named by a relative URL.
+    let dir = tempfile::Builder::new()
+        .prefix(".store-test-")
+        .tempdir_in(".")
+        .unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let store = Store::connect(&format!("sqlite://{name}/Data/orgsync.db"))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(dir.path().join("Data/orgsync.db").exists());
 }
 
 pub(super) fn org(id: &str) -> TargetRef {
@@ -52,5 +100,6 @@ pub(super) fn item(
     }
 }
 
+mod claims;
 mod links;
 mod queue;

@@ -2,9 +2,8 @@
 
 use super::*;
 
-#[tokio::test]
-async fn a_redelivery_is_counted_not_stored_again() {
-    let (store, _dir) = temp_store().await;
+store_test!(a_redelivery_is_counted_not_stored_again);
+async fn a_redelivery_is_counted_not_stored_again(store: Store) {
     let first = store
         .ingest(None, &[item("evt_1", 1000, org("E1"), "plan", "pro")], 5)
         .await
@@ -27,9 +26,8 @@ async fn a_redelivery_is_counted_not_stored_again() {
     assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn claim_takes_every_job_of_one_target_and_holds_it() {
-    let (store, _dir) = temp_store().await;
+store_test!(claim_takes_every_job_of_one_target_and_holds_it);
+async fn claim_takes_every_job_of_one_target_and_holds_it(store: Store) {
     store
         .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
         .await
@@ -78,9 +76,8 @@ async fn claim_takes_every_job_of_one_target_and_holds_it() {
     );
 }
 
-#[tokio::test]
-async fn finish_records_versions_and_outcomes() {
-    let (store, _dir) = temp_store().await;
+store_test!(finish_records_versions_and_outcomes);
+async fn finish_records_versions_and_outcomes(store: Store) {
     store
         .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
         .await
@@ -125,9 +122,8 @@ async fn finish_records_versions_and_outcomes() {
     assert!(store.claim("w", 600, 60_000, 100).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn the_raw_body_is_kept_once_per_delivery_with_new_events() {
-    let (store, _dir) = temp_store().await;
+store_test!(the_raw_body_is_kept_once_per_delivery_with_new_events);
+async fn the_raw_body_is_kept_once_per_delivery_with_new_events(store: Store) {
     let raw = || {
         Some(RawDelivery {
             content_type: Some("text/xml".into()),
@@ -161,9 +157,8 @@ async fn the_raw_body_is_kept_once_per_delivery_with_new_events() {
     }
 }
 
-#[tokio::test]
-async fn an_unreadable_job_is_buried_instead_of_blocking_its_target() {
-    let (store, _dir) = temp_store().await;
+store_test!(an_unreadable_job_is_buried_instead_of_blocking_its_target);
+async fn an_unreadable_job_is_buried_instead_of_blocking_its_target(store: Store) {
     store
         .ingest(
             None,
@@ -192,9 +187,8 @@ async fn an_unreadable_job_is_buried_instead_of_blocking_its_target() {
     );
 }
 
-#[tokio::test]
-async fn retry_dead_makes_every_dead_job_runnable_again() {
-    let (store, _dir) = temp_store().await;
+store_test!(retry_dead_makes_every_dead_job_runnable_again);
+async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     for (event, target) in [("d1", "E1"), ("d2", "E2"), ("ok", "E3")] {
         store
             .ingest(None, &[item(event, 1, org(target), "plan", "x")], 1)
@@ -221,9 +215,8 @@ async fn retry_dead_makes_every_dead_job_runnable_again() {
     assert!(store.job(9_999).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events() {
-    let (store, _dir) = temp_store().await;
+store_test!(prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events);
+async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store: Store) {
     let raw = || {
         Some(RawDelivery {
             content_type: None,
