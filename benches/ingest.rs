@@ -48,17 +48,22 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings =
         Settings::load(std::path::Path::new("config/orgsync.toml"), &lookup).expect("config");
-    settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    // ORGSYNC_BENCH_DATABASE_URL points the run at another (empty) database, e.g. PostgreSQL.
+    settings.database.url = std::env::var("ORGSYNC_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let backend = settings
+        .database
+        .url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let app = App::build(settings, &lookup).await.expect("app");
     let addr = app.local_addr();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone(), false));
-    let daemon = run(
-        "orgsync: verify + rules + SQLite transaction (synchronous=FULL)",
-        addr,
-        &template,
-    )
-    .await;
+    let label = format!("orgsync: verify + rules + {backend} transaction (group commit)");
+    let daemon = run(&label, addr, &template).await;
     token.cancel();
     let _ = handle.await;
 
