@@ -103,3 +103,35 @@ pub(super) fn item(
 mod claims;
 mod links;
 mod queue;
+
+#[tokio::test]
+async fn sqlite_connections_are_durable_and_wait_instead_of_failing() {
+    let (store, _dir) = sqlite_store().await;
+    // Every pooled connection gets the settings, not only the first.
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(store.pool.acquire().await.unwrap());
+    }
+    for conn in conns.iter_mut() {
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            (journal.as_str(), synchronous, busy, keys),
+            ("wal", 2, 30_000, 1)
+        );
+    }
+}
