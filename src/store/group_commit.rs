@@ -1,8 +1,9 @@
 //! Group commit: one writer task turns the deliveries that arrive while it is writing into
 //! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
 //! on SQLite's busy timeout. On PostgreSQL each replica has its writer and their
-//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still gets its own report, and a delivery is
-//! acknowledged only after the transaction holding it committed.
+//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still
+//! gets its own report, and is acknowledged only after the transaction holding it
+//! committed.
 
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
