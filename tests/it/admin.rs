@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const ORG: &str = "org_01HZX5K9M3ABCDEF";
 const TOKEN: &str = "admin-test-token";
 const SUBSCRIPTION: &str = "stripe/event.customer.subscription.updated.json";
 

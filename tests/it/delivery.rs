@@ -8,15 +8,6 @@ use scalekit_standin::{Fault, StandIn};
 
 use crate::helpers::*;
 
-pub(crate) const ORG: &str = "org_01HZX5K9M3ABCDEF";
-
-/// A stand-in with the fixtures' organization and one key orgsync does not own.
-pub(crate) async fn standin_with_org() -> StandIn {
-    let standin = StandIn::start().await.unwrap();
-    standin.create_organization("Acme Corp", Some(ORG), &[("managed_by", "dashboard")]);
-    standin
-}
-
 pub(crate) fn metadata(standin: &StandIn) -> BTreeMap<String, String> {
     standin
         .organization_by_external_id(ORG)
@@ -80,11 +71,7 @@ pub(crate) fn expected(fixture: &str) -> Option<Vec<(&'static str, String)>> {
 #[tokio::test]
 async fn every_stripe_fixture_becomes_organization_metadata() {
     for name in stripe_fixtures() {
-        let app = spawn_app_with(TestOptions {
-            standin: Some(standin_with_org().await),
-            ..Default::default()
-        })
-        .await;
+        let app = spawn_app_with_org().await;
         // customer.created links cus_… to the organization (entitlement events carry only
         // the customer id) and sets billing_customer_id.
         assert_eq!(
@@ -118,11 +105,7 @@ async fn every_stripe_fixture_becomes_organization_metadata() {
 
 #[tokio::test]
 async fn lookups_use_the_literal_colon_path() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     app.post_stripe(&fixture("stripe/event.customer.created.json"))
         .await;
     app.drain().await;
@@ -142,11 +125,7 @@ async fn lookups_use_the_literal_colon_path() {
 
 #[tokio::test]
 async fn an_older_event_delivered_last_does_not_overwrite_the_newer_state() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
         .await;
     app.drain().await;
@@ -158,11 +137,7 @@ async fn an_older_event_delivered_last_does_not_overwrite_the_newer_state() {
     assert_eq!(state["subscription_status"], "active");
     assert_eq!(state["current_period_end"], "2026-02-15T00:00:00Z");
     // Both arriving together merge the same way.
-    let app2 = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app2 = spawn_app_with_org().await;
     app2.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
         .await;
     app2.post_stripe(&fixture("stripe/event.customer.subscription.created.json"))
@@ -275,11 +250,7 @@ async fn a_restarted_daemon_drains_the_jobs_left_pending() {
 
 #[tokio::test]
 async fn an_expired_token_is_refreshed_once_and_the_change_applied() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     app.post_stripe(&fixture("stripe/event.customer.created.json"))
         .await;
     app.drain().await;

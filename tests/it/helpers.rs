@@ -15,6 +15,10 @@ use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The organization the fixtures name (`metadata.org_id`, `client_reference_id`,
+/// `Org_Id__c`).
+pub const ORG: &str = "org_01HZX5K9M3ABCDEF";
+
 /// The Stripe signing secret the tests configure.
 pub const STRIPE_SECRET: &str = "whsec_test_secret";
 
@@ -271,4 +275,21 @@ pub fn metadata_patches(standin: &StandIn, path_prefix: &str) -> Vec<serde_json:
             body
         })
         .collect()
+}
+
+/// A stand-in holding the fixtures' organization, with one key orgsync does not own.
+pub async fn standin_with_org() -> StandIn {
+    let standin = StandIn::start().await.expect("stand-in starts");
+    standin.create_organization("Acme Corp", Some(ORG), &[("managed_by", "dashboard")]);
+    standin
+}
+
+/// Starts the daemon against [`standin_with_org`].
+pub async fn spawn_app_with_org() -> TestApp {
+    let standin = Some(standin_with_org().await);
+    spawn_app_with(TestOptions {
+        standin,
+        ..Default::default()
+    })
+    .await
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use orgsync::store::{EventFilter, JobState};
 use scalekit_standin::StandIn;
 
-use crate::delivery::{ORG, expected, map, metadata, standin_with_org};
+use crate::delivery::{expected, map, metadata};
 use crate::helpers::*;
 use crate::semantics::support::{BASE, post_signed, subscription};
 use db::TestDb;

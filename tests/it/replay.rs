@@ -9,8 +9,6 @@ use scalekit_standin::StandIn;
 
 use crate::helpers::*;
 
-const ORG: &str = "org_01HZX5K9M3ABCDEF";
-
 /// The default rules with `from` replaced by `to` in the config text (a rule "fix").
 fn rules_with(from: &str, to: &str) -> RuleSet {
     let text = std::fs::read_to_string(config_path()).unwrap();

@@ -11,11 +11,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn the_account_fixture_becomes_organization_metadata_and_is_acked_after_commit() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     let answer = post_soap(&app, fixture(ACCOUNT_FIXTURE), None).await;
     assert_ack(&answer);
     assert_eq!(
@@ -127,11 +123,7 @@ async fn the_captured_contact_fixture_updates_existing_users() {
 
 #[tokio::test]
 async fn a_hundred_notifications_are_a_hundred_events_merged_into_one_write() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     // Newest first in the document: the SystemModstamp, not the order, decides.
     let items: Vec<String> = (0..101)
         .rev()
@@ -161,11 +153,7 @@ async fn a_hundred_notifications_are_a_hundred_events_merged_into_one_write() {
 
 #[tokio::test]
 async fn a_redelivered_message_is_acked_again_but_never_applied_twice() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     let first = post_soap(&app, fixture(ACCOUNT_FIXTURE), None).await;
     assert_ack(&first);
     app.drain().await;
@@ -307,11 +295,7 @@ async fn a_store_failure_answers_a_server_fault_so_salesforce_retries() {
 
 #[tokio::test]
 async fn versions_come_from_system_modstamp_then_last_modified_date_then_arrival() {
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin_with_org().await),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_org().await;
     let with = |id: &str, fields: &[(&str, Option<&str>)]| {
         let mut all = vec![("Id", Some(ACCOUNT)), ("Org_Id__c", Some(ORG))];
         all.extend_from_slice(fields);

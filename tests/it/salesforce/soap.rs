@@ -10,7 +10,6 @@ use crate::helpers::*;
 /// The organization id the tests configure (`SALESFORCE_ORGANIZATION_ID`).
 pub const SF_ORG: &str = "00D5g000004XkQmEAK";
 /// The Scalekit organization of the constructed Account fixture.
-pub const ORG: &str = "org_01HZX5K9M3ABCDEF";
 /// The Account of the constructed fixture (18 characters).
 pub const ACCOUNT: &str = "0015g00000XyZabAAF";
 /// The constructed Account message (two Accounts, one without Org_Id__c).
@@ -136,13 +135,6 @@ pub async fn events(app: &TestApp) -> Vec<EventRow> {
         .unwrap();
     rows.reverse();
     rows
-}
-
-/// A stand-in holding the fixtures' organization with one key orgsync does not own.
-pub async fn standin_with_org() -> StandIn {
-    let standin = StandIn::start().await.unwrap();
-    standin.create_organization("Acme Corp", Some(ORG), &[("managed_by", "dashboard")]);
-    standin
 }
 
 /// How many PATCH calls the stand-in received.
