@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DatabaseSettings, ScalekitSettings, Settings};
-use crate::http::{AppState, SourceSlot, WorkersStatus, router};
+use crate::http::{self, AppState, ConnectionLimits, SourceSlot, WorkersStatus};
 use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
@@ -44,14 +44,21 @@ pub enum AppError {
     /// The Scalekit settings are unusable.
     #[error(transparent)]
     Scalekit(#[from] ScalekitError),
-    /// Serving failed.
+    /// A listener's task failed (a bug); the cause.
     #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    Serve(String),
 }
 
 /// A built, not yet running daemon.
 pub struct App {
-    listener: TcpListener,
+    /// The public listener, until it is served.
+    listener: Option<TcpListener>,
+    /// The operator's listener (`/metrics`, `/admin`), when `server.admin_listen` is set.
+    admin_listener: Option<TcpListener>,
+    /// Where the public listener is bound.
+    addr: SocketAddr,
+    /// Where the admin listener is bound.
+    admin_addr: Option<SocketAddr>,
     state: Arc<AppState>,
     workers: Vec<Arc<Worker>>,
     settings: Settings,
@@ -95,10 +102,14 @@ impl App {
                 )),
             ),
         };
-        let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
+        let (listener, addr) = bind(settings.server.listen).await?;
+        let (admin_listener, admin_addr) = match settings.server.admin_listen {
+            Some(addr) => {
+                let (listener, addr) = bind(addr).await?;
+                (Some(listener), Some(addr))
+            }
+            None => (None, None),
+        };
         let state = Arc::new(AppState {
             sources,
             rules,
@@ -109,7 +120,10 @@ impl App {
             admin_token: settings.server.admin_token.clone(),
         });
         Ok(Self {
-            listener,
+            listener: Some(listener),
+            admin_listener,
+            addr,
+            admin_addr,
             state,
             workers,
             settings,
@@ -118,9 +132,12 @@ impl App {
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.settings.server.listen)
+        self.addr
+    }
+
+    /// The admin listener's bound address, when `server.admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The store the app uses.
@@ -138,7 +155,7 @@ impl App {
     /// false) until `token` is cancelled; then stops accepting, lets in-flight requests and
     /// batches finish, and returns.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         token: CancellationToken,
         run_workers: bool,
     ) -> Result<(), AppError> {
@@ -164,34 +181,87 @@ impl App {
                 token,
             ));
         }
-        let timeout = Duration::from_secs(self.settings.server.request_timeout_seconds);
-        tracing::info!(addr = %self.local_addr(), "listening");
-        let shutdown = token.clone();
-        let served = axum::serve(self.listener, router(self.state.clone(), timeout))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        token.cancel();
+        let mut servers = self.serve(&token);
+        token.cancelled().await;
         let grace = Duration::from_secs(self.settings.worker.shutdown_grace_seconds);
-        let finished = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(grace, finished).await.is_err() {
-            // Stop the passes still running before handing their jobs back, so none of them
-            // can write to Scalekit after another process took the jobs over.
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            for worker in &self.workers {
-                match worker.release().await {
-                    Ok(n) => tracing::warn!(
-                        jobs = n,
-                        "shutdown deadline passed: released the jobs still in progress; they run again at once"
-                    ),
-                    Err(e) => {
-                        tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends")
-                    }
-                }
+        stop_workers(tasks, &self.workers, grace).await;
+        let mut served = Ok(());
+        while let Some(result) = servers.join_next().await {
+            if let Err(e) = result {
+                served = Err(AppError::Serve(e.to_string()));
             }
         }
         self.state.store.close().await;
-        served.map_err(AppError::Serve)
+        served
+    }
+
+    /// Starts the listeners: the public one with every route, or, with an admin
+    /// listener, the webhooks there and `/metrics` and `/admin` on the admin one. Each
+    /// ends within the shutdown grace once `token` is cancelled.
+    fn serve(&mut self, token: &CancellationToken) -> JoinSet<()> {
+        let server = &self.settings.server;
+        let timeout = Duration::from_secs(server.request_timeout_seconds);
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+            keep_alive_timeout: Duration::from_millis(server.keep_alive_timeout_ms),
+            max_connections: server.max_connections,
+            shutdown_grace: Duration::from_secs(self.settings.worker.shutdown_grace_seconds),
+        };
+        let mut servers = JoinSet::new();
+        let state = self.state.clone();
+        let public = match &self.admin_listener {
+            Some(_) => http::public_router(state.clone(), timeout),
+            None => http::router(state.clone(), timeout),
+        };
+        if let Some(listener) = self.listener.take() {
+            tracing::info!(addr = %self.addr, "listening");
+            servers.spawn(http::serve(
+                listener,
+                public,
+                limits,
+                token.clone(),
+                "public",
+            ));
+        }
+        if let Some(listener) = self.admin_listener.take() {
+            tracing::info!(addr = ?self.admin_addr, "admin listener: /metrics and /admin");
+            let admin = http::admin_router(state, timeout);
+            servers.spawn(http::serve(listener, admin, limits, token.clone(), "admin"));
+        }
+        servers
+    }
+}
+
+/// Binds `addr`; returns the listener and the address it got (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    Ok((listener, bound))
+}
+
+/// Waits for the worker and pruning tasks, at most `grace`; past it, stops them and hands
+/// the jobs they held back to the queue.
+async fn stop_workers(mut tasks: JoinSet<()>, workers: &[Arc<Worker>], grace: Duration) {
+    let finished = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, finished).await.is_ok() {
+        return;
+    }
+    // Stop the passes still running before handing their jobs back, so none of them can
+    // write to Scalekit after another process took the jobs over.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    for worker in workers {
+        match worker.release().await {
+            Ok(n) => tracing::warn!(
+                jobs = n,
+                "shutdown deadline passed: released the jobs still in progress; they run again at once"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "shutdown deadline passed and releasing the jobs failed; they run again when their lease ends")
+            }
+        }
     }
 }
 

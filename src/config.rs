@@ -89,10 +89,21 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to listen on (`ORGSYNC_LISTEN`).
     pub listen: SocketAddr,
+    /// A second address for `/metrics` and the admin API (`ORGSYNC_ADMIN_LISTEN`); when
+    /// set, those routes are absent from `listen`.
+    pub admin_listen: Option<SocketAddr>,
     /// Largest accepted webhook body in bytes; larger ones get 413.
     pub body_limit_bytes: usize,
     /// Longest time one request may take before it is answered 408.
     pub request_timeout_seconds: u64,
+    /// Time a client has to send a request's line and headers, in milliseconds; a
+    /// connection that sends none in time is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may stay open waiting for its next request, in
+    /// milliseconds; 0 closes every connection after one request.
+    pub keep_alive_timeout_ms: u64,
+    /// Most connections open at once on each listener; more are closed at once.
+    pub max_connections: usize,
     /// Bearer token for the admin API (`ORGSYNC_ADMIN_TOKEN`); admin routes are off unset.
     #[serde(skip)]
     pub admin_token: Option<SecretString>,
@@ -102,8 +113,12 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 10,
+            header_read_timeout_ms: 10_000,
+            keep_alive_timeout_ms: 5_000,
+            max_connections: 256,
             admin_token: None,
         }
     }
@@ -276,6 +291,7 @@ pub enum LogFormat {
     Json,
 }
 
+mod checks;
 mod load;
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,13 @@ impl Settings {
                 reason: format!("{e}; expected HOST:PORT such as 0.0.0.0:8080"),
             })?;
         }
+        if let Some(value) = get("ORGSYNC_ADMIN_LISTEN") {
+            self.server.admin_listen = Some(value.parse().map_err(|e| ConfigError::Env {
+                name: "ORGSYNC_ADMIN_LISTEN",
+                value: value.clone(),
+                reason: format!("{e}; expected HOST:PORT such as 127.0.0.1:9090"),
+            })?);
+        }
         if let Some(value) = get("ORGSYNC_DATABASE_URL") {
             self.database.url = value;
         }
@@ -79,9 +86,8 @@ impl Settings {
                 reason: reason.to_owned(),
             })
         };
-        if self.server.body_limit_bytes == 0 {
-            return invalid("server.body_limit_bytes", "must be at least 1");
-        }
+        self.validate_server()?;
+        self.validate_scalekit_url()?;
         if self.worker.concurrency == 0 || self.worker.concurrency > 64 {
             return invalid("worker.concurrency", "must be between 1 and 64");
         }

@@ -75,3 +75,73 @@ fn unknown_keys_and_out_of_range_values_are_refused() {
     let err = settings.validate().unwrap_err().to_string();
     assert!(err.contains("worker.concurrency"), "{err}");
 }
+
+#[test]
+fn an_admin_token_shorter_than_32_characters_is_refused_without_showing_it() {
+    let err = load_with(&[("ORGSYNC_ADMIN_TOKEN", "hunter2-short")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ORGSYNC_ADMIN_TOKEN") && err.contains("13 characters") && err.contains("32"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let token = "0123456789abcdef0123456789abcdef";
+    assert!(load_with(&[("ORGSYNC_ADMIN_TOKEN", token)]).is_ok());
+}
+
+#[test]
+fn the_scalekit_url_must_be_https_unless_the_host_is_loopback() {
+    for url in [
+        "https://acme.scalekit.com",
+        "http://127.0.0.1:8081",
+        "http://127.8.9.10",
+        "http://localhost:3000",
+        "http://[::1]:8081",
+    ] {
+        assert!(
+            load_with(&[("SCALEKIT_ENVIRONMENT_URL", url)]).is_ok(),
+            "{url}"
+        );
+    }
+    for url in [
+        "http://acme.scalekit.com",
+        "http://127.0.0.1.example.com",
+        "http://10.0.0.5:8080",
+        "http://[::2]",
+    ] {
+        let err = load_with(&[("SCALEKIT_ENVIRONMENT_URL", url)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SCALEKIT_ENVIRONMENT_URL") && err.contains("https://"),
+            "{url}: {err}"
+        );
+    }
+}
+
+#[test]
+fn connection_bounds_and_the_admin_listener_are_settings() {
+    let settings = load_with(&[("ORGSYNC_ADMIN_LISTEN", "127.0.0.1:9090")]).unwrap();
+    assert_eq!(
+        settings
+            .server
+            .admin_listen
+            .map(|a| a.to_string())
+            .as_deref(),
+        Some("127.0.0.1:9090")
+    );
+    assert!(settings.server.header_read_timeout_ms <= 10_000);
+    assert!(settings.server.keep_alive_timeout_ms > 0);
+    assert!(settings.server.max_connections > 0);
+    let err = load_with(&[("ORGSYNC_ADMIN_LISTEN", "127.0.0.1:8080")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("server.admin_listen"), "{err}");
+    let mut settings = Settings::parse("[server]\nmax_connections = 0\n").unwrap();
+    assert!(settings.validate().is_err());
+    settings.server.max_connections = 1;
+    settings.server.header_read_timeout_ms = 0;
+    let err = settings.validate().unwrap_err().to_string();
+    assert!(err.contains("server.header_read_timeout_ms"), "{err}");
+}

@@ -1,11 +1,15 @@
 //! The HTTP surface: `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`, and the admin API under `/admin/…` when a token is set. This is the only
-//! layer that knows status codes.
+//! `GET /metrics`, and the admin API under `/admin/…` when a token is set; with an admin
+//! listener, the last two move there ([`public_router`], [`admin_router`]). [`serve`] runs
+//! a listener with bounded connections. This is the only layer that knows status codes.
 
 mod admin;
 mod health;
 mod metrics;
+mod serve;
 mod webhooks;
+
+pub use serve::{CONNECTIONS_OPEN, CONNECTIONS_REFUSED, ConnectionLimits, serve};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,19 +55,66 @@ pub enum WorkersStatus {
     Running(Arc<WorkerHealth>),
 }
 
-/// The router with every route; callers add nothing but a listener.
+/// Every route on one listener: what the daemon serves when no admin listener is set.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
-    crate::telemetry::metrics_handle(); // records from the first request on
-    let admin = match state.admin_token {
-        Some(_) => Router::new().nest("/admin", admin::routes()),
-        None => Router::new(),
-    };
+    let routes = public_routes().merge(operator_routes(&state));
+    finish(routes, state, request_timeout)
+}
+
+/// The routes for the internet: `POST /webhooks/{source}` and the probes. With an admin
+/// listener, this is all the public listener serves.
+pub fn public_router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    finish(public_routes(), state, request_timeout)
+}
+
+/// The operator's listener (`server.admin_listen`): `/metrics`, the admin API when a
+/// token is set, and the probes.
+pub fn admin_router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    let routes = probe_routes().merge(operator_routes(&state));
+    finish(routes, state, request_timeout)
+}
+
+/// The webhook route and the probes.
+fn public_routes() -> Router<Arc<AppState>> {
+    probe_routes().route("/webhooks/{source}", post(webhooks::receive))
+}
+
+/// `/healthz` and `/readyz`, served on every listener.
+fn probe_routes() -> Router<Arc<AppState>> {
     Router::new()
-        .merge(admin)
-        .route("/webhooks/{source}", post(webhooks::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+}
+
+/// What only an operator should reach: `/metrics` and, with a token, `/admin/…`. More
+/// operator routes (a console under `/admin/ui`, say) are added here.
+fn operator_routes(state: &AppState) -> Router<Arc<AppState>> {
+    let routes = Router::new().route("/metrics", get(metrics::render));
+    match state.admin_token {
+        Some(_) => routes.nest("/admin", admin::routes()),
+        None => routes,
+    }
+}
+
+/// The whole body, or `None` when it is larger than `limit`. A declared `Content-Length`
+/// over the limit is refused before a byte is read, so the sender gets its 413 at once
+/// instead of the server waiting for a body it will not take.
+async fn read_limited(body: axum::body::Body, limit: usize) -> Option<axum::body::Bytes> {
+    let declared = axum::body::HttpBody::size_hint(&body).lower();
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return None;
+    }
+    axum::body::to_bytes(body, limit).await.ok()
+}
+
+/// Adds the request timeout and the state.
+fn finish(
+    routes: Router<Arc<AppState>>,
+    state: Arc<AppState>,
+    request_timeout: Duration,
+) -> Router {
+    crate::telemetry::metrics_handle(); // records from the first request on
+    routes
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,

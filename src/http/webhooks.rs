@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::AppState;
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
@@ -28,7 +27,7 @@ pub async fn receive(
         Ok(source) => source,
         Err(response) => return *response,
     };
-    let Ok(body) = axum::body::to_bytes(body, state.body_limit).await else {
+    let Some(body) = super::read_limited(body, state.body_limit).await else {
         let message = format!("body larger than the limit of {} bytes", state.body_limit);
         refused(&name, "BodyTooLarge");
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
@@ -72,27 +71,20 @@ pub async fn receive(
     response
 }
 
-/// The configured source, or the answer for an unknown (404) or unusable (503) one.
+/// The configured source, or a bare answer for an unknown (404) or unusable (503) one:
+/// nothing in it tells a caller which sources exist or what is missing (the startup log
+/// names the missing setting).
 fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Response>> {
     match state.sources.get(name) {
         Some(Ok(source)) => Ok(source),
-        Some(Err(reason)) => {
-            tracing::warn!(source = %name, %reason, "delivery to a source that is not configured");
+        Some(Err(_)) => {
+            tracing::debug!(source = %name, "delivery to a source that is not configured (see the startup warning)");
             count(name, "unavailable");
-            let message = format!("source {name:?} cannot receive yet: {reason}");
-            Err(Box::new(json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &message,
-            )))
+            Err(Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))
         }
         None => {
             count(telemetry::UNKNOWN_SOURCE, "unknown_source");
-            let known: Vec<&str> = state.sources.keys().map(String::as_str).collect();
-            let message = format!(
-                "unknown source {name:?}; configured sources: {}",
-                known.join(", ")
-            );
-            Err(Box::new(json_error(StatusCode::NOT_FOUND, &message)))
+            Err(Box::new(StatusCode::NOT_FOUND.into_response()))
         }
     }
 }
@@ -170,8 +162,4 @@ fn timed(source: &str, started: Instant) {
     let source = source.to_owned();
     metrics::histogram!(telemetry::WEBHOOK_INGEST_SECONDS, "source" => source)
         .record(started.elapsed());
-}
-
-fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": message }))).into_response()
 }

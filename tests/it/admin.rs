@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "admin-test-token";
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
 const SUBSCRIPTION: &str = "stripe/event.customer.subscription.updated.json";
 
 /// A daemon with the admin token and a stand-in holding the fixtures' organization.

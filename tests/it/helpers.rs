@@ -64,6 +64,8 @@ impl Default for TestOptions {
 pub struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the admin listener listens, when `ORGSYNC_ADMIN_LISTEN` is set.
+    pub admin_addr: Option<SocketAddr>,
     /// Its store (the same SQLite file).
     pub store: Store,
     /// The Scalekit stand-in it talks to.
@@ -148,12 +150,14 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     }
     let app = App::build(settings, &lookup).await.expect("the app builds");
     let addr = app.local_addr();
+    let admin_addr = app.admin_addr();
     let store = app.store().clone();
     let worker = app.worker();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone(), options.run_workers));
     TestApp {
         addr,
+        admin_addr,
         store,
         standin,
         worker,
@@ -193,6 +197,12 @@ impl TestApp {
     /// `http://ADDR{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://ADMIN_ADDR{path}` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin_addr.expect("the app has an admin listener");
+        format!("http://{addr}{path}")
     }
 
     /// POSTs `body` to `/webhooks/stripe`, signed now with the test secret.
@@ -251,8 +261,17 @@ impl TestApp {
 
     /// Stops the daemon and waits for it to finish.
     pub async fn stop(self) -> (Arc<tempfile::TempDir>, StandIn) {
+        self.stop_within(Duration::from_secs(60)).await
+    }
+
+    /// Stops the daemon and waits for it to finish, failing when that takes over `limit`.
+    pub async fn stop_within(self, limit: Duration) -> (Arc<tempfile::TempDir>, StandIn) {
         self.token.cancel();
-        self.handle.await.expect("join").expect("clean stop");
+        tokio::time::timeout(limit, self.handle)
+            .await
+            .unwrap_or_else(|_| panic!("the daemon did not stop within {limit:?}"))
+            .expect("join")
+            .expect("clean stop");
         (self.data_dir, self.standin)
     }
 }

@@ -3,7 +3,9 @@
 //! loopback HTTP with signed fixture payloads.
 
 mod admin;
+mod admin_listener;
 mod cli;
+mod connections;
 mod convergence;
 mod delivery;
 mod helpers;

@@ -148,11 +148,11 @@ async fn thin_events_oversized_bodies_and_unknown_sources_are_refused() {
         .send()
         .await
         .unwrap();
-    let (status, error) = error_of(response).await;
-    assert_eq!(status, 404);
-    assert!(
-        error.contains("nope") && error.contains("stripe"),
-        "{error}"
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "",
+        "a bare 404: nothing tells which sources exist"
     );
 
     let body = b"{not json".to_vec();
@@ -231,13 +231,15 @@ async fn a_source_without_its_secret_answers_503_so_the_sender_retries() {
         ..Default::default()
     })
     .await;
-    let (status, error) = error_of(
-        app.post_stripe(&fixture("stripe/event.customer.created.json"))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 503);
-    assert!(error.contains("STRIPE_WEBHOOK_SECRET"), "{error}");
+    let response = app
+        .post_stripe(&fixture("stripe/event.customer.created.json"))
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "",
+        "a bare 503: the sender is not told which setting is missing"
+    );
     app.stop().await;
 }
 
