@@ -48,6 +48,20 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// PostgreSQL could not set up the TLS the URL's `sslmode` asks for; nothing was sent
+    /// in cleartext.
+    #[error(
+        "cannot connect to PostgreSQL over TLS ({reason}); the URL asks for TLS with sslmode={mode}: \
+         turn TLS on at the server (ssl = on, with a certificate), and for verify-ca or verify-full \
+         name the CA that signed the server's certificate with sslrootcert=/path/to/ca.pem unless a \
+         public CA did; only on a network you trust, use sslmode=disable"
+    )]
+    Tls {
+        /// The `sslmode` of the URL.
+        mode: String,
+        /// What failed (the server has no TLS, the certificate is not trusted…).
+        reason: String,
+    },
     /// Applying the embedded migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -143,12 +157,11 @@ impl Store {
         let max = u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8);
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, max).await?,
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(max)
-                    .connect(url)
-                    .await?
-            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(max)
+                .connect(url)
+                .await
+                .map_err(|e| postgres_connect_error(e, url))?,
         };
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
@@ -187,6 +200,35 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A TLS failure while connecting as [`StoreError::Tls`], with what to do; other errors
+/// as they are. The URL's `sslmode` decides: `prefer` (sqlx's default) falls back to
+/// cleartext on its own, `require`, `verify-ca` and `verify-full` never do.
+fn postgres_connect_error(error: sqlx::Error, url: &str) -> StoreError {
+    let mode = url
+        .split_once('?')
+        .into_iter()
+        .flat_map(|(_, query)| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("sslmode="))
+        .unwrap_or("prefer");
+    let tls_failed = match &error {
+        sqlx::Error::Tls(_) => true,
+        // rustls reports handshake and certificate failures as invalid data.
+        sqlx::Error::Io(e) => e.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    };
+    if tls_failed && matches!(mode, "require" | "verify-ca" | "verify-full") {
+        let reason = match &error {
+            sqlx::Error::Tls(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        return StoreError::Tls {
+            mode: mode.to_owned(),
+            reason,
+        };
+    }
+    error.into()
 }
 
 /// Opens a SQLite file (creating it and its folder): WAL, and FULL sync so an acknowledged

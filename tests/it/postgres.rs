@@ -4,6 +4,7 @@
 //! ever working on the same organization at the same time.
 
 mod db;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
