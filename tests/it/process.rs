@@ -343,3 +343,30 @@ async fn sigterm_past_the_grace_hands_the_jobs_back_and_exits_0() {
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_grace_with_silent_and_stalled_connections_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let standin = StandIn::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    config_file(dir.path(), 1);
+    let mut daemon = Daemon::start(dir.path(), free_port(), &standin).await;
+    // One connection that never sends a byte, one stalled in the middle of a body.
+    let mut silent = tokio::net::TcpStream::connect(&daemon.addr).await.unwrap();
+    let mut stalled = tokio::net::TcpStream::connect(&daemon.addr).await.unwrap();
+    stalled
+        .write_all(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let probe = format!("http://{}/healthz", daemon.addr);
+    assert_eq!(http.get(probe).send().await.unwrap().status(), 200);
+    daemon.terminate();
+    // Far below the 10 s request timeout that would otherwise end the stalled request.
+    let status = daemon.wait(Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}: {}", daemon_log(dir.path()));
+    let mut rest = Vec::new();
+    for stream in [&mut silent, &mut stalled] {
+        let _ = stream.read_to_end(&mut rest).await;
+    }
+}
