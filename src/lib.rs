@@ -10,7 +10,8 @@
 //! - [`worker`] claims the jobs of one target at a time, merges them, and applies them
 //!   through [`scalekit`], the REST client, with retries stored as the next run time.
 //! - [`http`] is the axum router: webhooks, health and readiness, `/metrics`, and the admin
-//!   API (behind a bearer token); the only place that knows status codes.
+//!   API (behind a bearer token), optionally on a second listener; the only place that
+//!   knows status codes. It serves each listener with bounded connections.
 //! - [`replay`] runs stored events through the current rules again (or dry-runs them).
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
 //!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
