@@ -2,6 +2,10 @@
 //! the public one), and an admin token too short to stop startup.
 
 use std::process::Command;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use reqwest::StatusCode;
 
@@ -76,6 +80,51 @@ async fn without_an_admin_listener_everything_stays_on_the_public_one() {
     for path in ["/metrics", "/admin/jobs", "/healthz"] {
         assert_eq!(get(&app, app.url(path)).await, 200, "{path}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_public_listener_leaves_the_admin_listener_answering() {
+    let app = spawn_app_with(TestOptions {
+        env: vec![("ORGSYNC_ADMIN_LISTEN", "127.0.0.1:0".into())],
+        tune: Some(Box::new(|settings| {
+            settings.server.max_connections = 2;
+            settings.server.header_read_timeout_ms = 60_000;
+        })),
+        ..Default::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    // A third public connection is closed unanswered…
+    let mut over = TcpStream::connect(app.addr).await.unwrap();
+    let _ = over
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), over.read_to_end(&mut answer));
+    assert!(read.await.is_ok(), "the connection over the cap stays open");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    // …while the operator's listener answers, and counts the refusal.
+    assert_eq!(get(&app, app.admin_url("/healthz")).await, 200);
+    let metrics = app
+        .http
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("orgsync_http_connections_refused_total{listener=\"public\"}")),
+        "{metrics}"
+    );
+    drop(held);
     app.stop().await;
 }
 
