@@ -3,6 +3,7 @@
 //! layer that knows status codes.
 
 mod admin;
+mod console;
 mod health;
 mod metrics;
 mod webhooks;
@@ -55,7 +56,9 @@ pub enum WorkersStatus {
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     crate::telemetry::metrics_handle(); // records from the first request on
     let admin = match state.admin_token {
-        Some(_) => Router::new().nest("/admin", admin::routes()),
+        Some(_) => Router::new()
+            .nest("/admin", admin::routes())
+            .nest(console::BASE, console::routes()),
         None => Router::new(),
     };
     Router::new()
