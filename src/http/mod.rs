@@ -58,7 +58,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     let admin = match state.admin_token {
         Some(_) => Router::new()
             .nest("/admin", admin::routes())
-            .nest(console::BASE, console::routes()),
+            .merge(console::routes()),
         None => Router::new(),
     };
     Router::new()

@@ -4,6 +4,7 @@
 
 mod admin;
 mod cli;
+mod console;
 mod convergence;
 mod delivery;
 mod helpers;

@@ -29,19 +29,30 @@ pub use auth::{LoginThrottle, Sessions};
 /// Where the console lives; links and redirects are built from it.
 pub const BASE: &str = "/admin/ui";
 
-/// The console's routes, relative to [`BASE`]. Each call makes its own session table.
+/// The console's routes under [`BASE`] (`/admin/ui/` is the overview; `/admin/ui` redirects
+/// there). Each call makes its own session table.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/", get(overview::page))
-        .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::detail))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}/retry", post(jobs::retry_one))
-        .route("/jobs/retry-dead", post(jobs::retry_dead))
-        .route("/target", get(target::page))
-        .route("/replay", get(replay::form).post(replay::run))
+        .route(
+            BASE,
+            get(|| async { Redirect::permanent(&format!("{BASE}/")) }),
+        )
+        .route(&format!("{BASE}/"), get(overview::page))
+        .route(
+            &format!("{BASE}/login"),
+            get(auth::login_form).post(auth::login),
+        )
+        .route(&format!("{BASE}/logout"), post(auth::logout))
+        .route(&format!("{BASE}/events"), get(events::list))
+        .route(&format!("{BASE}/events/{{id}}"), get(events::detail))
+        .route(&format!("{BASE}/jobs"), get(jobs::list))
+        .route(&format!("{BASE}/jobs/{{id}}/retry"), post(jobs::retry_one))
+        .route(&format!("{BASE}/jobs/retry-dead"), post(jobs::retry_dead))
+        .route(&format!("{BASE}/target"), get(target::page))
+        .route(
+            &format!("{BASE}/replay"),
+            get(replay::form).post(replay::run),
+        )
         .layer(Extension(Arc::new(Sessions::default())))
         .layer(Extension(Arc::new(LoginThrottle::default())))
         .layer(axum::middleware::map_response(harden))

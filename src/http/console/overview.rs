@@ -64,7 +64,9 @@ pub async fn page(
     State(state): State<Arc<AppState>>,
 ) -> Result<Html<String>, ConsoleError> {
     let now = now_ms();
-    let since = now - (CHART_MINUTES as i64) * 60_000;
+    // The window ends with the current minute.
+    let first = now / 60_000 - (CHART_MINUTES as i64 - 1);
+    let since = first * 60_000;
     let store = &state.store;
     let counts = store.job_counts().await?;
     let job_counts: Vec<(&'static str, i64)> = JOB_STATES
@@ -78,7 +80,6 @@ pub async fn page(
             None => ("running", None),
         },
     };
-    let first = since / 60_000;
     let received = buckets(&store.events_per_minute(since).await?, first, CHART_MINUTES);
     let applied = buckets(
         &store.applied_per_minute(since).await?,
