@@ -5,6 +5,8 @@
 mod admin;
 mod cli;
 mod console;
+mod console_browser;
+mod console_webdriver;
 mod convergence;
 mod delivery;
 mod helpers;
