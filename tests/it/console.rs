@@ -14,12 +14,21 @@ pub const SUBSCRIPTION: &str = "stripe/event.customer.subscription.updated.json"
 
 /// A daemon with the admin token and a stand-in holding the fixtures' organization.
 pub async fn console_app(run_workers: bool) -> TestApp {
+    console_app_on(run_workers, None).await
+}
+
+/// [`console_app`] on this database URL (else a temporary SQLite file).
+async fn console_app_on(run_workers: bool, database_url: Option<&str>) -> TestApp {
     let standin = StandIn::start().await.unwrap();
     standin.create_organization("Acme Corp", Some(ORG), &[]);
+    let mut env = vec![("ORGSYNC_ADMIN_TOKEN", TOKEN.into())];
+    if let Some(url) = database_url {
+        env.push(("ORGSYNC_DATABASE_URL", url.to_owned()));
+    }
     spawn_app_with(TestOptions {
         standin: Some(standin),
         run_workers,
-        env: vec![("ORGSYNC_ADMIN_TOKEN", TOKEN.into())],
+        env,
         ..Default::default()
     })
     .await
@@ -247,7 +256,19 @@ async fn posts_from_another_origin_or_without_the_form_token_are_refused() {
 
 #[tokio::test]
 async fn each_page_shows_the_stored_state_and_a_dead_job_is_retried_after_confirming() {
-    let app = console_app(false).await;
+    pages(console_app(false).await).await;
+}
+
+#[tokio::test]
+async fn each_page_works_on_postgres() {
+    let Some(db) = crate::postgres::db::TestDb::create().await else {
+        return;
+    };
+    pages(console_app_on(false, Some(db.url())).await).await;
+}
+
+/// Drives every page over a daemon that has the admin token and no events yet.
+async fn pages(app: TestApp) {
     app.standin.fail_next(1, Fault::Status(403));
     app.post_stripe(&fixture(SUBSCRIPTION)).await;
     app.drain().await;
@@ -317,6 +338,9 @@ async fn each_page_shows_the_stored_state_and_a_dead_job_is_retried_after_confir
         .await;
     assert!(html.contains("1 dead jobs will run again now"), "{html}");
     app.drain().await;
+    let (_, html) = b.get(&app, "/admin/ui/").await;
+    assert!(html.contains("jobs applied: 1 (peak 1/min)"), "{html}");
+    assert!(html.contains(r#"id="dead-count">0<"#));
     let again = b.post(&app, "/admin/ui/jobs/1/retry", &[]).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 
