@@ -40,13 +40,19 @@ async fn browser() -> Option<Browser> {
              apt-get install -y chromium chromium-driver"
         ),
         _ => {
-            eprintln!(
+            say(
                 "note: console browser test skipped: chromium/chromedriver not found \
-                 (apt-get install -y chromium chromium-driver; ORGSYNC_REQUIRE_BROWSER=1 makes this fail)"
+                 (apt-get install -y chromium chromium-driver; ORGSYNC_REQUIRE_BROWSER=1 makes this fail)",
             );
             None
         }
     }
+}
+
+/// Writes a line to stderr past the test harness's capture, so it shows in every run.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Captures the current page at both widths as `NAME-WIDTH.png`.
@@ -203,7 +209,10 @@ async fn the_console_works_in_headless_chromium() {
     browser.goto(&app.url("/admin/ui/jobs")).await;
     assert!(browser.url().await.ends_with("/admin/ui/login"));
 
-    println!("console screenshots: {}", screenshot_dir().display());
+    say(&format!(
+        "console screenshots: {}",
+        screenshot_dir().display()
+    ));
     browser.quit().await;
     app.stop().await;
 }
