@@ -10,6 +10,7 @@ mod events;
 mod jobs;
 mod overview;
 mod replay;
+mod session;
 mod target;
 mod views;
 
@@ -24,7 +25,7 @@ use axum::{Extension, Router};
 use super::AppState;
 use crate::store::StoreError;
 
-pub use auth::{LoginThrottle, Sessions};
+pub use session::{LoginThrottle, Sessions};
 
 /// Where the console lives; links and redirects are built from it.
 pub const BASE: &str = "/admin/ui";
