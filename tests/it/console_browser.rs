@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::response::Html;
-use orgsync::store::JobState;
+use orgsync::store::{JobRow, JobState};
 use scalekit_standin::Fault;
 
 use crate::console::{SUBSCRIPTION, TOKEN, console_app};
@@ -82,6 +82,18 @@ async fn attacker_page(console: std::net::SocketAddr) -> std::net::SocketAddr {
     addr
 }
 
+/// Waits until at least one job is dead; returns the newest.
+async fn dead_job(app: &TestApp) -> JobRow {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(job) = app.jobs(Some(JobState::Dead)).await.into_iter().next() {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no dead job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_console_works_in_headless_chromium() {
     let Some(browser) = browser().await else {
@@ -90,28 +102,50 @@ async fn the_console_works_in_headless_chromium() {
     let app = console_app(true).await;
     app.standin.fail_next(1, Fault::Status(403));
     app.post_stripe(&fixture(SUBSCRIPTION)).await;
-    let started = std::time::Instant::now();
-    while app.jobs(Some(JobState::Dead)).await.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(30), "no dead job");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let dead = app.jobs(Some(JobState::Dead)).await[0].clone();
+    let dead = dead_job(&app).await;
 
-    // Log in through the form.
+    log_in(&browser, &app).await;
+    retry_until_done(&browser, &app, &dead).await;
+    visit_pages(&browser, &app, dead.event_id).await;
+    dry_run(&browser, &app, dead.event_id).await;
+    forged_post_is_refused(&browser, &app).await;
+
+    // Logging out ends the session.
+    browser.goto(&app.url("/admin/ui/")).await;
+    browser.find("header button").await.click().await;
+    browser.wait_for_text(r#"id="token""#).await;
+    browser.goto(&app.url("/admin/ui/jobs")).await;
+    assert!(browser.url().await.ends_with("/admin/ui/login"));
+
+    say(&format!(
+        "console screenshots: {}",
+        screenshot_dir().display()
+    ));
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The console sends a stranger to the login form; the token leads to the overview.
+async fn log_in(browser: &Browser, app: &TestApp) {
     browser.goto(&app.url("/admin/ui/")).await;
     assert!(browser.url().await.ends_with("/admin/ui/login"));
-    capture(&browser, "login").await;
+    capture(browser, "login").await;
     browser.find("#token").await.type_text(TOKEN).await;
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_text("<h1>Overview</h1>").await;
     assert_eq!(browser.find("#dead-count").await.text().await, "1");
-    capture(&browser, "overview").await;
+    capture(browser, "overview").await;
+}
 
-    // The dead job, retried now that the stand-in no longer fails; then done.
+/// The dead job, retried now that the stand-in no longer fails, ends done.
+async fn retry_until_done(browser: &Browser, app: &TestApp, dead: &JobRow) {
     browser.goto(&app.url("/admin/ui/jobs?state=dead")).await;
     let row = format!("#job-{}", dead.id);
-    assert!(browser.find(&format!("{row} .state")).await.text().await == "dead");
-    capture(&browser, "jobs").await;
+    assert_eq!(
+        browser.find(&format!("{row} .state")).await.text().await,
+        "dead"
+    );
+    capture(browser, "jobs").await;
     browser.find(&format!("{row} button")).await.click().await;
     browser.wait_for_text("will run again now").await;
     let target_jobs = app.url(&format!("/admin/ui/jobs?target=org:{ORG}"));
@@ -127,42 +161,39 @@ async fn the_console_works_in_headless_chromium() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let org = app.standin.organization_by_external_id(ORG).unwrap();
     assert_eq!(
-        app.standin
-            .organization_by_external_id(ORG)
-            .unwrap()
-            .metadata
-            .get("plan_type")
-            .map(String::as_str),
+        org.metadata.get("plan_type").map(String::as_str),
         Some("pro_monthly")
     );
+}
 
-    // Events, one event, the target.
+/// Events, one event, the target: each shows its data.
+async fn visit_pages(browser: &Browser, app: &TestApp, event_id: i64) {
     browser
         .goto(&app.url("/admin/ui/events?source=stripe"))
         .await;
     browser.wait_for_text("customer.subscription.updated").await;
-    capture(&browser, "events").await;
+    capture(browser, "events").await;
     browser
-        .goto(&app.url(&format!("/admin/ui/events/{}", dead.event_id)))
+        .goto(&app.url(&format!("/admin/ui/events/{event_id}")))
         .await;
     assert!(browser.find("#verification").await.text().await.len() > 3);
-    capture(&browser, "event").await;
-    browser
-        .goto(&app.url(&format!(
-            "/admin/ui/target?kind=organization&external_id={ORG}"
-        )))
-        .await;
+    capture(browser, "event").await;
+    let target = format!("/admin/ui/target?kind=organization&external_id={ORG}");
+    browser.goto(&app.url(&target)).await;
     browser.wait_for_text("pro_monthly").await;
-    capture(&browser, "target").await;
+    capture(browser, "target").await;
+}
 
-    // A replay dry run shows the rules' result and enqueues nothing.
+/// A replay dry run shows what the rules make of the event and enqueues nothing.
+async fn dry_run(browser: &Browser, app: &TestApp, event_id: i64) {
     let jobs_before = app.jobs(None).await.len();
     browser.goto(&app.url("/admin/ui/replay")).await;
     browser
         .find("#r-ids")
         .await
-        .type_text(&dead.event_id.to_string())
+        .type_text(&event_id.to_string())
         .await;
     browser.find("#dry-run").await.click().await;
     browser.wait_for_text("Dry run: nothing was enqueued").await;
@@ -180,39 +211,18 @@ async fn the_console_works_in_headless_chromium() {
             .contains("plan_type")
     );
     assert_eq!(app.jobs(None).await.len(), jobs_before);
-    capture(&browser, "replay").await;
+    capture(browser, "replay").await;
+}
 
-    // A form on another site posting to the console is refused.
+/// A form on another site posting a bulk retry to the console is refused.
+async fn forged_post_is_refused(browser: &Browser, app: &TestApp) {
     app.standin.fail_next(1, Fault::Status(403));
-    app.post_stripe(&fixture(
-        "stripe/event.customer.subscription.updated.quantity.json",
-    ))
-    .await;
-    let started = std::time::Instant::now();
-    while app.jobs(Some(JobState::Dead)).await.is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no second dead job"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let quantity = fixture("stripe/event.customer.subscription.updated.quantity.json");
+    app.post_stripe(&quantity).await;
+    dead_job(app).await;
     let attacker = attacker_page(app.addr).await;
     browser.goto(&format!("http://{attacker}/")).await;
     browser.find("#go").await.click().await;
     browser.wait_for_text("cross-site request refused").await;
     assert_eq!(app.jobs(Some(JobState::Dead)).await.len(), 1);
-
-    // Logging out ends the session.
-    browser.goto(&app.url("/admin/ui/")).await;
-    browser.find("header button").await.click().await;
-    browser.wait_for_text(r#"id="token""#).await;
-    browser.goto(&app.url("/admin/ui/jobs")).await;
-    assert!(browser.url().await.ends_with("/admin/ui/login"));
-
-    say(&format!(
-        "console screenshots: {}",
-        screenshot_dir().display()
-    ));
-    browser.quit().await;
-    app.stop().await;
 }
