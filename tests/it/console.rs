@@ -273,8 +273,15 @@ async fn pages(app: TestApp) {
     app.post_stripe(&fixture(SUBSCRIPTION)).await;
     app.drain().await;
     let b = login(&app).await;
+    overview_and_events(&app, &b).await;
+    jobs_retried_after_confirming(&app, &b).await;
+    target_and_replay(&app, &b).await;
+    app.stop().await;
+}
 
-    let (_, html) = b.get(&app, "/admin/ui/").await;
+/// The overview counts the dead job; the events list filters; one event shows it all.
+async fn overview_and_events(app: &TestApp, b: &Browser) {
+    let (_, html) = b.get(app, "/admin/ui/").await;
     assert!(html.contains(r#"id="dead-count">1<"#), "{html}");
     assert!(html.contains(r#"id="workers-state">running<"#));
     assert!(
@@ -287,17 +294,17 @@ async fn pages(app: TestApp) {
     );
 
     let (_, html) = b
-        .get(&app, "/admin/ui/events?source=stripe&status=accepted")
+        .get(app, "/admin/ui/events?source=stripe&status=accepted")
         .await;
     assert!(html.contains("customer.subscription.updated"), "{html}");
-    let (status, html) = b.get(&app, "/admin/ui/events?status=lost").await;
+    let (status, html) = b.get(app, "/admin/ui/events?status=lost").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("accepted, ignored or rejected"));
-    let (_, html) = b.get(&app, "/admin/ui/events?since=2000-01-01T00:00").await;
+    let (_, html) = b.get(app, "/admin/ui/events?since=2000-01-01T00:00").await;
     assert!(html.contains("customer.subscription.updated"));
-    let (_, html) = b.get(&app, "/admin/ui/events?until=2000-01-01T00:00").await;
+    let (_, html) = b.get(app, "/admin/ui/events?until=2000-01-01T00:00").await;
     assert!(html.contains("No event matches."));
-    let (_, html) = b.get(&app, "/admin/ui/events/1").await;
+    let (_, html) = b.get(app, "/admin/ui/events/1").await;
     assert!(
         html.contains(r#"id="payload""#) && html.contains("customer.subscription.updated"),
         "{html}"
@@ -305,17 +312,20 @@ async fn pages(app: TestApp) {
     assert!(html.contains(r#"id="raw-body""#) && html.contains(r#"id="verification""#));
     assert!(html.contains("plan_type") && html.contains("state-dead"));
     assert_eq!(
-        b.get(&app, "/admin/ui/events/99").await.0,
+        b.get(app, "/admin/ui/events/99").await.0,
         StatusCode::NOT_FOUND
     );
+}
 
-    let (_, html) = b.get(&app, "/admin/ui/jobs?state=dead").await;
+/// The dead job is listed with its error and retried in bulk after the confirmation step.
+async fn jobs_retried_after_confirming(app: &TestApp, b: &Browser) {
+    let (_, html) = b.get(app, "/admin/ui/jobs?state=dead").await;
     assert!(
         html.contains("403") && html.contains("Retry all 1 dead jobs"),
         "{html}"
     );
     let confirm = b
-        .post(&app, "/admin/ui/jobs/retry-dead", &[("state", "dead")])
+        .post(app, "/admin/ui/jobs/retry-dead", &[("state", "dead")])
         .await;
     assert_eq!(confirm.status(), StatusCode::OK);
     assert!(
@@ -330,23 +340,24 @@ async fn pages(app: TestApp) {
         1
     );
     let done = b
-        .post(&app, "/admin/ui/jobs/retry-dead", &[("confirm", "yes")])
+        .post(app, "/admin/ui/jobs/retry-dead", &[("confirm", "yes")])
         .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let (_, html) = b
-        .get(&app, done.headers()[LOCATION].to_str().unwrap())
-        .await;
+    let (_, html) = b.get(app, done.headers()[LOCATION].to_str().unwrap()).await;
     assert!(html.contains("1 dead jobs will run again now"), "{html}");
     app.drain().await;
-    let (_, html) = b.get(&app, "/admin/ui/").await;
+    let (_, html) = b.get(app, "/admin/ui/").await;
     assert!(html.contains("jobs applied: 1 (peak 1/min)"), "{html}");
     assert!(html.contains(r#"id="dead-count">0<"#));
-    let again = b.post(&app, "/admin/ui/jobs/1/retry", &[]).await;
+    let again = b.post(app, "/admin/ui/jobs/1/retry", &[]).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
+}
 
+/// The target shows the value orgsync wrote; a replay dry-runs, then runs.
+async fn target_and_replay(app: &TestApp, b: &Browser) {
     let (_, html) = b
         .get(
-            &app,
+            app,
             &format!("/admin/ui/target?kind=organization&external_id={ORG}"),
         )
         .await;
@@ -357,11 +368,11 @@ async fn pages(app: TestApp) {
     );
     assert!(html.contains(r#"id="diff-unavailable""#));
 
-    let (_, html) = b.get(&app, "/admin/ui/replay").await;
+    let (_, html) = b.get(app, "/admin/ui/replay").await;
     assert!(html.contains(r#"<label for="r-source">"#));
     let dry = b
         .post(
-            &app,
+            app,
             "/admin/ui/replay",
             &[("source", "stripe"), ("action", "dry_run")],
         )
@@ -372,14 +383,13 @@ async fn pages(app: TestApp) {
     let jobs_before = app.jobs(None).await.len();
     let run = b
         .post(
-            &app,
+            app,
             "/admin/ui/replay",
             &[("source", "stripe"), ("action", "run")],
         )
         .await;
     assert!(run.text().await.unwrap().contains("jobs were enqueued"));
     assert!(app.jobs(None).await.len() > jobs_before);
-    let bad = b.post(&app, "/admin/ui/replay", &[("ids", "1,x")]).await;
+    let bad = b.post(app, "/admin/ui/replay", &[("ids", "1,x")]).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    app.stop().await;
 }
