@@ -393,3 +393,20 @@ async fn target_and_replay(app: &TestApp, b: &Browser) {
     let bad = b.post(app, "/admin/ui/replay", &[("ids", "1,x")]).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_overview_says_why_the_workers_are_paused() {
+    let app = spawn_app_with(TestOptions {
+        scalekit: false,
+        env: vec![("ORGSYNC_ADMIN_TOKEN", TOKEN.into())],
+        ..Default::default()
+    })
+    .await;
+    app.post_stripe(&fixture(SUBSCRIPTION)).await;
+    let b = login(&app).await;
+    let (_, html) = b.get(&app, "/admin/ui/").await;
+    assert!(html.contains(r#"id="workers-state">paused<"#), "{html}");
+    assert!(html.contains("SCALEKIT_"), "{html}");
+    assert!(html.contains(r#"id="queue-lag">"#) && !html.contains(r#"id="queue-lag">none<"#));
+    app.stop().await;
+}
