@@ -13,6 +13,7 @@ use super::auth::Session;
 use super::views::{Chrome, given, pretty, time, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
+use crate::model::Change;
 use crate::store::{ConsoleEventFilter, ConsoleJobFilter, EventRow, JobRow};
 
 /// The most events a list shows.
@@ -117,12 +118,22 @@ pub struct JobView {
     pub change: String,
     /// Its next run time.
     pub run_at: String,
+    /// What it sets and removes, one line per key (empty when unreadable).
+    pub summary: Vec<String>,
 }
 
 impl JobView {
     /// The view of a job row.
     pub fn of(job: JobRow) -> Self {
+        let summary = serde_json::from_value::<Change>(job.change.clone())
+            .map(|c| {
+                let set = c.set.iter().map(|(k, v)| format!("{k} = {v}"));
+                set.chain(c.unset.iter().map(|k| format!("{k} removed")))
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
+            summary,
             change: pretty(&job.change),
             run_at: time(job.run_at_ms),
             job,
