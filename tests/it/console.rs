@@ -366,7 +366,10 @@ async fn target_and_replay(app: &TestApp, b: &Browser) {
         html.contains("<code>plan_type</code></th><td>pro_monthly</td>"),
         "{html}"
     );
-    assert!(html.contains(r#"id="diff-unavailable""#));
+    assert!(html.contains(r#"id="check-drift""#) && !html.contains(r#"id="diff-unavailable""#));
+    let drift = format!("/admin/ui/target?kind=organization&external_id={ORG}&drift=1");
+    let (_, html) = b.get(app, &drift).await;
+    assert!(html.contains(r#"id="diff-unavailable""#), "{html}");
 
     let (_, html) = b.get(app, "/admin/ui/replay").await;
     assert!(html.contains(r#"<label for="r-source">"#));

@@ -32,6 +32,8 @@ pub struct TargetQuery {
     pub kind: Option<String>,
     /// The external id.
     pub external_id: Option<String>,
+    /// Present (`1`) when the operator asked to compare with live Scalekit.
+    pub drift: Option<String>,
 }
 
 /// A key orgsync owns on the target.
@@ -58,6 +60,8 @@ struct TargetPage {
     target_key: Option<String>,
     owned: Vec<OwnedRow>,
     jobs: Vec<JobView>,
+    /// Whether the operator asked for the drift section.
+    drift_asked: bool,
     diff_title: &'static str,
     diff: Option<DiffView>,
     diff_unavailable: &'static str,
@@ -116,7 +120,10 @@ pub async fn page(
         target_key,
         owned,
         jobs,
+        drift_asked: given(&q.drift).is_some(),
         diff_title: "Drift against live Scalekit",
+        // Wiring point for issue 9: when `drift_asked`, compute the target's drift against
+        // live Scalekit and pass it here as a `DiffView` (one `DiffTarget`, a row per key).
         diff: None,
         diff_unavailable: NOT_WIRED,
     };
@@ -141,4 +148,68 @@ fn last_written(changes: &[AppliedChange]) -> BTreeMap<String, (Option<String>, 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::console::diff::{DiffRow, DiffTarget};
+
+    fn page(diff: Option<DiffView>) -> String {
+        TargetPage {
+            chrome: Chrome::new("target", "token"),
+            kind: "organization".into(),
+            external_id: "org_1".into(),
+            target_key: Some("org:org_1".into()),
+            owned: vec![],
+            jobs: vec![],
+            drift_asked: true,
+            diff_title: "Drift against live Scalekit",
+            diff,
+            diff_unavailable: NOT_WIRED,
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_drift_section_renders_plain_rows_or_says_it_is_not_wired() {
+        assert!(page(None).contains(NOT_WIRED));
+        let row = DiffRow {
+            key: "plan_type".into(),
+            live: Some("free<b>".into()),
+            after: None,
+            verdict: "drifted".into(),
+        };
+        let view = DiffView {
+            targets: vec![DiffTarget {
+                target: "organization org_1".into(),
+                rows: vec![row],
+                note: None,
+            }],
+        };
+        let html = page(Some(view));
+        assert!(html.contains("<code>plan_type</code>") && html.contains("free&#60;b&#62;"));
+        assert!(html.contains("drifted") && !html.contains(NOT_WIRED));
+    }
+
+    #[test]
+    fn the_last_written_value_is_the_newest_changes() {
+        let change = |id, set: &str| {
+            AppliedChange {
+            job_id: id,
+            event_id: id,
+            change: serde_json::from_str(&format!(
+                r#"{{"rule": "r", "target": {{"by": "external", "kind": "organization", "external_id": "o"}}, {set}}}"#
+            ))
+            .unwrap(),
+        }
+        };
+        let written = last_written(&[
+            change(2, r#""set": {"plan_type": "pro"}, "unset": ["seats"]"#),
+            change(1, r#""set": {"plan_type": "free", "seats": "3"}"#),
+        ]);
+        assert_eq!(written["plan_type"], (Some("pro".to_owned()), 2));
+        assert_eq!(written["seats"], (None, 2));
+    }
 }
