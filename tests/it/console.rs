@@ -124,38 +124,22 @@ async fn without_the_token_the_console_does_not_exist() {
 }
 
 #[tokio::test]
-async fn the_login_form_trades_the_token_for_a_strict_httponly_cookie_and_logout_ends_it() {
+async fn the_login_form_trades_the_token_for_a_strict_httponly_cookie() {
     let app = console_app(false).await;
     let http = client();
     let response = http.get(app.url("/admin/ui/")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/admin/ui/login");
-    let html = http
-        .get(app.url("/admin/ui/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = http.get(app.url("/admin/ui/login")).send().await.unwrap();
+    let html = html.text().await.unwrap();
     assert!(html.contains(r#"<label for="token">"#) && html.contains(r#"type="password""#));
 
-    let wrong = http
-        .post(app.url("/admin/ui/login"))
-        .form(&[("token", "guess")])
-        .send()
-        .await
-        .unwrap();
+    let wrong = post_login(&http, &app, "guess", None).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(wrong.text().await.unwrap().contains("not the admin token"));
 
-    let right = http
-        .post(app.url("/admin/ui/login"))
-        .form(&[("token", TOKEN)])
-        .send()
-        .await
-        .unwrap();
+    let right = post_login(&http, &app, TOKEN, None).await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     assert_eq!(right.headers()[LOCATION], "/admin/ui/");
     let set = right.headers()[SET_COOKIE].to_str().unwrap();
@@ -163,20 +147,29 @@ async fn the_login_form_trades_the_token_for_a_strict_httponly_cookie_and_logout
         assert!(set.contains(attribute), "{attribute} missing: {set}");
     }
     assert!(!set.contains("Secure") && !set.contains(TOKEN), "{set}");
-    let behind_tls = http
-        .post(app.url("/admin/ui/login"))
-        .header("x-forwarded-proto", "https")
-        .form(&[("token", TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        behind_tls.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .ends_with("; Secure")
-    );
+    let behind_tls = post_login(&http, &app, TOKEN, Some("https")).await;
+    let set = behind_tls.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set.ends_with("; Secure"), "{set}");
+    app.stop().await;
+}
 
+/// Posts the login form, optionally as forwarded by a proxy with this protocol.
+async fn post_login(
+    http: &reqwest::Client,
+    app: &TestApp,
+    token: &str,
+    forwarded_proto: Option<&str>,
+) -> Response {
+    let mut request = http.post(app.url("/admin/ui/login"));
+    if let Some(proto) = forwarded_proto {
+        request = request.header("x-forwarded-proto", proto);
+    }
+    request.form(&[("token", token)]).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_cookie_is_sent_to_the_login_form_and_logout_ends_the_session() {
+    let app = console_app(false).await;
     let browser = login(&app).await;
     let (status, html) = browser.get(&app, "/admin/ui/").await;
     assert_eq!(status, StatusCode::OK);
@@ -192,12 +185,8 @@ async fn the_login_form_trades_the_token_for_a_strict_httponly_cookie_and_logout
 
     let out = browser.post(&app, "/admin/ui/logout", &[]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert!(
-        out.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    let cleared = out.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("orgsync_session=;") && cleared.contains("Max-Age=0"));
     assert_eq!(
         browser.get(&app, "/admin/ui/").await.0,
         StatusCode::SEE_OTHER
