@@ -5,6 +5,7 @@
 //! already in the tree) and the protocol subset is small and stable.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,7 +33,11 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and the Chromium it started (its process group), also when the
+    /// test failed before [`Browser::quit`].
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -53,6 +58,7 @@ impl Browser {
             .port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
