@@ -8,7 +8,7 @@ use scalekit_standin::{Fault, StandIn};
 use crate::helpers::*;
 
 /// The admin token the console tests configure.
-pub const TOKEN: &str = "console-test-token";
+pub const TOKEN: &str = "console-test-token-0123456789abcdef";
 /// A Stripe event that sets `plan_type` on the fixtures' organization.
 pub const SUBSCRIPTION: &str = "stripe/event.customer.subscription.updated.json";
 
