@@ -4,6 +4,7 @@
 //! a listener with bounded connections. This is the only layer that knows status codes.
 
 mod admin;
+mod console;
 mod health;
 mod metrics;
 mod serve;
@@ -91,7 +92,9 @@ fn probe_routes() -> Router<Arc<AppState>> {
 fn operator_routes(state: &AppState) -> Router<Arc<AppState>> {
     let routes = Router::new().route("/metrics", get(metrics::render));
     match state.admin_token {
-        Some(_) => routes.nest("/admin", admin::routes()),
+        Some(_) => routes
+            .nest("/admin", admin::routes())
+            .merge(console::routes()),
         None => routes,
     }
 }

@@ -9,6 +9,7 @@
 //! differ.
 
 mod claim;
+mod console;
 mod events;
 mod group_commit;
 mod ingest;
@@ -24,6 +25,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, Executor, Transaction};
 
+pub use console::{AppliedChange, ConsoleEventFilter, ConsoleJobFilter, OwnedField, SourceCounts};
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};

@@ -1,0 +1,309 @@
+//! Queries for the browser console: per-source delivery counts, per-minute activity, queue
+//! lag, filtered event and job lists, a target's owned fields, filtered bulk retry. Every
+//! time-bounded query is a range scan on an existing index (`events_by_received`,
+//! `jobs_by_state_run_at`, `jobs_by_target`, `jobs_by_event`).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{EventRow, JobRow, Store, StoreError, decode_json};
+
+/// How far before the chart window a done job's last run time may lie and still be counted
+/// (a job is applied shortly after its run time unless the workers were stopped for long).
+const DONE_LOOKBACK_MS: i64 = 24 * 3_600_000;
+
+/// Events one source delivered in a time window, by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// The source's name.
+    pub source: String,
+    /// Events stored as accepted.
+    pub accepted: i64,
+    /// Events no rule handles.
+    pub ignored: i64,
+    /// Events a rule could not map.
+    pub rejected: i64,
+    /// Redeliveries acknowledged without storing again.
+    pub duplicates: i64,
+}
+
+/// Which events the console lists (all conditions must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleEventFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Received at or after this time (unix ms).
+    pub since_ms: Option<i64>,
+    /// Received before this time (unix ms).
+    pub until_ms: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// Which jobs the console lists or retries.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleJobFilter {
+    /// Only jobs in this state (`pending`, `running`, `done`, `skipped`, `dead`).
+    pub state: Option<String>,
+    /// Only jobs of this target key (`org:<external id>`, `user:<external id>`).
+    pub target_key: Option<String>,
+    /// Only jobs of this event.
+    pub event_id: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// A field orgsync applied to a target, with the version of the newest applied value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedField {
+    /// The metadata key.
+    pub field: String,
+    /// The source time of the value's event (unix ms).
+    pub version_ms: i64,
+    /// The arrival sequence that breaks ties.
+    pub version_seq: i64,
+}
+
+/// A done job's change with its version, newest first, for "last written value".
+#[derive(Debug, Clone)]
+pub struct AppliedChange {
+    /// The job.
+    pub job_id: i64,
+    /// Its event.
+    pub event_id: i64,
+    /// The change as stored.
+    pub change: serde_json::Value,
+}
+
+const JOB_COLUMNS: &str =
+    "id, event_id, target_key, state, attempts, run_at_ms, last_error, change";
+const EVENT_COLUMNS: &str = "id, source, provider_event_id, event_type, occurred_at_ms,
+                             received_at_ms, status, reason, duplicates, verification";
+
+impl Store {
+    /// Events received since `since_ms`, per source and status.
+    pub async fn deliveries_by_source(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<SourceCounts>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            // `source || ''` keeps SQLite from scanning the whole table in source order
+            // instead of the `received_at_ms` range.
+            "SELECT source || '' AS src, status, COUNT(*),
+                    CAST(COALESCE(SUM(duplicates), 0) AS BIGINT)
+             FROM events WHERE received_at_ms >= $1 GROUP BY src, status ORDER BY src",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<SourceCounts> = Vec::new();
+        for (source, status, count, duplicates) in rows {
+            if out.last().is_none_or(|c| c.source != source) {
+                out.push(SourceCounts {
+                    source: source.clone(),
+                    ..SourceCounts::default()
+                });
+            }
+            if let Some(counts) = out.last_mut() {
+                match status.as_str() {
+                    "accepted" => counts.accepted += count,
+                    "ignored" => counts.ignored += count,
+                    _ => counts.rejected += count,
+                }
+                counts.duplicates += duplicates;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The run time of the oldest pending job that is due at `now_ms` (the queue lag's
+    /// start), if any.
+    pub async fn oldest_runnable_ms(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        let row: (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(run_at_ms) FROM jobs WHERE state = 'pending' AND run_at_ms <= $1",
+        )
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.0)
+    }
+
+    /// Events received per minute since `since_ms`: (minute since the epoch, count).
+    pub async fn events_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT received_at_ms / 60000 AS minute, COUNT(*) FROM events
+             WHERE received_at_ms >= $1 GROUP BY minute ORDER BY minute",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Jobs applied (done) per minute since `since_ms`: (minute since the epoch, count). The
+    /// scan is bounded through the `(state, run_at_ms)` index: a job is done after its last
+    /// run time, so only jobs run from [`DONE_LOOKBACK_MS`] before the window are read.
+    pub async fn applied_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT updated_at_ms / 60000 AS minute, COUNT(*) FROM jobs
+             WHERE state = 'done' AND run_at_ms >= $2 AND updated_at_ms >= $1
+             GROUP BY minute ORDER BY minute",
+        )
+        .bind(since_ms)
+        .bind(since_ms - DONE_LOOKBACK_MS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Events matching `filter`, newest first, without payloads.
+    pub async fn console_events(
+        &self,
+        filter: &ConsoleEventFilter,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_type = $2)
+               AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR received_at_ms >= $4)
+               AND ($5 IS NULL OR received_at_ms < $5)
+             ORDER BY id DESC LIMIT $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&filter.source)
+            .bind(&filter.event_type)
+            .bind(&filter.status)
+            .bind(filter.since_ms)
+            .bind(filter.until_ms)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn console_jobs(&self, filter: &ConsoleJobFilter) -> Result<Vec<JobRow>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR target_key = $2)
+               AND ($3 IS NULL OR event_id = $3)
+             ORDER BY id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&filter.state)
+            .bind(&filter.target_key)
+            .bind(filter.event_id)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// How many dead jobs a bulk retry with this target filter would run again.
+    pub async fn count_dead(&self, target_key: Option<&str>) -> Result<i64, StoreError> {
+        let row: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND ($1 IS NULL OR target_key = $1)",
+        )
+        .bind(target_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.0)
+    }
+
+    /// Makes the dead jobs of one target (or all, with `None`) runnable again now, with a
+    /// fresh retry window. Returns how many.
+    pub async fn retry_dead_matching(
+        &self,
+        target_key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, throttles = 0, run_at_ms = $1,
+                             window_start_ms = $1, updated_at_ms = $1, lease_owner = NULL,
+                             lease_expires_ms = NULL
+             WHERE state = 'dead' AND ($2 IS NULL OR target_key = $2)",
+        )
+        .bind(now_ms)
+        .bind(target_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The fields orgsync applied to a target, by name.
+    pub async fn owned_fields(&self, target_key: &str) -> Result<Vec<OwnedField>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT field, version_ms, version_seq FROM field_versions
+             WHERE target_key = $1 ORDER BY field",
+        )
+        .bind(target_key)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(field, version_ms, version_seq)| OwnedField {
+                field,
+                version_ms,
+                version_seq,
+            })
+            .collect())
+    }
+
+    /// The newest `limit` done changes of a target, newest version first.
+    pub async fn applied_changes(
+        &self,
+        target_key: &str,
+        limit: i64,
+    ) -> Result<Vec<AppliedChange>, StoreError> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT id, event_id, change FROM jobs WHERE target_key = $1 AND state = 'done'
+             ORDER BY version_ms DESC, version_seq DESC, id DESC LIMIT $2",
+        )
+        .bind(target_key)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(job_id, event_id, change)| {
+                Ok(AppliedChange {
+                    job_id,
+                    event_id,
+                    change: decode_json("job", job_id, &change)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn event_row(row: &AnyRow) -> Result<EventRow, StoreError> {
+    Ok(EventRow {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        provider_event_id: row.try_get("provider_event_id")?,
+        event_type: row.try_get("event_type")?,
+        occurred_at_ms: row.try_get("occurred_at_ms")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        duplicates: row.try_get("duplicates")?,
+        verification: row.try_get("verification")?,
+        payload: None,
+        raw_body: None,
+    })
+}
+
+fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let change: String = row.try_get("change")?;
+    Ok(JobRow {
+        id,
+        event_id: row.try_get("event_id")?,
+        target_key: row.try_get("target_key")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        run_at_ms: row.try_get("run_at_ms")?,
+        last_error: row.try_get("last_error")?,
+        change: decode_json("job", id, &change)?,
+    })
+}
