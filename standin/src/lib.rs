@@ -4,7 +4,7 @@
 //! - [`StandIn`] (this file) is the handle tests hold: start, seed, read, script.
 //! - `router` builds the axum app: routes, the auth/fault layers on `/api`, the request log.
 //! - `auth` issues tokens (`POST /oauth/token`) and checks bearer tokens.
-//! - `organizations` and `users` are the operations; `user_body` decodes user bodies and
+//! - `organizations`, `users`, `search` (U6) and `memberships` (U8) are the operations; `user_body` decodes user bodies and
 //!   renders users; `validate` holds the body and metadata rules.
 //! - `control` is the test side of [`StandIn`]: seeding, snapshots, switches, faults.
 //! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures; `record` keeps
@@ -15,10 +15,12 @@ mod auth;
 mod control;
 mod errors;
 mod faults;
+mod memberships;
 mod organizations;
 mod record;
 mod rfc3339;
 mod router;
+mod search;
 mod state;
 mod user_body;
 mod users;

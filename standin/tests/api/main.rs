@@ -5,4 +5,5 @@ mod faults;
 mod helpers;
 mod organizations;
 mod routing;
+mod search;
 mod users;
