@@ -3,6 +3,7 @@
 //! loopback HTTP with signed fixture payloads.
 
 mod admin;
+mod adopt;
 mod cli;
 mod convergence;
 mod delivery;
