@@ -20,6 +20,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod http;
 pub mod model;
 pub mod replay;

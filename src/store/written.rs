@@ -39,7 +39,8 @@ pub struct WrittenField {
 pub struct WrittenFilter {
     /// Only this target key (`org:EXT`, `user:EXT`).
     pub target_key: Option<String>,
-    /// Only fields last written from events of this source (events still stored).
+    /// Only targets with a field last written from an event of this source (still stored);
+    /// all their fields are returned.
     pub source: Option<String>,
     /// At most this many targets, in key order.
     pub limit: i64,
@@ -88,26 +89,22 @@ pub(super) async fn record_applied(
 }
 
 impl Store {
-    /// The recorded fields of the first `filter.limit` targets (in key order) that match.
+    /// Every recorded field of the first `filter.limit` targets (in key order) that match.
     pub async fn written_fields(
         &self,
         filter: &WrittenFilter,
     ) -> Result<Vec<WrittenField>, StoreError> {
-        let from_source = "($2 IS NULL OR EXISTS (SELECT 1 FROM events e
-                             WHERE e.id = {t}.version_seq AND e.source = $2))";
-        let sql = format!(
+        let sql =
             "SELECT f.target_key, f.field, f.version_ms, f.version_seq, f.written, f.written_value
              FROM field_versions f
              WHERE f.target_key IN (
                  SELECT DISTINCT g.target_key FROM field_versions g
-                 WHERE ($1 IS NULL OR g.target_key = $1) AND {}
+                 WHERE ($1 IS NULL OR g.target_key = $1)
+                   AND ($2 IS NULL OR EXISTS (SELECT 1 FROM events e
+                                              WHERE e.id = g.version_seq AND e.source = $2))
                  ORDER BY g.target_key LIMIT $3)
-               AND {}
-             ORDER BY f.target_key, f.field",
-            from_source.replace("{t}", "g"),
-            from_source.replace("{t}", "f"),
-        );
-        let rows = sqlx::query(&sql)
+             ORDER BY f.target_key, f.field";
+        let rows = sqlx::query(sql)
             .bind(&filter.target_key)
             .bind(&filter.source)
             .bind(filter.limit)
