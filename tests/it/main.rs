@@ -7,6 +7,7 @@ mod adopt;
 mod cli;
 mod convergence;
 mod delivery;
+mod drift;
 mod helpers;
 mod metrics;
 mod postgres;

@@ -9,9 +9,10 @@ use axum::extract::rejection::JsonRejection;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError};
+use crate::drift::LiveReader;
 use crate::http::AppState;
 use crate::model::Normalized;
-use crate::replay::ReplayReport;
+use crate::replay::{ReplayReport, TargetDiff};
 use crate::store::{ReplayFilter, StoreError};
 use crate::worker::now_ms;
 
@@ -42,6 +43,10 @@ pub(super) struct ReplayRequest {
     /// Only report what the rules make of each event; store nothing.
     #[serde(default)]
     dry_run: bool,
+    /// With `dry_run`: read the live objects and answer, per target and key, the live
+    /// value, the value after the replay and whether it would be written.
+    #[serde(default)]
+    diff: bool,
 }
 
 /// What the rules make of one event in a dry run.
@@ -71,6 +76,9 @@ pub(super) struct ReplayAnswer {
     /// Whether more events were selected than `outcomes` holds.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outcomes_truncated: bool,
+    /// With `diff`: one entry per target the selection changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<Vec<TargetDiff>>,
 }
 
 impl ReplayRequest {
@@ -124,9 +132,18 @@ pub(super) async fn start(
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Json<ReplayAnswer>, AdminError> {
     let Json(request) = body.map_err(|e| AdminError::BadRequest(e.body_text()))?;
-    let dry_run = request.dry_run;
+    let (dry_run, diff) = (request.dry_run, request.diff);
+    if diff && !dry_run {
+        return Err(AdminError::BadRequest(
+            "diff needs dry_run: a diff only reads; send {\"dry_run\": true, \"diff\": true}"
+                .to_owned(),
+        ));
+    }
+    let reader = diff
+        .then(|| super::drift::live_reader(&state))
+        .transpose()?;
     let filter = request.filter()?;
-    let answer = tokio::spawn(run(state.clone(), filter, dry_run))
+    let answer = tokio::spawn(run(state.clone(), filter, dry_run, reader))
         .await
         .map_err(|e| AdminError::Internal(format!("the replay task failed: {e}")))??;
     if !dry_run {
@@ -140,12 +157,20 @@ pub(super) async fn start(
     Ok(Json(answer))
 }
 
-/// Replays what `filter` selects, keeping the first outcomes of a dry run.
+/// Replays what `filter` selects, keeping the first outcomes of a dry run; with a reader,
+/// also the diff against the live objects.
 async fn run(
     state: Arc<AppState>,
     filter: ReplayFilter,
     dry_run: bool,
+    reader: Option<LiveReader>,
 ) -> Result<ReplayAnswer, StoreError> {
+    let diff = match reader {
+        Some(mut reader) => {
+            Some(crate::replay::diff(&state.store, &state.rules, &filter, &mut reader).await?)
+        }
+        None => None,
+    };
     let mut outcomes = Vec::new();
     let mut truncated = false;
     let report = crate::replay::replay(
@@ -171,6 +196,7 @@ async fn run(
         report,
         outcomes: dry_run.then_some(outcomes),
         outcomes_truncated: truncated,
+        diff,
     })
 }
 
