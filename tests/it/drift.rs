@@ -434,3 +434,79 @@ async fn the_periodic_check_publishes_drifted_keys_and_its_time() {
     }
     app.stop().await;
 }
+
+/// Runs the `orgsync` binary against the app's database and stand-in (off the runtime, so
+/// the stand-in keeps answering); returns stdout, failing on a non-zero exit.
+async fn orgsync_cli(app: &TestApp, args: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_clear()
+        .env(
+            "ORGSYNC_DATABASE_URL",
+            format!(
+                "sqlite://{}",
+                app.data_dir.path().join("orgsync.db").display()
+            ),
+        )
+        .env("SCALEKIT_ENVIRONMENT_URL", app.standin.base_url())
+        .env("SCALEKIT_CLIENT_ID", scalekit_standin::CLIENT_ID)
+        .env("SCALEKIT_CLIENT_SECRET", scalekit_standin::CLIENT_SECRET);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_prints_drift_and_diffs_and_repairs() {
+    let (app, org) = app_after(&[UPDATED]).await;
+    app.standin
+        .edit_organization_metadata(&org, &[("plan_type", Some("enterprise"))]);
+    let text = orgsync_cli(&app, &["drift"]).await;
+    assert!(text.contains(TARGET), "{text}");
+    assert!(
+        text.contains(
+            "plan_type  changed        orgsync wrote \"pro_monthly\", live \"enterprise\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 targets checked: 1 drifted keys"), "{text}");
+    let json: Value = serde_json::from_str(&orgsync_cli(&app, &["drift", "--json"]).await).unwrap();
+    assert_eq!(json["targets"][0]["keys"][0]["drift"], "changed");
+
+    let lines = orgsync_cli(&app, &["replay", "--dry-run", "--diff", "--json"]).await;
+    let targets: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(targets.len(), 1, "{lines}");
+    let plan = targets[0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == "plan_type")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        plan,
+        json!({"key": "plan_type", "live": "enterprise", "after": "pro_monthly", "write": true, "kept": false})
+    );
+    let text = orgsync_cli(&app, &["replay", "--dry-run", "--diff"]).await;
+    assert!(
+        text.contains("\"enterprise\" -> \"pro_monthly\"  write"),
+        "{text}"
+    );
+
+    let text = orgsync_cli(&app, &["drift", "--repair"]).await;
+    assert!(
+        text.contains("enqueued 1 repair jobs writing back 1 keys"),
+        "{text}"
+    );
+    app.drain().await;
+    assert_eq!(metadata(&app)["plan_type"], "pro_monthly");
+    app.stop().await;
+}
