@@ -6,6 +6,7 @@
 //! - `auth` issues tokens (`POST /oauth/token`) and checks bearer tokens.
 //! - `organizations`, `users`, `search` (U6) and `memberships` (U8) are the operations; `user_body` decodes user bodies and
 //!   renders users; `validate` holds the body and metadata rules.
+//! - `manual` is the demo's hand edit of metadata (`PATCH /_standin/…`);
 //! - `control` is the test side of [`StandIn`]: seeding, snapshots, switches, faults.
 //! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures; `record` keeps
 //!   the request log and adds latency; `state` is the data behind one mutex; `rfc3339`
@@ -15,6 +16,7 @@ mod auth;
 mod control;
 mod errors;
 mod faults;
+mod manual;
 mod memberships;
 mod organizations;
 mod record;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::state::{Shared, lock};
-use crate::{auth, faults, memberships, organizations, record, search, user_body, users};
+use crate::{auth, faults, manual, memberships, organizations, record, search, user_body, users};
 
 /// Builds the app over `shared`.
 pub fn build(shared: Shared) -> Router {
@@ -23,6 +23,7 @@ pub fn build(shared: Shared) -> Router {
     Router::new()
         .route("/oauth/token", post(auth::token))
         .route("/_standin/state", get(debug_state))
+        .merge(manual::routes())
         .merge(api)
         .fallback(not_found)
         .layer(from_fn_with_state(shared.clone(), record::record))

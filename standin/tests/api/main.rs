@@ -3,6 +3,7 @@
 mod auth;
 mod faults;
 mod helpers;
+mod manual;
 mod organizations;
 mod routing;
 mod search;
