@@ -11,7 +11,9 @@
 //!   through [`scalekit`], the REST client, with retries stored as the next run time.
 //! - [`http`] is the axum router: webhooks, health and readiness, `/metrics`, and the admin
 //!   API (behind a bearer token); the only place that knows status codes.
-//! - [`replay`] runs stored events through the current rules again (or dry-runs them).
+//! - [`replay`] runs stored events through the current rules again (or dry-runs them, or
+//!   diffs what they would change against the live objects).
+//! - [`drift`] compares the values orgsync wrote with the live objects and repairs them.
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
 //!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
 //!   Prometheus recorder.

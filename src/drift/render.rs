@@ -103,7 +103,13 @@ pub fn render_diff(diffs: &[TargetDiff]) -> String {
             let _ = writeln!(out, "  refused: {reason}");
         }
         let width = target.keys.iter().map(|k| k.key.len()).max().unwrap_or(0);
-        for key in &target.keys {
+        let lives: Vec<String> = target
+            .keys
+            .iter()
+            .map(|k| shown(k.live.as_deref()))
+            .collect();
+        let live_width = lives.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        for (key, live) in target.keys.iter().zip(lives) {
             let verdict = if key.kept {
                 "kept (a newer event wrote it)"
             } else if key.write {
@@ -112,9 +118,12 @@ pub fn render_diff(diffs: &[TargetDiff]) -> String {
             } else {
                 "unchanged"
             };
-            let live = shown(key.live.as_deref());
             let after = shown(key.after.as_deref());
-            let _ = writeln!(out, "  {:width$}  {live} -> {after}  {verdict}", key.key);
+            let _ = writeln!(
+                out,
+                "  {:width$}  {live:live_width$} -> {after}  {verdict}",
+                key.key
+            );
         }
     }
     let _ = writeln!(

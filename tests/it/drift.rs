@@ -496,8 +496,12 @@ async fn the_cli_prints_drift_and_diffs_and_repairs() {
         json!({"key": "plan_type", "live": "enterprise", "after": "pro_monthly", "write": true, "kept": false})
     );
     let text = orgsync_cli(&app, &["replay", "--dry-run", "--diff"]).await;
+    let line = text
+        .lines()
+        .find(|l| l.contains("plan_type"))
+        .unwrap_or_default();
     assert!(
-        text.contains("\"enterprise\" -> \"pro_monthly\"  write"),
+        line.contains("\"enterprise\"") && line.ends_with("-> \"pro_monthly\"  write"),
         "{text}"
     );
 
