@@ -41,40 +41,25 @@ impl Worker {
         new: &NewUser,
         org_id: &str,
     ) -> Result<Failure, ScalekitError> {
+        if let Some(reason) = refusal(&user, new) {
+            return Ok(Failure::Invalid(reason));
+        }
         let external_id = &new.external_id;
         let email = user.email.as_deref().unwrap_or_default();
-        if !user
-            .email
-            .as_deref()
-            .is_some_and(|e| e.eq_ignore_ascii_case(&new.email))
-        {
-            return Ok(Failure::Invalid(format!(
-                "user {external_id} already exists in Scalekit ({}) with another e-mail ({email}); not adopting it",
-                user.id
-            )));
-        }
+        // The membership first: once the external id is set, later passes find the user by
+        // it and never come back here, so a failure in between must leave it unset.
         let mut done = Vec::new();
-        match user.external_id.as_deref() {
-            Some(other) if other != external_id.as_str() => {
-                return Ok(Failure::Invalid(other_external_id(
-                    &user,
-                    other,
-                    external_id,
-                )));
-            }
-            Some(_) => {}
-            None => {
-                let update = ObjectUpdate {
-                    metadata: None,
-                    external_id: Some(external_id.clone()),
-                };
-                self.client.update_user(&user.id, &update).await?;
-                done.push(format!("set its external id {external_id}"));
-            }
-        }
         if !user.memberships.iter().any(|m| m == org_id) {
             self.client.add_membership(org_id, &user.id).await?;
             done.push(format!("added it to organization {org_id}"));
+        }
+        if user.external_id.is_none() {
+            let update = ObjectUpdate {
+                metadata: None,
+                external_id: Some(external_id.clone()),
+            };
+            self.client.update_user(&user.id, &update).await?;
+            done.push(format!("set its external id {external_id}"));
         }
         tracing::info!(user = %user.id, %external_id, "adopted an existing Scalekit user with the same e-mail");
         let done = if done.is_empty() {
@@ -87,6 +72,24 @@ impl Worker {
             user.id
         )))
     }
+}
+
+/// Why `user` is not the one `new` means: another e-mail, or another external id.
+fn refusal(user: &ScalekitObject, new: &NewUser) -> Option<String> {
+    let external_id = &new.external_id;
+    let same_email = user
+        .email
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case(&new.email));
+    if !same_email {
+        return Some(format!(
+            "user {external_id} already exists in Scalekit ({}) with another e-mail ({}); not adopting it",
+            user.id,
+            user.email.as_deref().unwrap_or_default()
+        ));
+    }
+    let other = user.external_id.as_deref()?;
+    (other != external_id.as_str()).then(|| other_external_id(user, other, external_id))
 }
 
 /// The dead-letter reason for a user holding another external id: names both ids.

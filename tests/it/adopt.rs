@@ -171,3 +171,35 @@ async fn a_user_with_another_external_id_is_left_alone_and_the_job_names_both_id
     assert!(calls(&app, "POST", "/api/v1/memberships/").is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_adoption_cut_short_by_a_failure_completes_on_the_retry() {
+    // Lookup, organization lookup, create, lookup and search pass; then the first or the
+    // second write of the adoption (membership, external id) gets a 503.
+    for passing in [5, 6] {
+        let (standin, org, user) = signed_up_first(None, 400).await;
+        let app = app_with_account(standin).await;
+        app.standin.fail_next(passing, Fault::Pass);
+        app.standin.fail_next(1, Fault::Status(503));
+        let body = message(SF_ORG, &[contact("04l5g00000G0004")]);
+        assert_ack(&post_soap(&app, body, None).await);
+        app.drain_until(Duration::from_secs(30), || {
+            app.standin
+                .user(&user)
+                .is_some_and(|u| u.metadata.contains_key("title"))
+        })
+        .await;
+        assert!(app.standin.membership(&user, &org).is_some(), "{passing}");
+        let adopted = app.standin.user(&user).unwrap();
+        assert_eq!(adopted.external_id.as_deref(), Some(CONTACT));
+        let failed = app
+            .standin
+            .requests()
+            .iter()
+            .filter(|r| r.status == Some(503))
+            .count();
+        assert_eq!(failed, 1);
+        assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
+        app.stop().await;
+    }
+}
