@@ -23,6 +23,14 @@ pub const LAST_CHECK: &str = "orgsync_drift_last_check_timestamp_seconds";
 /// Publishes a full check's result as the two gauges.
 pub fn record_metrics(report: &DriftReport) {
     crate::telemetry::metrics_handle();
+    metrics::describe_gauge!(
+        DRIFTED_KEYS,
+        "Keys whose live Scalekit value differed from orgsync's at the last full drift check."
+    );
+    metrics::describe_gauge!(
+        LAST_CHECK,
+        "When the last full drift check ran (unix seconds)."
+    );
     metrics::gauge!(DRIFTED_KEYS).set(report.drifted_keys as f64);
     metrics::gauge!(LAST_CHECK).set(report.checked_at_ms as f64 / 1000.0);
 }
