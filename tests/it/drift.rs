@@ -18,7 +18,7 @@ use crate::helpers::*;
 
 mod diff;
 
-const TOKEN: &str = "drift-test-token";
+const TOKEN: &str = "drift-test-token-0123456789abcdef";
 const UPDATED: &str = "stripe/event.customer.subscription.updated.json";
 const QUANTITY: &str = "stripe/event.customer.subscription.updated.quantity.json";
 const TARGET: &str = "org:org_01HZX5K9M3ABCDEF";
