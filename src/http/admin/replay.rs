@@ -124,8 +124,9 @@ fn time_ms(field: &str, text: &str) -> Result<i64, AdminError> {
     crate::replay::parse_time(text).map_err(|e| AdminError::BadRequest(format!("{field}: {e}")))
 }
 
-/// Runs the replay. It runs in its own task, so a request timeout or a client hanging up
-/// does not stop a real replay halfway; the answer comes when it is done.
+/// Runs the replay. A real replay runs in its own task, so a request timeout or a client
+/// hanging up does not stop it halfway; the answer comes when it is done. A dry run (and
+/// its diff) only reads, and stops with the request.
 pub(super) async fn start(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -143,9 +144,14 @@ pub(super) async fn start(
         .then(|| super::drift::live_reader(&state))
         .transpose()?;
     let filter = request.filter()?;
-    let answer = tokio::spawn(run(state.clone(), filter, dry_run, reader))
-        .await
-        .map_err(|e| AdminError::Internal(format!("the replay task failed: {e}")))??;
+    let answer = if dry_run {
+        // Read-only: stops (with its Scalekit reads) when the client or the timeout gives up.
+        run(state.clone(), filter, dry_run, reader).await?
+    } else {
+        tokio::spawn(run(state.clone(), filter, dry_run, reader))
+            .await
+            .map_err(|e| AdminError::Internal(format!("the replay task failed: {e}")))??
+    };
     if !dry_run {
         tracing::info!(
             events = answer.report.events,
