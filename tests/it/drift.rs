@@ -273,3 +273,67 @@ async fn a_rate_limited_read_is_waited_out() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_users_metadata_changed_by_hand_is_drift_too() {
+    use crate::salesforce::soap::*;
+    let (app, _) = app_after(&[]).await;
+    assert_ack(&post_soap(&app, fixture(ACCOUNT_FIXTURE), None).await);
+    let contact = notification(
+        "04l5g00000H0001",
+        "Contact",
+        &[
+            ("AccountId", Some(ACCOUNT)),
+            ("Department", Some("Engineering")),
+            ("Email", Some("ada@acme.example")),
+            ("Id", Some("0035g00000Kt7YpAAJ")),
+            ("SystemModstamp", Some("2026-01-21T10:00:00.000Z")),
+            ("Title", Some("CTO")),
+        ],
+    );
+    assert_ack(&post_soap(&app, message(SF_ORG, &[contact]), None).await);
+    app.drain_until(Duration::from_secs(30), || {
+        app.standin
+            .user_by_external_id("0035g00000Kt7YpAAJ")
+            .is_some()
+    })
+    .await;
+    let user = app
+        .standin
+        .user_by_external_id("0035g00000Kt7YpAAJ")
+        .unwrap();
+    app.standin.set_user_metadata(
+        &user.id,
+        &[("title", "Intern"), ("department", "Engineering")],
+    );
+    let options = DriftOptions {
+        source: Some("salesforce".into()),
+        target: None,
+        limit: 10,
+    };
+    let report = check(
+        &app.store,
+        &mut reader(&app.standin),
+        &rules(),
+        &options,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let user_drift: Vec<_> = report
+        .targets
+        .iter()
+        .filter(|t| t.target == "user:0035g00000Kt7YpAAJ")
+        .flat_map(|t| {
+            t.keys
+                .iter()
+                .map(|k| (k.key.as_str(), k.drift, k.written.as_deref()))
+        })
+        .collect();
+    assert_eq!(user_drift, vec![("title", DriftKind::Changed, Some("CTO"))]);
+    repair(&app.store, &report, now_ms()).await.unwrap();
+    app.drain().await;
+    let after = app.standin.user(&user.id).unwrap().metadata;
+    assert_eq!(after["title"], "CTO");
+    app.stop().await;
+}
