@@ -76,9 +76,11 @@ impl App {
         let rules = RuleSet::compile(&settings.rules, &names)?;
         let store = Store::connect_for(&settings.database.url, settings.worker.concurrency).await?;
         let health = Arc::new(WorkerHealth::default());
+        let mut scalekit = None;
         let (workers, status) = match scalekit_config(&settings.scalekit) {
             Ok(config) => {
                 let client = ScalekitClient::new(config)?;
+                scalekit = Some(client.clone());
                 let process = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
                 let workers = (0..settings.worker.concurrency)
                     .map(|task| {
@@ -118,6 +120,8 @@ impl App {
             body_limit: settings.server.body_limit_bytes,
             workers: status,
             admin_token: settings.server.admin_token.clone(),
+            scalekit,
+            drift: settings.drift.clone(),
         });
         Ok(Self {
             listener: Some(listener),
@@ -179,6 +183,15 @@ impl App {
                 store,
                 self.settings.database.clone(),
                 token,
+            ));
+        }
+        if let (Some(client), 1..) = (&self.state.scalekit, self.settings.drift.interval_minutes) {
+            tasks.spawn(crate::drift::run_periodically(
+                self.state.store.clone(),
+                client.clone(),
+                self.state.rules.clone(),
+                self.settings.drift.clone(),
+                token.clone(),
             ));
         }
         let mut servers = self.serve(&token);

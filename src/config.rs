@@ -75,6 +75,9 @@ pub struct Settings {
     /// `[log]`: logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// `[drift]`: the optional periodic drift check.
+    #[serde(default)]
+    pub drift: DriftSettings,
     /// `[[sources]]`: the webhook endpoints.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
@@ -258,6 +261,29 @@ impl Default for WorkerSettings {
             max_age_hours: 72,
             max_attempts: 0,
             shutdown_grace_seconds: 8,
+        }
+    }
+}
+
+/// `[drift]`: comparing what orgsync wrote with the live Scalekit objects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftSettings {
+    /// Minutes between two checks in the daemon; 0 = no periodic check.
+    pub interval_minutes: u64,
+    /// Most Scalekit reads per second a check (periodic, CLI, admin, replay diff) makes;
+    /// 0 = only the `[scalekit]` limit.
+    pub reads_per_second: u32,
+    /// Most targets one periodic check reads.
+    pub max_targets: i64,
+}
+
+impl Default for DriftSettings {
+    fn default() -> Self {
+        Self {
+            interval_minutes: 0,
+            reads_per_second: 5,
+            max_targets: 10_000,
         }
     }
 }

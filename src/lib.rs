@@ -10,9 +10,11 @@
 //! - [`worker`] claims the jobs of one target at a time, merges them, and applies them
 //!   through [`scalekit`], the REST client, with retries stored as the next run time.
 //! - [`http`] is the axum router: webhooks, health and readiness, `/metrics`, and the admin
-//!   API (behind a bearer token), optionally on a second listener; the only place that
-//!   knows status codes. It serves each listener with bounded connections.
-//! - [`replay`] runs stored events through the current rules again (or dry-runs them).
+//!   API (behind a bearer token) and console, optionally on a second listener; the only
+//!   place that knows status codes. It serves each listener with bounded connections.
+//! - [`replay`] runs stored events through the current rules again (or dry-runs them, or
+//!   diffs what they would change against the live objects).
+//! - [`drift`] compares the values orgsync wrote with the live objects and repairs them.
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
 //!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
 //!   Prometheus recorder.
@@ -21,6 +23,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod http;
 pub mod model;
 pub mod replay;

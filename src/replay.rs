@@ -1,7 +1,12 @@
 //! Replay: stored events run through the current rules again and enqueued as new jobs, for
 //! example after a mapping rule was fixed. A dry run only reports what the rules make of
 //! each event. Replayed jobs carry their event's original version, so they may rewrite what
-//! their own event wrote but never a newer event's fields.
+//! their own event wrote but never a newer event's fields. [`diff`] (in `diff`) shows what
+//! a replay would change in the live Scalekit objects.
+
+mod diff;
+
+pub use diff::{KeyDiff, TargetDiff, diff};
 
 use crate::model::Normalized;
 use crate::rules::RuleSet;

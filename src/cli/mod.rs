@@ -1,9 +1,12 @@
 //! The command line: `serve`, `migrate`, `check-config`, `explain`, `send`, `jobs`,
-//! `events`, `replay`, `prune`, `doctor`, `healthcheck`. Each command returns an error
+//! `events`, `replay`, `drift`, `prune`, `doctor`, `healthcheck`. Each command returns an error
 //! that `main` prints as one line. The operator's commands on stored data are in
 //! [`operate`].
 
+mod drift;
 mod operate;
+
+pub use drift::DriftArgs;
 
 pub use operate::{EventsCommand, JobsCommand, ReplayArgs};
 use operate::{events, jobs, prune, replay};
@@ -65,6 +68,9 @@ pub enum Command {
     /// Run stored events through the current rules again and enqueue the changes (after a
     /// rule was fixed, say); the running daemon applies them.
     Replay(ReplayArgs),
+    /// Compare the values orgsync wrote with the live Scalekit objects; list the keys
+    /// someone else changed or removed (and, with --repair, write orgsync's values back).
+    Drift(DriftArgs),
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -109,6 +115,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Explain { source, file } => explain(&settings, &source, &file),
         Command::Send { source, url, file } => send(&settings, &env, &source, url, &file).await,
         Command::Replay(args) => replay(&settings, args).await,
+        Command::Drift(args) => drift::drift(&settings, args).await,
         Command::Jobs(command) => jobs(&settings, command).await,
         Command::Events(command) => events(&settings, command).await,
         Command::Prune { older_than_days } => prune(&settings, older_than_days).await,

@@ -35,6 +35,13 @@ pub struct ReplayArgs {
     /// Print what the rules make of each event; store nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: read the live Scalekit objects and show, per target and key, the
+    /// live value, the value after the replay, and whether the replay would write it.
+    #[arg(long, requires = "dry_run")]
+    diff: bool,
+    /// With --diff: one JSON object per target.
+    #[arg(long, requires = "diff")]
+    json: bool,
 }
 
 /// `orgsync jobs …`.
@@ -91,6 +98,9 @@ pub(super) async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Res
         ids: args.ids,
         limit: args.limit,
     };
+    if args.diff {
+        return super::drift::replay_diff(settings, &filter, args.json).await;
+    }
     let dry_run = args.dry_run;
     let report = crate::replay::replay(
         &store,

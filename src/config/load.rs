@@ -120,6 +120,9 @@ impl Settings {
                 "retry_initial_seconds must be at least 1 and retry_max_seconds at least as large",
             );
         }
+        if self.drift.max_targets < 1 {
+            return invalid("drift.max_targets", "must be at least 1");
+        }
         if self.scalekit.request_timeout_seconds == 0 {
             return invalid("scalekit.request_timeout_seconds", "must be at least 1");
         }

@@ -1,8 +1,9 @@
 //! The admin API under `/admin/…`: list and show events and jobs, retry dead jobs, start a
-//! replay (or a dry run). Every handler takes [`Admin`], the bearer-token guard; the router
+//! replay (or a dry run, or a diff against live Scalekit), check and repair drift. Every handler takes [`Admin`], the bearer-token guard; the router
 //! only mounts these routes when `ORGSYNC_ADMIN_TOKEN` is set, so without it they do not
 //! exist (404).
 
+mod drift;
 mod replay;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/jobs/retry-dead", post(retry_dead))
         .route("/jobs/{id}/retry", post(retry_job))
         .route("/replay", post(replay::start))
+        .route("/drift", get(drift::check))
+        .route("/drift/repair", post(drift::repair))
 }
 
 /// Why an admin request failed; the only place these become status codes.
@@ -66,6 +69,9 @@ pub enum AdminError {
     /// The job exists but is in a state the operation does not apply to.
     #[error("{0}")]
     Conflict(String),
+    /// What the request needs is not configured (Scalekit credentials).
+    #[error("{0}")]
+    Unavailable(String),
     /// The store failed; the cause is logged, not sent.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -81,6 +87,7 @@ impl IntoResponse for AdminError {
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(_) | AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &self {

@@ -46,6 +46,10 @@ pub struct AppState {
     pub workers: WorkersStatus,
     /// The admin API's bearer token; `None` leaves the `/admin` routes out entirely.
     pub admin_token: Option<secrecy::SecretString>,
+    /// The Scalekit client, when credentials are set (drift and diff read live objects).
+    pub scalekit: Option<crate::scalekit::ScalekitClient>,
+    /// `[drift]`: the read cap of drift checks and diffs.
+    pub drift: crate::config::DriftSettings,
 }
 
 /// The workers' state as `/readyz` reports it.

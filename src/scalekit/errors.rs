@@ -129,6 +129,10 @@ pub enum Operation {
     },
     /// Create an organization or user.
     Create(TargetKind),
+    /// Search users by text (`users:search`).
+    SearchUsers,
+    /// Add a user to an organization (a membership).
+    AddMembership,
 }
 
 impl Operation {
@@ -137,6 +141,7 @@ impl Operation {
         matches!(
             self,
             Operation::Create(_)
+                | Operation::AddMembership
                 | Operation::Update {
                     sets_external_id: true,
                     ..
@@ -152,6 +157,8 @@ impl fmt::Display for Operation {
             Operation::Lookup(kind) => write!(f, "{} lookup by external id", article(*kind)),
             Operation::Update { kind, .. } => write!(f, "{} update", article(*kind)),
             Operation::Create(kind) => write!(f, "{} creation", article(*kind)),
+            Operation::SearchUsers => f.write_str("a user search"),
+            Operation::AddMembership => f.write_str("a membership creation"),
         }
     }
 }

@@ -15,6 +15,7 @@ mod metadata;
 mod objects;
 mod ratelimit;
 mod transport;
+mod users;
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,8 @@ pub struct ScalekitObject {
     pub metadata: BTreeMap<String, String>,
     /// The user's e-mail (users only), to confirm a reconciled user is the one meant.
     pub email: Option<String>,
+    /// The Scalekit ids of the organizations a user is a member of (users only).
+    pub memberships: Vec<String>,
 }
 
 /// A PATCH: only the present fields are sent, so absent ones stay unchanged.
@@ -121,7 +123,58 @@ pub(crate) fn parse_object(body: &[u8], wrapper: &str) -> Result<ScalekitObject,
         external_id: text(object, "external_id")?,
         metadata: metadata(object.get("metadata"))?,
         email: text(object, "email")?,
+        memberships: memberships(object.get("memberships"))?,
     })
+}
+
+/// The organization ids of a user's `memberships` (absent and `null` are none).
+fn memberships(value: Option<&Value>) -> Result<Vec<String>, String> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(format!(
+                "memberships is not an array but {}",
+                crate::model::json_kind(other)
+            ));
+        }
+    };
+    let mut ids = Vec::with_capacity(list.len());
+    for membership in list {
+        let Some(membership) = membership.as_object() else {
+            return Err("a membership is not an object".to_owned());
+        };
+        if let Some(id) = text(membership, "organization_id")? {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Reads a `{"users":[…],"next_page_token":"…"}` list: the users and the next page token
+/// (`None` at the end).
+pub(crate) fn parse_user_list(
+    body: &[u8],
+) -> Result<(Vec<ScalekitObject>, Option<String>), String> {
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let object = json
+        .as_object()
+        .ok_or_else(|| "the body is not a JSON object".to_owned())?;
+    let users = match object.get("users") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(users)) => users
+            .iter()
+            .map(|user| parse_object(json!({ "user": user }).to_string().as_bytes(), "user"))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "users is not an array but {}",
+                crate::model::json_kind(other)
+            ));
+        }
+    };
+    Ok((users, text(object, "next_page_token")?))
 }
 
 /// An optional string field: absent, `null` and `""` are all `None`.

@@ -207,6 +207,8 @@ fn operation_label(op: Operation) -> &'static str {
         Operation::Update { kind: User, .. } => "update_user",
         Operation::Create(Org) => "create_organization",
         Operation::Create(User) => "create_user",
+        Operation::SearchUsers => "search_users",
+        Operation::AddMembership => "create_membership",
     }
 }
 
@@ -290,6 +292,8 @@ mod tests {
             update(User),
             Operation::Create(Organization),
             Operation::Create(User),
+            Operation::SearchUsers,
+            Operation::AddMembership,
         ];
         let labels: std::collections::BTreeSet<_> = ops.into_iter().map(operation_label).collect();
         assert_eq!(labels.len(), ops.len());

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::links::{Rename, follow_rename};
+use super::written::{AppliedField, record_applied};
 use super::{Store, StoreError, encode_json};
 use crate::model::{Change, Version};
 
@@ -66,8 +67,8 @@ pub enum JobOutcome {
 pub struct BatchResult {
     /// One outcome per claimed job.
     pub outcomes: Vec<(i64, JobOutcome)>,
-    /// Field versions to record (only when the write succeeded).
-    pub applied_fields: Vec<(String, Version)>,
+    /// Field versions and the values written, to record (only when the write succeeded).
+    pub applied_fields: Vec<AppliedField>,
     /// The target's external id changed.
     pub rename: Option<Rename>,
     /// Whether Scalekit was written to (PATCH or create).
@@ -146,21 +147,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(0);
         }
-        for (field, version) in &result.applied_fields {
-            sqlx::query(
-                "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (target_key, field) DO UPDATE
-                   SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
-                   WHERE (excluded.version_ms, excluded.version_seq)
-                       > (field_versions.version_ms, field_versions.version_seq)",
-            )
-            .bind(target_key)
-            .bind(field)
-            .bind(version.at_ms)
-            .bind(version.seq)
-            .execute(&mut *tx)
-            .await?;
+        for applied in &result.applied_fields {
+            record_applied(&mut tx, target_key, applied).await?;
         }
         if let Some(rename) = &result.rename {
             follow_rename(&mut tx, self.backend, rename).await?;

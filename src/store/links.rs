@@ -193,10 +193,12 @@ pub(super) async fn follow_rename(
     };
     let (from, to) = (key(&rename.from), key(&rename.to));
     sqlx::query(
-        "INSERT INTO field_versions (target_key, field, version_ms, version_seq)
-         SELECT $2, field, version_ms, version_seq FROM field_versions WHERE target_key = $1
+        "INSERT INTO field_versions (target_key, field, version_ms, version_seq, written, written_value)
+         SELECT $2, field, version_ms, version_seq, written, written_value
+         FROM field_versions WHERE target_key = $1
          ON CONFLICT (target_key, field) DO UPDATE
-           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq
+           SET version_ms = excluded.version_ms, version_seq = excluded.version_seq,
+               written = excluded.written, written_value = excluded.written_value
            WHERE (excluded.version_ms, excluded.version_seq)
                > (field_versions.version_ms, field_versions.version_seq)",
     )

@@ -18,6 +18,7 @@ mod jobs;
 mod links;
 mod prune;
 mod replay;
+mod written;
 
 use std::path::Path;
 
@@ -33,6 +34,7 @@ pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
+pub use written::{AppliedField, RepairJob, WrittenField, WrittenFilter, parse_target_key};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

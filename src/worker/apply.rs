@@ -6,7 +6,7 @@ use super::Worker;
 use super::merge::{MergePlan, merge};
 use crate::model::{ExternalId, TargetKind, TargetRef, Version};
 use crate::scalekit::{FailureClass, ObjectUpdate, ScalekitError, ScalekitObject};
-use crate::store::{BatchResult, ClaimedJob, JobOutcome, Rename};
+use crate::store::{AppliedField, BatchResult, ClaimedJob, JobOutcome, Rename};
 
 /// What a pass over one batch decided: the store records it in one transaction.
 pub(super) type Decision = BatchResult;
@@ -327,7 +327,20 @@ pub(super) fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
                 None => (j.id, JobOutcome::Done),
             })
             .collect(),
-        applied_fields: plan.applied_fields.clone(),
+        applied_fields: written_fields(plan),
         ..Decision::default()
     }
+}
+
+/// The fields a plan applies, each with the value it sends (exactly what the PATCH or the
+/// create carries; `None` for a removed key), for drift to compare with later.
+fn written_fields(plan: &MergePlan) -> Vec<AppliedField> {
+    plan.applied_fields
+        .iter()
+        .map(|(field, version)| AppliedField {
+            field: field.clone(),
+            version: *version,
+            value: plan.desired.get(field).cloned(),
+        })
+        .collect()
 }

@@ -68,7 +68,7 @@ impl Worker {
     }
 
     /// Creates the target with the merged metadata; a duplicate is reconciled by reading
-    /// again.
+    /// again (a user: by external id, then by e-mail, adopting one who signed up first).
     async fn create(
         &self,
         kind: TargetKind,
@@ -90,7 +90,12 @@ impl Worker {
                     external_id: external_id.clone(),
                     metadata: plan.desired.clone(),
                 };
-                self.client.create_organization(&new).await
+                match self.client.create_organization(&new).await {
+                    Err(e) if e.class() == FailureClass::Conflict => {
+                        return Err(self.after_duplicate(kind, external_id, e).await);
+                    }
+                    other => other,
+                }
             }
             TargetKind::User => {
                 let email = spec.email.clone().ok_or_else(|| {
@@ -104,16 +109,15 @@ impl Worker {
                     first_name: spec.first_name.clone(),
                     last_name: spec.last_name.clone(),
                 };
-                self.client.create_user(&org_id, &new).await
+                match self.client.create_user(&org_id, &new).await {
+                    Err(e) if e.class() == FailureClass::Conflict => {
+                        return Err(self.user_after_duplicate(&new, &org_id, e).await);
+                    }
+                    other => other,
+                }
             }
         };
-        match created {
-            Ok(_) => Ok(()),
-            Err(e) if e.class() == FailureClass::Conflict => Err(self
-                .after_duplicate(kind, external_id, spec.email.as_deref(), e)
-                .await),
-            Err(e) => Err(e.into()),
-        }
+        created.map(|_| ()).map_err(Failure::from)
     }
 
     /// The Scalekit id of the organization a new user joins: the rule's organization,
@@ -160,26 +164,15 @@ impl Worker {
         }
     }
 
-    /// A create refused as a duplicate (or retried after a lost answer): adopt the object
-    /// when it is the one meant (a user: same e-mail), and let the next pass merge into it.
+    /// An organization create refused as a duplicate (or retried after a lost answer):
+    /// adopt the one with the external id, and let the next pass merge into it.
     async fn after_duplicate(
         &self,
         kind: TargetKind,
         external_id: &ExternalId,
-        email: Option<&str>,
         error: ScalekitError,
     ) -> Failure {
         match self.lookup(kind, external_id).await {
-            Ok(Some(found))
-                if kind == TargetKind::User
-                    && found.email.is_some()
-                    && found.email.as_deref() != email =>
-            {
-                Failure::Invalid(format!(
-                    "user {external_id} already exists in Scalekit with another e-mail ({}); not adopting it",
-                    found.email.unwrap_or_default()
-                ))
-            }
             Ok(Some(_)) => Failure::Adopted(format!(
                 "the {kind} {external_id} already existed; the next pass merges into it"
             )),

@@ -1,6 +1,7 @@
 //! The apply queue's worker: [`Worker::process_next`] claims one target's jobs, applies
 //! them and records what happened; [`run`] is the trivial loop around it.
 
+mod adopt;
 mod apply;
 mod create;
 mod merge;

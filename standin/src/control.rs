@@ -55,6 +55,23 @@ impl StandIn {
         true
     }
 
+    /// Edits a seeded organization's metadata by hand (as in the dashboard): sets each
+    /// `(key, Some(value))`, removes each `(key, None)`; false when there is no such org.
+    pub fn edit_organization_metadata(&self, org_id: &str, edits: &[(&str, Option<&str>)]) -> bool {
+        let mut inner = lock(&self.shared);
+        let Some(org) = inner.orgs.get_mut(org_id) else {
+            return false;
+        };
+        for (key, value) in edits {
+            match value {
+                Some(value) => org.metadata.insert((*key).to_owned(), (*value).to_owned()),
+                None => org.metadata.remove(*key),
+            };
+        }
+        org.update_time = std::time::SystemTime::now();
+        true
+    }
+
     /// The organization with this external id.
     pub fn organization_by_external_id(&self, external_id: &str) -> Option<Organization> {
         lock(&self.shared).org_by_external_id(external_id).cloned()

@@ -4,8 +4,9 @@
 //! - [`StandIn`] (this file) is the handle tests hold: start, seed, read, script.
 //! - `router` builds the axum app: routes, the auth/fault layers on `/api`, the request log.
 //! - `auth` issues tokens (`POST /oauth/token`) and checks bearer tokens.
-//! - `organizations` and `users` are the operations; `user_body` decodes user bodies and
+//! - `organizations`, `users`, `search` (U6) and `memberships` (U8) are the operations; `user_body` decodes user bodies and
 //!   renders users; `validate` holds the body and metadata rules.
+//! - `manual` is the demo's hand edit of metadata (`PATCH /_standin/…`);
 //! - `control` is the test side of [`StandIn`]: seeding, snapshots, switches, faults.
 //! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures; `record` keeps
 //!   the request log and adds latency; `state` is the data behind one mutex; `rfc3339`
@@ -15,10 +16,13 @@ mod auth;
 mod control;
 mod errors;
 mod faults;
+mod manual;
+mod memberships;
 mod organizations;
 mod record;
 mod rfc3339;
 mod router;
+mod search;
 mod state;
 mod user_body;
 mod users;

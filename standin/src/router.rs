@@ -9,18 +9,21 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::state::{Shared, lock};
-use crate::{auth, faults, organizations, record, user_body, users};
+use crate::{auth, faults, manual, memberships, organizations, record, search, user_body, users};
 
 /// Builds the app over `shared`.
 pub fn build(shared: Shared) -> Router {
     // Layers run last-added first: faults, then the token check, then the handler.
     let api = organizations::routes()
         .merge(users::routes())
+        .merge(search::routes())
+        .merge(memberships::routes())
         .layer(from_fn_with_state(shared.clone(), auth::require_token))
         .layer(from_fn_with_state(shared.clone(), faults::inject));
     Router::new()
         .route("/oauth/token", post(auth::token))
         .route("/_standin/state", get(debug_state))
+        .merge(manual::routes())
         .merge(api)
         .fallback(not_found)
         .layer(from_fn_with_state(shared.clone(), record::record))

@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_listener;
+mod adopt;
 mod cli;
 mod connections;
 mod console;
@@ -11,6 +12,7 @@ mod console_browser;
 mod console_webdriver;
 mod convergence;
 mod delivery;
+mod drift;
 mod helpers;
 mod metrics;
 mod postgres;

@@ -9,9 +9,10 @@ use axum::extract::rejection::JsonRejection;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError};
+use crate::drift::LiveReader;
 use crate::http::AppState;
 use crate::model::Normalized;
-use crate::replay::ReplayReport;
+use crate::replay::{ReplayReport, TargetDiff};
 use crate::store::{ReplayFilter, StoreError};
 use crate::worker::now_ms;
 
@@ -42,6 +43,10 @@ pub(super) struct ReplayRequest {
     /// Only report what the rules make of each event; store nothing.
     #[serde(default)]
     dry_run: bool,
+    /// With `dry_run`: read the live objects and answer, per target and key, the live
+    /// value, the value after the replay and whether it would be written.
+    #[serde(default)]
+    diff: bool,
 }
 
 /// What the rules make of one event in a dry run.
@@ -71,6 +76,9 @@ pub(super) struct ReplayAnswer {
     /// Whether more events were selected than `outcomes` holds.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outcomes_truncated: bool,
+    /// With `diff`: one entry per target the selection changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<Vec<TargetDiff>>,
 }
 
 impl ReplayRequest {
@@ -116,19 +124,34 @@ fn time_ms(field: &str, text: &str) -> Result<i64, AdminError> {
     crate::replay::parse_time(text).map_err(|e| AdminError::BadRequest(format!("{field}: {e}")))
 }
 
-/// Runs the replay. It runs in its own task, so a request timeout or a client hanging up
-/// does not stop a real replay halfway; the answer comes when it is done.
+/// Runs the replay. A real replay runs in its own task, so a request timeout or a client
+/// hanging up does not stop it halfway; the answer comes when it is done. A dry run (and
+/// its diff) only reads, and stops with the request.
 pub(super) async fn start(
     _: Admin,
     State(state): State<Arc<AppState>>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Json<ReplayAnswer>, AdminError> {
     let Json(request) = body.map_err(|e| AdminError::BadRequest(e.body_text()))?;
-    let dry_run = request.dry_run;
+    let (dry_run, diff) = (request.dry_run, request.diff);
+    if diff && !dry_run {
+        return Err(AdminError::BadRequest(
+            "diff needs dry_run: a diff only reads; send {\"dry_run\": true, \"diff\": true}"
+                .to_owned(),
+        ));
+    }
+    let reader = diff
+        .then(|| super::drift::live_reader(&state))
+        .transpose()?;
     let filter = request.filter()?;
-    let answer = tokio::spawn(run(state.clone(), filter, dry_run))
-        .await
-        .map_err(|e| AdminError::Internal(format!("the replay task failed: {e}")))??;
+    let answer = if dry_run {
+        // Read-only: stops (with its Scalekit reads) when the client or the timeout gives up.
+        run(state.clone(), filter, dry_run, reader).await?
+    } else {
+        tokio::spawn(run(state.clone(), filter, dry_run, reader))
+            .await
+            .map_err(|e| AdminError::Internal(format!("the replay task failed: {e}")))??
+    };
     if !dry_run {
         tracing::info!(
             events = answer.report.events,
@@ -140,12 +163,20 @@ pub(super) async fn start(
     Ok(Json(answer))
 }
 
-/// Replays what `filter` selects, keeping the first outcomes of a dry run.
+/// Replays what `filter` selects, keeping the first outcomes of a dry run; with a reader,
+/// also the diff against the live objects.
 async fn run(
     state: Arc<AppState>,
     filter: ReplayFilter,
     dry_run: bool,
+    reader: Option<LiveReader>,
 ) -> Result<ReplayAnswer, StoreError> {
+    let diff = match reader {
+        Some(mut reader) => {
+            Some(crate::replay::diff(&state.store, &state.rules, &filter, &mut reader).await?)
+        }
+        None => None,
+    };
     let mut outcomes = Vec::new();
     let mut truncated = false;
     let report = crate::replay::replay(
@@ -171,6 +202,7 @@ async fn run(
         report,
         outcomes: dry_run.then_some(outcomes),
         outcomes_truncated: truncated,
+        diff,
     })
 }
 

@@ -81,7 +81,11 @@ async fn a_rename_moves_field_versions_and_links(store: Store) {
     let v = batch.jobs[0].version;
     let result = BatchResult {
         outcomes: vec![(batch.jobs[0].id, JobOutcome::Done)],
-        applied_fields: vec![("plan".into(), v)],
+        applied_fields: vec![AppliedField {
+            field: "plan".into(),
+            version: v,
+            value: Some("pro".into()),
+        }],
         rename: Some(Rename {
             kind: TargetKind::Organization,
             from: ExternalId::parse("OLD").unwrap(),

@@ -94,7 +94,11 @@ async fn finish_records_versions_and_outcomes(store: Store) {
     )];
     let result = BatchResult {
         outcomes,
-        applied_fields: vec![("plan".into(), v)],
+        applied_fields: vec![AppliedField {
+            field: "plan".into(),
+            version: v,
+            value: Some("pro".into()),
+        }],
         ..Default::default()
     };
     store

@@ -3,6 +3,8 @@
 mod auth;
 mod faults;
 mod helpers;
+mod manual;
 mod organizations;
 mod routing;
+mod search;
 mod users;
