@@ -52,6 +52,16 @@ pub struct AppState {
     pub drift: crate::config::DriftSettings,
 }
 
+impl AppState {
+    /// A reader of live Scalekit objects at the drift read rate (diffs, drift checks);
+    /// `None` without Scalekit credentials.
+    pub fn live_reader(&self) -> Option<crate::drift::LiveReader> {
+        let client = self.scalekit.clone()?;
+        let rate = std::num::NonZeroU32::new(self.drift.reads_per_second);
+        Some(crate::drift::LiveReader::new(client, rate))
+    }
+}
+
 /// The workers' state as `/readyz` reports it.
 pub enum WorkersStatus {
     /// No Scalekit credentials: events are stored, nothing is applied; the reason.

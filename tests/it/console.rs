@@ -358,7 +358,18 @@ async fn target_and_replay(app: &TestApp, b: &Browser) {
     assert!(html.contains(r#"id="check-drift""#) && !html.contains(r#"id="diff-unavailable""#));
     let drift = format!("/admin/ui/target?kind=organization&external_id={ORG}&drift=1");
     let (_, html) = b.get(app, &drift).await;
-    assert!(html.contains(r#"id="diff-unavailable""#), "{html}");
+    assert!(html.contains(r#"id="diff-empty""#), "{html}");
+    let org = app.standin.organization_by_external_id(ORG).unwrap().id;
+    assert!(
+        app.standin
+            .edit_organization_metadata(&org, &[("plan_type", Some("enterprise"))])
+    );
+    let (_, html) = b.get(app, &drift).await;
+    assert!(
+        html.contains("<code>plan_type</code></th><td>enterprise</td>")
+            && html.contains("changed since orgsync wrote it"),
+        "{html}"
+    );
 
     let (_, html) = b.get(app, "/admin/ui/replay").await;
     assert!(html.contains(r#"<label for="r-source">"#));
@@ -372,6 +383,11 @@ async fn target_and_replay(app: &TestApp, b: &Browser) {
     let html = dry.text().await.unwrap();
     assert!(html.contains("Dry run: nothing was enqueued"), "{html}");
     assert!(html.contains("1 events selected: 1 matched") && html.contains("pro_monthly"));
+    let diff = &html[html.find(r#"id="diff""#).expect("a diff section")..];
+    assert!(
+        diff.contains("<td>enterprise</td>") && diff.contains("would write"),
+        "the dry run shows the diff against live Scalekit: {diff}"
+    );
     let jobs_before = app.jobs(None).await.len();
     let run = b
         .post(

@@ -210,6 +210,11 @@ async fn dry_run(browser: &Browser, app: &TestApp, event_id: i64) {
             .await
             .contains("plan_type")
     );
+    let diff = browser.find("#diff").await.text().await;
+    assert!(
+        diff.contains("plan_type") && diff.contains("unchanged"),
+        "the diff against live Scalekit: {diff}"
+    );
     assert_eq!(app.jobs(None).await.len(), jobs_before);
     capture(browser, "replay").await;
 }

@@ -1,7 +1,6 @@
 //! `GET /admin/drift`: the values orgsync wrote compared with the live Scalekit objects;
 //! `POST /admin/drift/repair`: the same check, then jobs that write orgsync's values back.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Json;
@@ -91,13 +90,9 @@ async fn run_check(state: &Arc<AppState>, q: DriftQuery) -> Result<DriftReport, 
 
 /// A reader of live objects, or 503 when orgsync has no Scalekit credentials.
 pub(super) fn live_reader(state: &AppState) -> Result<LiveReader, AdminError> {
-    let client = state.scalekit.clone().ok_or_else(|| {
+    state.live_reader().ok_or_else(|| {
         AdminError::Unavailable(
             "Scalekit credentials are not set: live objects cannot be read".to_owned(),
         )
-    })?;
-    Ok(LiveReader::new(
-        client,
-        NonZeroU32::new(state.drift.reads_per_second),
-    ))
+    })
 }

@@ -1,5 +1,5 @@
 //! The replay page: the filters of `orgsync replay`; a dry run lists what the current rules
-//! make of each selected event (and, once wired, the diff against live Scalekit) before
+//! make of each selected event, and the diff against live Scalekit, before
 //! anything is enqueued; a second button enqueues for real.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::auth::{OriginCheck, Session};
-use super::diff::{DiffView, NOT_WIRED};
+use super::diff::{DiffView, NO_CREDENTIALS};
 use super::views::{Chrome, given, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
@@ -137,6 +137,7 @@ struct ReplayPage {
     diff_title: &'static str,
     diff: Option<DiffView>,
     diff_unavailable: &'static str,
+    diff_empty: &'static str,
 }
 
 /// `GET /admin/ui/replay`: the blank form.
@@ -158,7 +159,8 @@ fn page(session: &Session, state: &AppState, form: ReplayForm) -> ReplayPage {
         truncated: false,
         diff_title: "Diff against live Scalekit",
         diff: None,
-        diff_unavailable: NOT_WIRED,
+        diff_unavailable: NO_CREDENTIALS,
+        diff_empty: "The selected events change no organization or user.",
     }
 }
 
@@ -182,6 +184,14 @@ pub async fn run(
     };
     let filter = form.filter()?;
     // Its own task: a client hanging up does not stop a real replay halfway.
+    let diff = match (dry_run, state.live_reader()) {
+        (true, Some(mut reader)) => {
+            let diffs =
+                crate::replay::diff(&state.store, &state.rules, &filter, &mut reader).await?;
+            Some(DiffView::of_replay(&diffs))
+        }
+        _ => None,
+    };
     let task = tokio::spawn(replay(state.clone(), filter, dry_run));
     let (report, outcomes, truncated) = task
         .await
@@ -196,6 +206,7 @@ pub async fn run(
     }
     let page = ReplayPage {
         report: Some(report),
+        diff,
         dry_run,
         outcomes,
         truncated,

@@ -1,5 +1,5 @@
 //! The target page: one organization or user by external id: the metadata keys orgsync
-//! owns with their versions and the values it last wrote, its jobs, and (once wired) its
+//! owns with their versions and the values it last wrote, its jobs, and, when asked, its
 //! drift against live Scalekit.
 
 use std::collections::BTreeMap;
@@ -12,13 +12,14 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::auth::Session;
-use super::diff::{DiffView, NOT_WIRED};
+use super::diff::{DiffView, NO_CREDENTIALS};
 use super::events::JobView;
 use super::views::{Chrome, given, time};
 use super::{ConsoleError, render};
 use crate::http::AppState;
 use crate::model::Change;
 use crate::store::{AppliedChange, ConsoleJobFilter};
+use crate::worker::now_ms;
 
 /// The most done changes read to find the last written values.
 const CHANGES_LIMIT: i64 = 500;
@@ -65,6 +66,7 @@ struct TargetPage {
     diff_title: &'static str,
     diff: Option<DiffView>,
     diff_unavailable: &'static str,
+    diff_empty: &'static str,
 }
 
 /// `GET /admin/ui/target?kind=organization&external_id=…`.
@@ -113,6 +115,11 @@ pub async fn page(
             (owned, jobs.into_iter().map(JobView::of).collect())
         }
     };
+    let drift_asked = given(&q.drift).is_some();
+    let diff = match (&target_key, drift_asked) {
+        (Some(key), true) => drift(&state, key).await?,
+        _ => None,
+    };
     let page = TargetPage {
         chrome: Chrome::new("target", &session.csrf),
         kind,
@@ -120,14 +127,32 @@ pub async fn page(
         target_key,
         owned,
         jobs,
-        drift_asked: given(&q.drift).is_some(),
+        drift_asked,
         diff_title: "Drift against live Scalekit",
-        // Wiring point for issue 9: when `drift_asked`, compute the target's drift against
-        // live Scalekit and pass it here as a `DiffView` (one `DiffTarget`, a row per key).
-        diff: None,
-        diff_unavailable: NOT_WIRED,
+        diff,
+        diff_unavailable: NO_CREDENTIALS,
+        diff_empty: "No drift: every key orgsync wrote has the value it wrote.",
     };
     render(&page)
+}
+
+/// The target's drift against live Scalekit, read now; `None` without credentials.
+async fn drift(state: &AppState, target_key: &str) -> Result<Option<DiffView>, ConsoleError> {
+    let Some(mut reader) = state.live_reader() else {
+        return Ok(None);
+    };
+    let options = crate::drift::DriftOptions {
+        source: None,
+        target: Some(target_key.to_owned()),
+        limit: 1,
+    };
+    let report = crate::drift::check(&state.store, &mut reader, &state.rules, &options, now_ms())
+        .await
+        .map_err(|e| match e {
+            crate::drift::DriftError::Store(e) => ConsoleError::Store(e),
+            other => ConsoleError::BadRequest(other.to_string()),
+        })?;
+    Ok(Some(DiffView::of_drift(&report)))
 }
 
 /// Per key, the value the newest applied change wrote (`None`: removed) and its event.
@@ -166,15 +191,17 @@ mod tests {
             drift_asked: true,
             diff_title: "Drift against live Scalekit",
             diff,
-            diff_unavailable: NOT_WIRED,
+            diff_unavailable: NO_CREDENTIALS,
+            diff_empty: "No drift.",
         }
         .render()
         .unwrap()
     }
 
     #[test]
-    fn the_drift_section_renders_plain_rows_or_says_it_is_not_wired() {
-        assert!(page(None).contains(NOT_WIRED));
+    fn the_drift_section_renders_plain_rows_or_says_why_there_are_none() {
+        assert!(page(None).contains(NO_CREDENTIALS));
+        assert!(page(Some(DiffView::default())).contains("No drift."));
         let row = DiffRow {
             key: "plan_type".into(),
             live: Some("free<b>".into()),
@@ -190,7 +217,7 @@ mod tests {
         };
         let html = page(Some(view));
         assert!(html.contains("<code>plan_type</code>") && html.contains("free&#60;b&#62;"));
-        assert!(html.contains("drifted") && !html.contains(NOT_WIRED));
+        assert!(html.contains("drifted") && !html.contains(NO_CREDENTIALS));
     }
 
     #[test]
