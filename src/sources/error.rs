@@ -105,6 +105,13 @@ pub enum SourceError {
     /// no entity is ever expanded).
     #[error("the XML has a DOCTYPE declaration, which is not accepted")]
     DoctypeNotAllowed,
+    /// An element carries more attributes (namespace declarations included) than any
+    /// Outbound Message needs.
+    #[error("an element has more than {limit} attributes")]
+    TooManyAttributes {
+        /// The limit.
+        limit: usize,
+    },
     /// More notifications than Salesforce ever sends in one message.
     #[error("the message has more than {limit} notifications")]
     TooManyNotifications {
@@ -145,6 +152,7 @@ impl SourceError {
             SourceError::MissingField { .. } => "MissingField",
             SourceError::MalformedXml { .. } => "MalformedXml",
             SourceError::DoctypeNotAllowed => "DoctypeNotAllowed",
+            SourceError::TooManyAttributes { .. } => "TooManyAttributes",
             SourceError::TooManyNotifications { .. } => "TooManyNotifications",
             SourceError::IncompleteMessage { .. } => "IncompleteMessage",
             SourceError::OrganizationMismatch => "OrganizationMismatch",
@@ -172,6 +180,7 @@ impl SourceError {
             | SourceError::MissingField { .. }
             | SourceError::MalformedXml { .. }
             | SourceError::DoctypeNotAllowed
+            | SourceError::TooManyAttributes { .. }
             | SourceError::TooManyNotifications { .. }
             | SourceError::IncompleteMessage { .. } => ErrorCategory::Malformed,
         }

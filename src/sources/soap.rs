@@ -24,6 +24,10 @@ pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 16;
 /// The most elements accepted in one document.
 pub const MAX_ELEMENTS: usize = 50_000;
+/// The most attributes (namespace declarations included) accepted on one element. An
+/// Outbound Message uses at most a handful; the cap keeps attribute and namespace lookups
+/// (linear per attribute) from adding up to quadratic work.
+pub const MAX_ATTRIBUTES: usize = 32;
 /// `Content-Type` of SOAP answers.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
@@ -192,8 +196,24 @@ fn namespace(result: ResolveResult<'_>, what: &str) -> Result<String, SourceErro
     }
 }
 
+/// Refuses a start tag with more than [`MAX_ATTRIBUTES`] attributes; counting them once,
+/// without the duplicate check, is linear.
+fn check_attribute_count(e: &BytesStart<'_>) -> Result<(), SourceError> {
+    if e.attributes()
+        .with_checks(false)
+        .nth(MAX_ATTRIBUTES)
+        .is_some()
+    {
+        return Err(SourceError::TooManyAttributes {
+            limit: MAX_ATTRIBUTES,
+        });
+    }
+    Ok(())
+}
+
 /// Builds an element from a start tag, resolving its name, `xsi:nil` and `xsi:type`.
 fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, SourceError> {
+    check_attribute_count(e)?;
     let resolver = reader.resolver();
     let (ns, local) = resolver.resolve_element(e.name());
     let mut el = Element {
@@ -203,6 +223,9 @@ fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, Sour
     };
     for attr in e.attributes() {
         let attr = attr.map_err(|err| malformed(err.to_string()))?;
+        if !matches!(attr.key.local_name().as_ref(), b"nil" | b"type") {
+            continue;
+        }
         let (ns, local) = resolver.resolve_attribute(attr.key);
         if !matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == XSI.as_bytes()) {
             continue;
@@ -254,6 +277,9 @@ pub fn content_spans(
                 .unwrap_or(usize::MAX)
                 .saturating_add(offset)
         };
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            check_attribute_count(e)?;
+        }
         match event {
             Event::Start(e) => match open.as_mut() {
                 Some((_, depth)) => *depth += 1,

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
+use crate::model::VERSION_CAPPED_MARK;
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,9 @@ pub struct EventRow {
     pub duplicates: i64,
     /// The verification done at receipt.
     pub verification: String,
+    /// The source's version lay beyond its future skew and was capped at the arrival time
+    /// (the verification text says what the sender claimed).
+    pub version_capped: bool,
     /// The payload (only filled by [`Store::event`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
@@ -92,6 +96,7 @@ fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
     } else {
         (None, None)
     };
+    let verification: String = row.try_get("verification")?;
     Ok(EventRow {
         id,
         source: row.try_get("source")?,
@@ -102,7 +107,8 @@ fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
         status: row.try_get("status")?,
         reason: row.try_get("reason")?,
         duplicates: row.try_get("duplicates")?,
-        verification: row.try_get("verification")?,
+        version_capped: verification.contains(VERSION_CAPPED_MARK),
+        verification,
         payload,
         raw_body,
     })

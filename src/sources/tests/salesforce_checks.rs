@@ -3,7 +3,7 @@
 use super::salesforce::{ORG, deliver, message, notification, salesforce};
 use super::{fixture_text, headers, receive, refused, try_source};
 use crate::sources::soap::{self, SOAP_ENV};
-use crate::sources::{AckSummary, AnswerFormat, ErrorCategory};
+use crate::sources::{AckSummary, AnswerFormat, ErrorCategory, SourceConfigError};
 
 /// The constructed fixture.
 fn account_fixture() -> String {
@@ -46,11 +46,12 @@ fn the_organization_is_compared_on_its_first_15_characters() {
 
 #[test]
 fn a_configured_token_is_required_in_the_query() {
-    let token = "Zm9vYmFyYmF6cXV4cXV1eA";
+    let token = "Zm9vYmFyYmF6cXV4cXV1eA-0123456789abcdef";
     let source = salesforce(ORG, Some(token));
     let body = account_fixture();
     let h = headers(&[]);
-    let send = |query: Option<&str>| receive(&source, &h, query, body.as_bytes(), 0);
+    let send =
+        |query: Option<&str>| receive(&source, &h, query, body.as_bytes(), super::salesforce::NOW);
     let events = send(Some(&format!("token={token}"))).unwrap();
     assert_eq!(
         events[0].verification,
@@ -73,11 +74,14 @@ fn a_configured_token_is_required_in_the_query() {
 
 #[test]
 fn signing_adds_the_token_and_offline_parsing_skips_the_checks() {
-    let token = "t/k n";
+    let token = "t/k n-0123456789abcdef0123456789";
     let source = salesforce(ORG, Some(token));
     let body = account_fixture();
     let signed = source.sign(body.as_bytes(), 0);
-    assert_eq!(signed.query.as_deref(), Some("token=t%2Fk%20n"));
+    assert_eq!(
+        signed.query.as_deref(),
+        Some("token=t%2Fk%20n-0123456789abcdef0123456789")
+    );
     let h = headers(&[("content-type", &signed.headers[0].1)]);
     assert!(receive(&source, &h, signed.query.as_deref(), body.as_bytes(), 0).is_ok());
     let config: crate::sources::SourceConfig =
@@ -107,14 +111,24 @@ fn configuration_errors_are_clear() {
         ("SALESFORCE_WEBHOOK_TOKEN", " "),
     ];
     let err = try_source(config, &env).unwrap_err();
+    assert!(matches!(err, SourceConfigError::MissingEnv { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("SALESFORCE_WEBHOOK_TOKEN is empty"),
+            .contains("SALESFORCE_WEBHOOK_TOKEN is not set"),
         "{err}"
     );
     let custom =
         "name = \"sf\"\nkind = \"salesforce\"\norganization_id_env = \"ORG\"\ntoken_env = \"TOK\"";
-    let source = try_source(custom, &[("ORG", ORG), ("TOK", "t0k3n")]).unwrap();
+    let err = try_source(custom, &[("ORG", ORG), ("TOK", "t0k3n")]).unwrap_err();
+    assert!(matches!(err, SourceConfigError::InvalidEnv { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("TOK is shorter than 32 characters"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("t0k3n"), "{err}");
+    let long = "t0k3n-0123456789abcdef0123456789";
+    let source = try_source(custom, &[("ORG", ORG), ("TOK", long)]).unwrap();
     let body = account_fixture();
     assert_eq!(
         refused(receive(&source, &headers(&[]), None, body.as_bytes(), 0)),
@@ -234,7 +248,7 @@ fn faults_follow_the_documented_shape_and_escape_the_message() {
 fn the_stored_body_has_the_session_id_redacted() {
     let source = salesforce("012345678901234", None);
     let body = fixture_text("salesforce/outbound_message.contact.aspnet-webhooks.xml");
-    let stored = source.storable_body(body.as_bytes());
+    let stored = source.storable_body(body.as_bytes()).unwrap();
     let stored = std::str::from_utf8(&stored).unwrap();
     let start = body.find("<SessionId>").unwrap() + "<SessionId>".len();
     let end = body.find("</SessionId>").unwrap();
@@ -250,6 +264,6 @@ fn the_stored_body_has_the_session_id_redacted() {
     let nil = account_fixture();
     assert!(matches!(
         salesforce(ORG, None).storable_body(nil.as_bytes()),
-        std::borrow::Cow::Borrowed(_)
+        Some(std::borrow::Cow::Borrowed(_))
     ));
 }

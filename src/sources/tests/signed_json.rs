@@ -16,7 +16,7 @@ fn hmac(extra: &str) -> Source {
         &format!(
             "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"\n{extra}"
         ),
-        &[("APEX", "old-secret,apex-secret")],
+        &[("APEX", "old-secret"), ("APEX_PREVIOUS", "apex-secret")],
     )
 }
 
@@ -24,7 +24,9 @@ fn hmac(extra: &str) -> Source {
 fn hex_signatures_of_the_raw_body_verify() {
     let source = hmac("id_path = \"$.event_id\"\noccurred_at_path = \"$.at\"");
     let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
-    let events = receive(&source, &headers(&[("x-signature", &sig)]), None, BODY, 0).unwrap();
+    // Received long after the body's `at`, so its version stands.
+    let now = 2_000_000_000;
+    let events = receive(&source, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
     let event = &events[0];
     assert_eq!(event.provider_event_id, "a01");
     assert_eq!(event.event_type, "account.updated");
@@ -140,14 +142,6 @@ fn hmac_configuration_is_validated() {
     assert!(err.to_string().contains("not a valid header name"), "{err}");
 }
 
-/// A Standard Webhooks source for `secret`.
-fn standard(secret: &str) -> Source {
-    source(
-        "name = \"scalekit\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"",
-        &[("SW", secret)],
-    )
-}
-
 #[test]
 fn the_published_standard_webhooks_vectors_verify() {
     let vectors = [
@@ -201,7 +195,13 @@ fn the_published_standard_webhooks_vectors_verify() {
 #[test]
 fn standard_webhooks_events_carry_the_message_id_and_type() {
     let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let source = standard(&format!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,{secret}"));
+    let source = source(
+        "name = \"scalekit\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"",
+        &[
+            ("SW", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("SW_PREVIOUS", secret),
+        ],
+    );
     let body = br#"{"type":"organization.updated","data":{"id":"org_1"}}"#;
     let ts = 1_769_817_617;
     let sig = standard_webhooks_signature(secret, "msg_1", ts, body).unwrap();
