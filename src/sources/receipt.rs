@@ -3,6 +3,9 @@
 //! (none when a secret in it could not be removed). Both are marked in the event's
 //! verification text, which is stored with it.
 
+use std::borrow::Cow;
+
+use super::{Delivery, Inner, Kind, SourceError, salesforce};
 use crate::model::{InboundEvent, RAW_BODY_NOT_KEPT_MARK, VERSION_CAPPED_MARK};
 use crate::telemetry;
 
@@ -67,6 +70,53 @@ fn describe_ms(ms: i64) -> String {
     match formatted {
         Some(text) => text,
         None => format!("{ms} ms after 1970"),
+    }
+}
+
+impl Inner {
+    /// See [`Source::receive`].
+    pub(super) fn receive(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> Result<Vec<InboundEvent>, SourceError> {
+        let mut events = match &self.kind {
+            Kind::Stripe(s) => s.receive(&self.name, delivery),
+            Kind::Salesforce(s) => s.receive(&self.name, delivery),
+            Kind::Hmac(s) => s.receive(&self.name, delivery),
+            Kind::StandardWebhooks(s) => s.receive(&self.name, delivery),
+        }?;
+        cap_future_versions(
+            &self.name,
+            &mut events,
+            delivery.now_unix,
+            self.future_skew_seconds,
+        );
+        Ok(events)
+    }
+
+    /// See [`Source::accept`].
+    pub(super) fn accept(&self, delivery: &Delivery<'_>) -> Result<Accepted, SourceError> {
+        let mut events = self.receive(delivery)?;
+        let storable_body = match self.storable_body(delivery.body) {
+            Some(body) => Some(body.into_owned()),
+            None => {
+                tracing::warn!(source = %self.name, "the SessionId could not be redacted; the raw body is not kept");
+                mark_body_not_kept(&mut events, "the SessionId could not be redacted");
+                None
+            }
+        };
+        Ok(Accepted {
+            events,
+            storable_body,
+        })
+    }
+
+    /// See [`Source::storable_body`].
+    pub(super) fn storable_body<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, [u8]>> {
+        match &self.kind {
+            Kind::Salesforce(_) => salesforce::redact_session_id(body),
+            _ => Some(Cow::Borrowed(body)),
+        }
     }
 }
 

@@ -298,6 +298,9 @@ pub fn content_spans(
                 Some((start, d)) => open = Some((start, d - 1)),
                 None => {}
             },
+            Event::Eof if open.is_some() => {
+                return Err(malformed("the document ends inside the element"));
+            }
             Event::Eof => return Ok(spans),
             _ => {}
         }

@@ -7,6 +7,7 @@ mod cli;
 mod convergence;
 mod delivery;
 mod helpers;
+mod hostile;
 mod metrics;
 mod postgres;
 mod process;

@@ -2,7 +2,7 @@
 //! one deduplicated event per notification, the SOAP answers, and versions.
 //! Builders are in `salesforce/soap.rs`; users created from Contacts in `salesforce/users.rs`.
 
-mod soap;
+pub(crate) mod soap;
 mod users;
 
 use orgsync::worker::now_ms;

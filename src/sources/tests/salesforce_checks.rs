@@ -267,3 +267,66 @@ fn the_stored_body_has_the_session_id_redacted() {
         Some(std::borrow::Cow::Borrowed(_))
     ));
 }
+
+#[test]
+fn the_token_is_required_and_checked_before_any_xml_is_read() {
+    let config = "name = \"sf\"\nkind = \"salesforce\"";
+    let err = try_source(config, &[("SALESFORCE_ORGANIZATION_ID", ORG)]).unwrap_err();
+    assert!(matches!(err, SourceConfigError::MissingEnv { .. }), "{err}");
+    assert!(err.to_string().contains("at least 32 characters"), "{err}");
+    let token = "a-token-of-at-least-32-characters-0123";
+    let source = salesforce(ORG, Some(token));
+    assert!(source.warnings().is_empty());
+    let flood: String = (0..10_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let hostile = format!("<x{flood}/>");
+    let h = headers(&[]);
+    for query in [None, Some("token=wrong")] {
+        let kind = refused(receive(&source, &h, query, hostile.as_bytes(), 0));
+        assert!(kind == "MissingToken" || kind == "WrongToken", "{kind}");
+    }
+    let query = format!("token={token}");
+    let kind = refused(receive(&source, &h, Some(&query), hostile.as_bytes(), 0));
+    assert_eq!(kind, "TooManyAttributes");
+    let open = salesforce(ORG, None);
+    assert!(
+        open.warnings()[0].contains("token check is OFF"),
+        "{:?}",
+        open.warnings()
+    );
+}
+
+#[test]
+fn attributes_and_namespace_declarations_are_capped_per_element() {
+    let at_cap: String = (0..soap::MAX_ATTRIBUTES)
+        .map(|i| format!(" xmlns:n{i}=\"u\""))
+        .collect();
+    assert!(soap::parse(format!("<x{at_cap}/>").as_bytes()).is_ok());
+    let over = format!("<x{at_cap} a=\"1\"/>");
+    let err = soap::parse(over.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), "TooManyAttributes");
+    assert!(soap::content_spans(over.as_bytes(), "u", "x").is_err());
+}
+
+#[test]
+fn redaction_fails_closed() {
+    use crate::sources::salesforce::redact_session_id;
+    let unclosed = "<a xmlns=\"http://soap.sforce.com/2005/09/outbound\"><SessionId>secret";
+    assert!(redact_session_id(unclosed.as_bytes()).is_none());
+    let source = salesforce(ORG, None);
+    assert!(source.storable_body(b"<unclosed").is_none());
+    let body = account_fixture();
+    let accepted = source
+        .accept(&crate::sources::Delivery {
+            headers: &headers(&[]),
+            query: None,
+            body: body.as_bytes(),
+            now_unix: super::salesforce::NOW,
+        })
+        .unwrap();
+    assert!(accepted.storable_body.is_some());
+    assert!(
+        !accepted.events[0]
+            .verification
+            .contains("raw body not kept")
+    );
+}

@@ -254,3 +254,70 @@ fn standard_webhooks_events_carry_the_message_id_and_type() {
         "NoMatchingSignature"
     );
 }
+
+#[test]
+fn an_hmac_secret_with_a_comma_is_one_key() {
+    let source = source(
+        "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"",
+        &[("APEX", "first,second")],
+    );
+    let whole = hmac_signature("first,second", None, BODY, SignatureEncoding::Hex);
+    assert!(receive(&source, &headers(&[("x-signature", &whole)]), None, BODY, 0).is_ok());
+    for part in ["first", "second"] {
+        let sig = hmac_signature(part, None, BODY, SignatureEncoding::Hex);
+        let h = headers(&[("x-signature", &sig)]);
+        assert_eq!(
+            refused(receive(&source, &h, None, BODY, 0)),
+            "NoMatchingSignature"
+        );
+    }
+}
+
+#[test]
+fn hmac_sources_that_could_be_replayed_after_retention_are_warned_about() {
+    let base =
+        "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"\n";
+    let env = [("APEX", "k")];
+    let bare = source(base, &env);
+    assert_eq!(bare.warnings().len(), 1);
+    assert!(
+        bare.warnings()[0].contains("timestamp_header"),
+        "{:?}",
+        bare.warnings()
+    );
+    for safer in ["timestamp_header = \"X-Ts\"", "occurred_at_path = \"$.at\""] {
+        assert!(
+            source(&format!("{base}{safer}"), &env)
+                .warnings()
+                .is_empty()
+        );
+    }
+}
+
+#[test]
+fn versions_beyond_the_future_skew_are_capped_for_every_json_kind() {
+    let now = 1_768_986_764 - 3_600; // an hour before the body's `at`
+    let plain = hmac("occurred_at_path = \"$.at\"");
+    let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
+    let events = receive(&plain, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(now * 1000));
+    assert!(events[0].verification.contains("version capped at arrival"));
+    let skewed = hmac("occurred_at_path = \"$.at\"\nfuture_skew_seconds = 3600");
+    let events = receive(&skewed, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(1_768_986_764_000));
+
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let standard = source(
+        "name = \"w\"\nkind = \"standard_webhooks\"\nsecret_env = \"W\"\noccurred_at_path = \"$.at\"",
+        &[("W", secret)],
+    );
+    let t = now.to_string();
+    let sig = standard_webhooks_signature(secret, "msg_1", now, BODY).unwrap();
+    let h = headers(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", &t),
+        ("webhook-signature", &sig),
+    ]);
+    let events = receive(&standard, &h, None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(now * 1000));
+}
