@@ -112,6 +112,12 @@ pub enum SourceError {
         /// The limit.
         limit: usize,
     },
+    /// The document declares more namespaces than any Outbound Message needs.
+    #[error("the document has more than {limit} namespace declarations")]
+    TooManyNamespaces {
+        /// The limit.
+        limit: usize,
+    },
     /// More notifications than Salesforce ever sends in one message.
     #[error("the message has more than {limit} notifications")]
     TooManyNotifications {
@@ -153,6 +159,7 @@ impl SourceError {
             SourceError::MalformedXml { .. } => "MalformedXml",
             SourceError::DoctypeNotAllowed => "DoctypeNotAllowed",
             SourceError::TooManyAttributes { .. } => "TooManyAttributes",
+            SourceError::TooManyNamespaces { .. } => "TooManyNamespaces",
             SourceError::TooManyNotifications { .. } => "TooManyNotifications",
             SourceError::IncompleteMessage { .. } => "IncompleteMessage",
             SourceError::OrganizationMismatch => "OrganizationMismatch",
@@ -181,6 +188,7 @@ impl SourceError {
             | SourceError::MalformedXml { .. }
             | SourceError::DoctypeNotAllowed
             | SourceError::TooManyAttributes { .. }
+            | SourceError::TooManyNamespaces { .. }
             | SourceError::TooManyNotifications { .. }
             | SourceError::IncompleteMessage { .. } => ErrorCategory::Malformed,
         }

@@ -238,3 +238,36 @@ async fn large_bodies_are_checked_off_the_runtime_while_probes_are_answered() {
     );
     app.stop().await;
 }
+
+/// `orgsync check-config` with the default config and `env` only.
+fn check_config(env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("check-config")
+        .env_clear()
+        .env("ORGSYNC_DATABASE_URL", "sqlite::memory:")
+        .env("SALESFORCE_ORGANIZATION_ID", "00D5g000004XkQmEAK");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the binary runs")
+}
+
+#[test]
+fn check_config_says_what_the_salesforce_token_needs() {
+    let unset = check_config(&[]);
+    assert!(unset.status.success());
+    let stdout = String::from_utf8_lossy(&unset.stdout);
+    assert!(
+        stdout.contains("SALESFORCE_WEBHOOK_TOKEN is not set") && stdout.contains("503"),
+        "{stdout}"
+    );
+    let short = check_config(&[("SALESFORCE_WEBHOOK_TOKEN", "short")]);
+    assert!(!short.status.success());
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("shorter than 32 characters"), "{stderr}");
+    let ok = check_config(&[("SALESFORCE_WEBHOOK_TOKEN", SF_TOKEN)]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("source \"salesforce\": ok"), "{stdout}");
+}

@@ -305,6 +305,24 @@ fn attributes_and_namespace_declarations_are_capped_per_element() {
     let err = soap::parse(over.as_bytes()).unwrap_err();
     assert_eq!(err.kind(), "TooManyAttributes");
     assert!(soap::content_spans(over.as_bytes(), "u", "x").is_err());
+    // Siblings may each declare 30 (Salesforce declares a prefix on every sObject), but at
+    // most 64 are in scope at once.
+    let thirty = |level: usize| -> String {
+        (0..30)
+            .map(|i| format!(" xmlns:n{level}_{i}=\"u\""))
+            .collect()
+    };
+    let siblings = format!(
+        "<a{}><b{}/><c{}/><d{}/></a>",
+        thirty(0),
+        thirty(1),
+        thirty(2),
+        thirty(3)
+    );
+    assert!(soap::parse(siblings.as_bytes()).is_ok());
+    let nested = format!("<a{}><b{}><c{}/></b></a>", thirty(0), thirty(1), thirty(2));
+    let err = soap::parse(nested.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), "TooManyNamespaces");
 }
 
 #[test]
