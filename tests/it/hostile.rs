@@ -271,3 +271,32 @@ fn check_config_says_what_the_salesforce_token_needs() {
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(stdout.contains("source \"salesforce\": ok"), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_link_from_the_future_does_not_freeze_the_alias() {
+    let app = spawn_app_with_org().await;
+    let with_customer = |id: &str, org: &str, modstamp: &str| {
+        let fields = [
+            ("Id", Some(ACCOUNT)),
+            ("Org_Id__c", Some(org)),
+            ("Stripe_Customer_Id__c", Some("cus_hostile")),
+            ("SystemModstamp", Some(modstamp)),
+        ];
+        notification(id, "Account", &fields)
+    };
+    let forged = with_customer("04l5g00000L0001", "org_attacker", "9999-12-31T23:59:59Z");
+    assert_ack(&post_soap(&app, message(SF_ORG, &[forged]), None).await);
+    let current = with_customer("04l5g00000L0002", ORG, &rfc3339(now_ms()));
+    assert_ack(&post_soap(&app, message(SF_ORG, &[current]), None).await);
+    let linked = app
+        .store
+        .resolve_link(
+            orgsync::model::TargetKind::Organization,
+            "stripe_customer",
+            "cus_hostile",
+        )
+        .await
+        .unwrap();
+    assert_eq!(linked.map(|id| id.to_string()), Some(ORG.to_owned()));
+    app.stop().await;
+}
