@@ -142,7 +142,8 @@ const JSON: &str = "application/json";
 
 impl Source {
     /// Builds a source from its config, reading the secrets from the environment variables
-    /// the config names through `env` (comma-separated values are rotated secrets).
+    /// the config names through `env` (one secret per variable; the previous one, while
+    /// rotating, in the same name + `_PREVIOUS`).
     pub fn from_config(
         config: &SourceConfig,
         env: &dyn Fn(&str) -> Option<String>,
