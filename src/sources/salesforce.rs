@@ -304,7 +304,7 @@ fn fields(object: &Element, ns: &str) -> Result<Map<String, Value>, SourceError>
 
 /// Record ids in `Id` and `…Id` fields become 18 characters; an `Id` that is not a valid
 /// id is refused, other fields keep values that merely look like ids.
-fn normalise_id(name: &str, value: &str) -> Result<String, SourceError> {
+pub(super) fn normalise_id(name: &str, value: &str) -> Result<String, SourceError> {
     if !name.ends_with("Id") || !sfid::looks_like_id(value) {
         return Ok(value.to_owned());
     }
@@ -384,30 +384,4 @@ pub fn redact_session_id(body: &[u8]) -> Option<Cow<'_, [u8]>> {
     }
     out.extend_from_slice(body.get(at..)?);
     Some(Cow::Owned(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_id_fields_are_normalised() {
-        assert_eq!(
-            normalise_id("Id", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbPQAQ"
-        );
-        assert_eq!(
-            normalise_id("OwnerId", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbPQAQ"
-        );
-        assert_eq!(
-            normalise_id("Name", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbP"
-        );
-        assert_eq!(
-            normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(),
-            "003G000001SUbc4BAD"
-        );
-        assert!(normalise_id("Id", "003G000001SUbc4BAD").is_err());
-    }
 }

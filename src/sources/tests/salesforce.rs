@@ -255,3 +255,25 @@ fn a_record_id_with_an_impossible_suffix_is_refused() {
         "MalformedXml"
     );
 }
+
+#[test]
+fn only_id_fields_are_normalised() {
+    use crate::sources::salesforce::normalise_id;
+    assert_eq!(
+        normalise_id("Id", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbPQAQ"
+    );
+    assert_eq!(
+        normalise_id("OwnerId", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbPQAQ"
+    );
+    assert_eq!(
+        normalise_id("Name", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbP"
+    );
+    assert_eq!(
+        normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(),
+        "003G000001SUbc4BAD"
+    );
+    assert!(normalise_id("Id", "003G000001SUbc4BAD").is_err());
+}
