@@ -91,6 +91,17 @@ async fn main() {
         }
     }
 
+    // The body of the issue: one element with 60 000 attributes, now refused at the cap.
+    let flood: String = (0..60_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let flood = format!("<x{flood}/>");
+    let started = Instant::now();
+    let refused = soap::parse(flood.as_bytes()).is_err();
+    println!(
+        "60 000 attributes on one element ({} bytes): refused = {refused} in {:?}",
+        flood.len(),
+        started.elapsed()
+    );
+
     let dir = tempfile::tempdir().expect("a temp dir");
     let env: HashMap<String, String> = [
         ("ORGSYNC_LISTEN", "127.0.0.1:0".to_owned()),
