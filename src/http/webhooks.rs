@@ -9,13 +9,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tracing::Instrument;
 
 use super::AppState;
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
 use crate::telemetry;
 use crate::worker::now_ms;
+use tracing::Instrument;
 
 /// Receives one delivery for the named source; its log lines carry a request id, which the
 /// answer's `x-request-id` header repeats.
@@ -97,8 +97,7 @@ fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Re
     match state.sources.get(name) {
         Some(Ok(source)) => Ok(source),
         Some(Err(reason)) => {
-            // Startup said which setting is missing; one line per delivery would flood.
-            tracing::debug!(source = %name, %reason, "delivery to a source that is not configured");
+            tracing::warn!(source = %name, %reason, "delivery to a source that is not configured");
             count(name, "unavailable");
             let message = format!("source {name:?} cannot receive yet: {reason}");
             Err(Box::new(json_error(
