@@ -314,7 +314,12 @@ fn build_sources(
     let mut sources = BTreeMap::new();
     for config in &settings.sources {
         let slot = match Source::from_config(config, env) {
-            Ok(source) => Ok(source),
+            Ok(source) => {
+                for warning in source.warnings() {
+                    tracing::warn!(source = %config.name, "{warning}");
+                }
+                Ok(source)
+            }
             Err(e @ SourceConfigError::MissingEnv { .. }) => {
                 tracing::warn!(source = %config.name, "{e}; the source answers 503 until it is set");
                 Err(e.to_string())

@@ -34,6 +34,9 @@ where
 pub const WEBHOOK_DELIVERIES: &str = "orgsync_webhook_deliveries_total";
 /// `orgsync_webhook_refusals_total{source, kind}`: refused deliveries by reason.
 pub const WEBHOOK_REFUSALS: &str = "orgsync_webhook_refusals_total";
+/// `orgsync_versions_capped_total{source}`: events whose version (Stripe `created`,
+/// `SystemModstamp`, `occurred_at`) lay beyond the future skew and was capped at arrival.
+pub const VERSIONS_CAPPED: &str = "orgsync_versions_capped_total";
 /// `orgsync_webhook_ingest_seconds{source}`: from the body read to the answer.
 pub const WEBHOOK_INGEST_SECONDS: &str = "orgsync_webhook_ingest_seconds";
 /// `orgsync_jobs_processed_total{outcome}`: jobs by what a worker pass did with them.
@@ -101,6 +104,10 @@ fn describe_metrics() {
     describe_counter!(
         WEBHOOK_REFUSALS,
         "Refused webhook deliveries by source and reason."
+    );
+    describe_counter!(
+        VERSIONS_CAPPED,
+        "Events whose version was in the future and was capped at the arrival time."
     );
     describe_histogram!(
         WEBHOOK_INGEST_SECONDS,

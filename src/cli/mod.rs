@@ -21,7 +21,7 @@ use crate::app::{App, scalekit_config};
 use crate::config::Settings;
 use crate::rules::{RuleSet, describe};
 use crate::scalekit::ScalekitClient;
-use crate::sources::{Source, SourceConfig};
+use crate::sources::{Source, SourceConfig, SourceConfigError};
 use crate::store::Store;
 use crate::worker::now_ms;
 
@@ -160,8 +160,16 @@ fn check_config(settings: &Settings, env: &dyn Fn(&str) -> Option<String>) -> an
     let mut names = Vec::new();
     for config in &settings.sources {
         match Source::from_config(config, env) {
-            Ok(_) => println!("source {:?}: ok", config.name),
-            Err(e) => println!("source {:?}: WARNING {e}", config.name),
+            Ok(source) => {
+                println!("source {:?}: ok", config.name);
+                for warning in source.warnings() {
+                    println!("source {:?}: WARNING {warning}", config.name);
+                }
+            }
+            Err(e @ SourceConfigError::MissingEnv { .. }) => {
+                println!("source {:?}: WARNING {e}; it would answer 503", config.name)
+            }
+            Err(e) => return Err(e.into()),
         }
         names.push(config.name.as_str());
     }

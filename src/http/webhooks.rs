@@ -14,14 +14,36 @@ use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
 use crate::telemetry;
 use crate::worker::now_ms;
+use tracing::Instrument;
 
-/// Receives one delivery for the named source.
+/// Receives one delivery for the named source; its log lines carry a request id, which the
+/// answer's `x-request-id` header repeats.
 pub async fn receive(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    let span = tracing::info_span!("delivery", request_id = %request_id);
+    let mut response = receive_delivery(state, name, query, headers, body, &request_id)
+        .instrument(span)
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// See [`receive`].
+async fn receive_delivery(
+    state: Arc<AppState>,
+    name: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+    request_id: &str,
 ) -> Response {
     let source = match find_source(&state, &name) {
         Ok(source) => source,
@@ -40,31 +62,29 @@ pub async fn receive(
         body: &body,
         now_unix: now / 1000,
     };
-    let response = match source.receive(&delivery) {
-        Ok(events) => {
-            let items: Vec<IngestItem> = events
+    let response = match source.accept_bounded(&delivery).await {
+        Ok(accepted) => {
+            let items: Vec<IngestItem> = accepted
+                .events
                 .into_iter()
                 .map(|event| IngestItem {
                     normalized: state.rules.normalize(&event),
                     event,
                 })
                 .collect();
-            let raw = RawDelivery {
+            let raw = accepted.storable_body.map(|body| RawDelivery {
                 content_type: headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
-                body: source.storable_body(&body).into_owned(),
-            };
+                body,
+            });
             store(&state, source, &name, raw, &items, now).await
         }
         Err(e) => {
-            tracing::warn!(source = %name, kind = e.kind(), error = %e, "delivery refused");
+            log_refusal(source, &e);
             refused(&name, e.kind());
-            answer(
-                refusal_status(source),
-                source.rejection(&format!("{}: {e}", e.kind())),
-            )
+            answer(refusal_status(source), source.refusal(&e, request_id))
         }
     };
     timed(&name, started);
@@ -94,11 +114,11 @@ async fn store(
     state: &AppState,
     source: &Source,
     name: &str,
-    raw: RawDelivery,
+    raw: Option<RawDelivery>,
     items: &[IngestItem],
     now: i64,
 ) -> Response {
-    match state.store.ingest(Some(raw), items, now).await {
+    match state.store.ingest(raw, items, now).await {
         Ok(report) => {
             state.wake.notify_waiters();
             let summary = AckSummary {
@@ -122,6 +142,20 @@ async fn store(
                 source.failure("the event could not be stored; please retry"),
             )
         }
+    }
+}
+
+/// Logs a refusal with its detail: a WARN line at most once per source, kind and
+/// interval (saying how many were left out), the others at debug level.
+fn log_refusal(source: &Source, e: &crate::sources::SourceError) {
+    let (name, kind) = (source.name(), e.kind());
+    match source.refusal_log_line(kind, Instant::now()) {
+        Some(0) => tracing::warn!(source = %name, kind, error = %e, "delivery refused"),
+        Some(left_out) => tracing::warn!(
+            source = %name, kind, error = %e, left_out,
+            "delivery refused (and {left_out} more of this kind since the last such line)"
+        ),
+        None => tracing::debug!(source = %name, kind, error = %e, "delivery refused"),
     }
 }
 

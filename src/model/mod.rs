@@ -327,6 +327,13 @@ pub struct InboundEvent {
     pub verification: String,
 }
 
+/// What the verification text of an event says when its version was beyond the source's
+/// future skew and was capped at the arrival time.
+pub const VERSION_CAPPED_MARK: &str = "version capped at arrival";
+
+/// What the verification text of an event says when the raw body was not kept.
+pub const RAW_BODY_NOT_KEPT_MARK: &str = "raw body not kept";
+
 /// The order of two changes to the same field: the source's version first, then the
 /// arrival sequence (the event's row id), so equal timestamps resolve to the later arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

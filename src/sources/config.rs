@@ -15,16 +15,19 @@ pub struct SourceConfig {
     /// Which sender this is: `stripe`, `salesforce`, `hmac` or `standard_webhooks`.
     pub kind: SourceKind,
     /// stripe, hmac, standard_webhooks: the environment variable holding the signing
-    /// secret; several comma-separated secrets are all accepted (rotation). Default for
-    /// stripe `STRIPE_WEBHOOK_SECRET`; required for hmac and standard_webhooks.
+    /// secret. Its whole value (surrounding whitespace trimmed) is one secret, commas
+    /// included; while rotating, the previous secret goes in the same name + `_PREVIOUS`.
+    /// Default for stripe `STRIPE_WEBHOOK_SECRET`; required for hmac and standard_webhooks.
     #[serde(default)]
     pub secret_env: Option<String>,
     /// stripe, hmac (with a timestamp header), standard_webhooks: how old a signed
     /// timestamp may be, in seconds. Default 300.
     #[serde(default)]
     pub tolerance_seconds: Option<u64>,
-    /// stripe, hmac, standard_webhooks: how far in the future a signed timestamp may be
-    /// (clock skew), in seconds. Default 60 (stripe, hmac), 300 (standard_webhooks).
+    /// How far in the future a signed timestamp (stripe, hmac, standard_webhooks) or an
+    /// event's version (every kind) may be (clock skew), in seconds. A later version is
+    /// capped at the arrival time. Default 60 (stripe, salesforce, hmac), 300
+    /// (standard_webhooks).
     #[serde(default)]
     pub future_skew_seconds: Option<u64>,
     /// salesforce: the environment variable holding your 15- or 18-character
@@ -32,11 +35,16 @@ pub struct SourceConfig {
     /// `SALESFORCE_ORGANIZATION_ID`.
     #[serde(default)]
     pub organization_id_env: Option<String>,
-    /// salesforce: the environment variable holding the URL token. When that variable is
-    /// set, every request must carry `?token=<value>` (use at least 128 random bits);
-    /// when it is unset, no token is checked. Default `SALESFORCE_WEBHOOK_TOKEN`.
+    /// salesforce: the environment variable holding the URL token (at least 32
+    /// characters) that every request must carry as `?token=<value>`. While it is unset the
+    /// source answers 503. Default `SALESFORCE_WEBHOOK_TOKEN`.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// salesforce: `true` accepts requests without a URL token, for deployments whose
+    /// proxy authenticates Salesforce with mutual TLS. Logs a WARN at every start.
+    /// Default `false`.
+    #[serde(default)]
+    pub insecure_skip_token_check_mtls_at_proxy: Option<bool>,
     /// hmac: the header carrying the signature, e.g. `X-Signature`. Required.
     #[serde(default)]
     pub header: Option<String>,
@@ -189,12 +197,16 @@ pub enum SourceConfigError {
 impl SourceConfig {
     /// Refuses any kind-specific setting that is set but not in `allowed` for this kind.
     pub(super) fn only(&self, allowed: &[&'static str]) -> Result<(), SourceConfigError> {
-        let present: [(&'static str, bool); 14] = [
+        let present: [(&'static str, bool); 15] = [
             ("secret_env", self.secret_env.is_some()),
             ("tolerance_seconds", self.tolerance_seconds.is_some()),
             ("future_skew_seconds", self.future_skew_seconds.is_some()),
             ("organization_id_env", self.organization_id_env.is_some()),
             ("token_env", self.token_env.is_some()),
+            (
+                "insecure_skip_token_check_mtls_at_proxy",
+                self.insecure_skip_token_check_mtls_at_proxy.is_some(),
+            ),
             ("header", self.header.is_some()),
             ("encoding", self.encoding.is_some()),
             ("prefix", self.prefix.is_some()),
@@ -237,12 +249,18 @@ impl SourceConfig {
     }
 }
 
-/// Reads a required environment variable as a comma-separated list of secrets (rotation),
-/// trimming each and skipping empty entries.
+/// The suffix of the variable holding the previous secret while one is rotated.
+pub const PREVIOUS_SUFFIX: &str = "_PREVIOUS";
+
+/// Reads the secret in a required environment variable and, when set, the previous one in
+/// `<variable>_PREVIOUS` (rotation). Each value is one secret, trimmed; it is never split,
+/// so a secret may contain any character. `whsec` refuses a value with a `,` or inner
+/// whitespace, which a `whsec_…` secret never holds: that is an old rotation list.
 pub(super) fn secrets_from_env(
     source: &str,
     variable: &str,
     what: &'static str,
+    whsec: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<SecretString>, SourceConfigError> {
     let value = env(variable).ok_or_else(|| SourceConfigError::MissingEnv {
@@ -250,20 +268,44 @@ pub(super) fn secrets_from_env(
         variable: variable.to_owned(),
         what,
     })?;
-    let secrets: Vec<SecretString> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| SecretString::from(s.to_owned()))
-        .collect();
-    if secrets.is_empty() {
-        return Err(SourceConfigError::InvalidEnv {
-            source_name: source.to_owned(),
-            variable: variable.to_owned(),
-            reason: format!("is empty; set it to {what}"),
-        });
+    let previous_variable = format!("{variable}{PREVIOUS_SUFFIX}");
+    let mut secrets = vec![one_secret(source, variable, value, what, whsec)?];
+    if let Some(previous) = env(&previous_variable).filter(|p| !p.trim().is_empty()) {
+        secrets.push(one_secret(
+            source,
+            &previous_variable,
+            previous,
+            what,
+            whsec,
+        )?);
     }
     Ok(secrets)
+}
+
+/// One trimmed, non-empty secret.
+fn one_secret(
+    source: &str,
+    variable: &str,
+    value: String,
+    what: &'static str,
+    whsec: bool,
+) -> Result<SecretString, SourceConfigError> {
+    let invalid = |reason: String| SourceConfigError::InvalidEnv {
+        source_name: source.to_owned(),
+        variable: variable.to_owned(),
+        reason,
+    };
+    let secret = value.trim();
+    if secret.is_empty() {
+        return Err(invalid(format!("is empty; set it to {what}")));
+    }
+    if whsec && secret.contains(|c: char| c == ',' || c.is_whitespace()) {
+        return Err(invalid(format!(
+            "holds more than one value; it takes one secret: put the previous one in \
+             {variable}{PREVIOUS_SUFFIX} while rotating"
+        )));
+    }
+    Ok(SecretString::from(secret.to_owned()))
 }
 
 /// Compiles an optional JSONPath setting.
@@ -295,17 +337,28 @@ mod tests {
     }
 
     #[test]
-    fn secrets_split_on_commas_and_never_show_values() {
-        let env = |_: &str| Some(" a , ,b ".to_owned());
-        assert_eq!(
-            secrets_from_env("s", "V", "x", &env).map(|v| v.len()),
-            Ok(2)
+    fn a_secret_is_never_split_and_the_previous_one_has_its_own_variable() {
+        use secrecy::ExposeSecret;
+        let env = |name: &str| match name {
+            "V" => Some(" a,b c \n".to_owned()),
+            "V_PREVIOUS" => Some("old,one".to_owned()),
+            _ => None,
+        };
+        let secrets = secrets_from_env("s", "V", "x", false, &env).unwrap();
+        let values: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+        assert_eq!(values, vec!["a,b c", "old,one"]);
+        let err = secrets_from_env("s", "V", "x", true, &env).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("put the previous one in V_PREVIOUS"),
+            "{err}"
         );
-        let empty = |_: &str| Some(" , ".to_owned());
-        let err = secrets_from_env("s", "V", "the secret", &empty).unwrap_err();
+        assert!(!err.to_string().contains("a,b"), "{err}");
+        let empty = |_: &str| Some(" ".to_owned());
+        let err = secrets_from_env("s", "V", "the secret", false, &empty).unwrap_err();
         assert!(err.to_string().contains("V is empty"));
         let unset = |_: &str| None;
-        let err = secrets_from_env("s", "MY_VAR", "the secret", &unset).unwrap_err();
+        let err = secrets_from_env("s", "MY_VAR", "the secret", false, &unset).unwrap_err();
         assert!(err.to_string().contains("MY_VAR is not set"));
     }
 }

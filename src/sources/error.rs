@@ -105,6 +105,19 @@ pub enum SourceError {
     /// no entity is ever expanded).
     #[error("the XML has a DOCTYPE declaration, which is not accepted")]
     DoctypeNotAllowed,
+    /// An element carries more attributes (namespace declarations included) than any
+    /// Outbound Message needs.
+    #[error("an element has more than {limit} attributes")]
+    TooManyAttributes {
+        /// The limit.
+        limit: usize,
+    },
+    /// The document declares more namespaces than any Outbound Message needs.
+    #[error("the document has more than {limit} namespace declarations")]
+    TooManyNamespaces {
+        /// The limit.
+        limit: usize,
+    },
     /// More notifications than Salesforce ever sends in one message.
     #[error("the message has more than {limit} notifications")]
     TooManyNotifications {
@@ -145,6 +158,8 @@ impl SourceError {
             SourceError::MissingField { .. } => "MissingField",
             SourceError::MalformedXml { .. } => "MalformedXml",
             SourceError::DoctypeNotAllowed => "DoctypeNotAllowed",
+            SourceError::TooManyAttributes { .. } => "TooManyAttributes",
+            SourceError::TooManyNamespaces { .. } => "TooManyNamespaces",
             SourceError::TooManyNotifications { .. } => "TooManyNotifications",
             SourceError::IncompleteMessage { .. } => "IncompleteMessage",
             SourceError::OrganizationMismatch => "OrganizationMismatch",
@@ -172,6 +187,8 @@ impl SourceError {
             | SourceError::MissingField { .. }
             | SourceError::MalformedXml { .. }
             | SourceError::DoctypeNotAllowed
+            | SourceError::TooManyAttributes { .. }
+            | SourceError::TooManyNamespaces { .. }
             | SourceError::TooManyNotifications { .. }
             | SourceError::IncompleteMessage { .. } => ErrorCategory::Malformed,
         }

@@ -48,7 +48,6 @@ fn timestamp_setting(
         for (set, key) in [
             (config.timestamp_unit.is_some(), "timestamp_unit"),
             (config.tolerance_seconds.is_some(), "tolerance_seconds"),
-            (config.future_skew_seconds.is_some(), "future_skew_seconds"),
         ] {
             if set {
                 return Err(config.invalid(key, "needs `timestamp_header`".into()));
@@ -90,7 +89,8 @@ impl HmacSource {
             .secret_env
             .as_deref()
             .ok_or_else(|| config.missing("secret_env"))?;
-        let secrets = secrets_from_env(&config.name, variable, "the shared HMAC secret", env)?;
+        let secrets =
+            secrets_from_env(&config.name, variable, "the shared HMAC secret", false, env)?;
         let header = config
             .header
             .as_deref()
@@ -103,6 +103,12 @@ impl HmacSource {
             timestamp: timestamp_setting(config)?,
             shape: JsonEvent::from_config(config)?,
         })
+    }
+
+    /// Whether a captured delivery could be sent again, and applied, once the retention
+    /// has deleted its event: no signed timestamp and no occurrence time in the body.
+    pub(crate) fn replayable(&self) -> bool {
+        self.timestamp.is_none() && !self.shape.has_occurred_at()
     }
 
     /// A header's value as trimmed text, `MissingHeader` when absent or empty.

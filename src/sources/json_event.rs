@@ -58,6 +58,11 @@ impl JsonEvent {
         })
     }
 
+    /// Whether `occurred_at_path` is configured.
+    pub(crate) fn has_occurred_at(&self) -> bool {
+        self.occurred_at.is_some()
+    }
+
     /// Parses a (verified) body. The id is `id_path`'s value, else `header_id`, else the
     /// body hash.
     pub(crate) fn event(

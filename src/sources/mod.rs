@@ -10,13 +10,20 @@
 //!
 //! Nothing here knows HTTP status codes: errors carry an [`ErrorCategory`] and the http layer
 //! chooses the status; the answer body comes from [`Source::acknowledgement`] and
-//! [`Source::rejection`].
+//! [`Source::refusal`].
+//!
+//! Hostile input is bounded here: a version from the future is capped at the arrival time
+//! ([`receipt`]), bodies over [`LARGE_BODY_BYTES`] are checked on the blocking pool, at most
+//! [`MAX_CONCURRENT_LARGE_BODIES`] at once per source, and refusal log lines are rate
+//! limited ([`refusal_log`]).
 
 mod config;
 mod error;
 pub mod hmac;
 mod json_event;
 mod query;
+pub mod receipt;
+pub mod refusal_log;
 pub mod salesforce;
 pub mod sfid;
 pub mod soap;
@@ -28,13 +35,27 @@ mod verify;
 mod tests;
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
 
-pub use config::{SignatureEncoding, SourceConfig, SourceConfigError, SourceKind, TimeUnit};
+use tokio::sync::Semaphore;
+
+pub use config::{
+    PREVIOUS_SUFFIX, SignatureEncoding, SourceConfig, SourceConfigError, SourceKind, TimeUnit,
+};
 pub use error::{ErrorCategory, SourceError, UnverifiedError};
+pub use receipt::Accepted;
 pub use standard_webhooks::standard_webhooks_signature;
 pub use stripe::stripe_signature_header;
 
 use crate::model::InboundEvent;
+
+/// Bodies larger than this are verified and parsed on the blocking thread pool, so the
+/// async runtime keeps answering probes and other senders while they are checked.
+pub const LARGE_BODY_BYTES: usize = 64 * 1024;
+/// How many large bodies one source checks at the same time; more wait their turn (without
+/// holding a runtime thread).
+pub const MAX_CONCURRENT_LARGE_BODIES: usize = 2;
 
 /// One request as it arrived, before anything was checked.
 pub struct Delivery<'a> {
@@ -86,10 +107,22 @@ pub struct SignedRequest {
 
 /// A configured source, built once at startup with its secrets.
 pub struct Source {
+    /// The verifier, shared with the blocking pool.
+    inner: Arc<Inner>,
+    /// Bounds the large bodies checked at once.
+    large_bodies: Arc<Semaphore>,
+    /// Rate-limits the refusal log lines.
+    refusals: refusal_log::RefusalLog,
+}
+
+/// What checking a delivery needs.
+struct Inner {
     /// The configured name.
     name: String,
     /// The kind-specific verifier.
     kind: Kind,
+    /// How far past the arrival time a version may be before it is capped.
+    future_skew_seconds: u64,
 }
 
 /// The verifier of each kind.
@@ -109,7 +142,8 @@ const JSON: &str = "application/json";
 
 impl Source {
     /// Builds a source from its config, reading the secrets from the environment variables
-    /// the config names through `env` (comma-separated values are rotated secrets).
+    /// the config names through `env` (one secret per variable; the previous one, while
+    /// rotating, in the same name + `_PREVIOUS`).
     pub fn from_config(
         config: &SourceConfig,
         env: &dyn Fn(&str) -> Option<String>,
@@ -127,31 +161,94 @@ impl Source {
                 standard_webhooks::StandardWebhooksSource::from_config(config, env)?,
             ),
         };
+        let default_skew = match config.kind {
+            SourceKind::StandardWebhooks => 300,
+            _ => 60,
+        };
         Ok(Source {
-            name: config.name.clone(),
-            kind,
+            inner: Arc::new(Inner {
+                name: config.name.clone(),
+                kind,
+                future_skew_seconds: config.future_skew_seconds.unwrap_or(default_skew),
+            }),
+            large_bodies: Arc::new(Semaphore::new(MAX_CONCURRENT_LARGE_BODIES)),
+            refusals: refusal_log::RefusalLog::default(),
         })
     }
 
     /// The configured name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
-    /// Verifies the raw delivery, then parses it into one or more events.
-    pub fn receive(&self, delivery: &Delivery<'_>) -> Result<Vec<InboundEvent>, SourceError> {
-        match &self.kind {
-            Kind::Stripe(s) => s.receive(&self.name, delivery),
-            Kind::Salesforce(s) => s.receive(&self.name, delivery),
-            Kind::Hmac(s) => s.receive(&self.name, delivery),
-            Kind::StandardWebhooks(s) => s.receive(&self.name, delivery),
+    /// What the operator should hear at every start (a check switched off, deliveries that
+    /// could be replayed after the retention).
+    pub fn warnings(&self) -> Vec<String> {
+        match &self.inner.kind {
+            Kind::Salesforce(s) => s.warnings(),
+            Kind::Hmac(h) if h.replayable() => vec![
+                "deliveries carry no signed time (`timestamp_header`) and no `occurred_at_path`: \
+                 a captured delivery sent again after the retention deleted its event would be \
+                 stored and applied again; set `timestamp_header` if the sender can, else \
+                 `occurred_at_path`"
+                    .to_owned(),
+            ],
+            _ => Vec::new(),
         }
+    }
+
+    /// Verifies the raw delivery, then parses it into one or more events, with every
+    /// version beyond the future skew capped at the arrival time.
+    pub fn receive(&self, delivery: &Delivery<'_>) -> Result<Vec<InboundEvent>, SourceError> {
+        self.inner.receive(delivery)
+    }
+
+    /// [`Source::receive`], plus the body to keep (see [`Source::storable_body`]); when it
+    /// cannot be kept, every event says so.
+    pub fn accept(&self, delivery: &Delivery<'_>) -> Result<Accepted, SourceError> {
+        self.inner.accept(delivery)
+    }
+
+    /// [`Source::accept`], run on the blocking thread pool when the body is larger than
+    /// [`LARGE_BODY_BYTES`], at most [`MAX_CONCURRENT_LARGE_BODIES`] at once.
+    pub async fn accept_bounded(&self, delivery: &Delivery<'_>) -> Result<Accepted, SourceError> {
+        if delivery.body.len() <= LARGE_BODY_BYTES {
+            return self.accept(delivery);
+        }
+        // The semaphore is never closed.
+        let Ok(permit) = self.large_bodies.clone().acquire_owned().await else {
+            return self.accept(delivery);
+        };
+        let inner = self.inner.clone();
+        let (headers, query) = (delivery.headers.clone(), delivery.query.map(str::to_owned));
+        let (body, now_unix) = (delivery.body.to_vec(), delivery.now_unix);
+        let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.accept(&Delivery {
+                headers: &headers,
+                query: query.as_deref(),
+                body: &body,
+                now_unix,
+            })
+        });
+        match checked.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The blocking pool is shutting down: check it here rather than lose it.
+            Err(_) => self.accept(delivery),
+        }
+    }
+
+    /// Whether a refusal of `kind` at `now` gets its WARN line: `Some(n)` with the number
+    /// left out since the previous line, `None` to log it at debug level only.
+    pub fn refusal_log_line(&self, kind: &'static str, now: Instant) -> Option<u64> {
+        self.refusals.admit(kind, now)
     }
 
     /// Signs `body` as the sender would at `now_unix`, with the first configured secret
     /// (for `orgsync send` and tests).
     pub fn sign(&self, body: &[u8], now_unix: i64) -> SignedRequest {
-        let mut signed = match &self.kind {
+        let mut signed = match &self.inner.kind {
             Kind::Stripe(s) => s.sign(body, now_unix),
             Kind::Salesforce(s) => s.sign(),
             Kind::Hmac(s) => s.sign(body, now_unix),
@@ -168,12 +265,10 @@ impl Source {
     }
 
     /// The body to store for a verified delivery: the raw bytes, except that a Salesforce
-    /// `SessionId` (a live session credential) is replaced by `REDACTED`.
-    pub fn storable_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
-        match &self.kind {
-            Kind::Salesforce(_) => salesforce::redact_session_id(body),
-            _ => Cow::Borrowed(body),
-        }
+    /// `SessionId` (a live session credential) is replaced by `REDACTED`; `None` when that
+    /// cannot be done for certain (the body must then not be kept).
+    pub fn storable_body<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, [u8]>> {
+        self.inner.storable_body(body)
     }
 
     /// The success answer, sent once every event of the delivery is stored.
@@ -196,6 +291,19 @@ impl Source {
         self.error_answer(message, soap::FaultCode::Client)
     }
 
+    /// The answer to a delivery refused for `error`. JSON senders learn the reason; a SOAP
+    /// fault only names the request id, as the reason could teach a forger about the
+    /// parser: the detail goes to the log under that id.
+    pub fn refusal(&self, error: &SourceError, request_id: &str) -> Answer {
+        match self.answer_format() {
+            AnswerFormat::Json => self.rejection(&format!("{}: {error}", error.kind())),
+            AnswerFormat::Soap => self.rejection(&format!(
+                "the message was refused (request id {request_id}); the receiver's log has \
+                 the reason"
+            )),
+        }
+    }
+
     /// The answer to a delivery that could not be processed on our side, e.g. the store
     /// failed (a SOAP `Server` fault for Salesforce); the sender retries.
     pub fn failure(&self, message: &str) -> Answer {
@@ -204,7 +312,7 @@ impl Source {
 
     /// Whether answers are JSON or SOAP.
     pub fn answer_format(&self) -> AnswerFormat {
-        match self.kind {
+        match self.inner.kind {
             Kind::Salesforce(_) => AnswerFormat::Soap,
             _ => AnswerFormat::Json,
         }
@@ -243,14 +351,14 @@ pub fn parse_unverified(
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.kind {
+        let kind = match self.inner.kind {
             Kind::Stripe(_) => SourceKind::Stripe,
             Kind::Salesforce(_) => SourceKind::Salesforce,
             Kind::Hmac(_) => SourceKind::Hmac,
             Kind::StandardWebhooks(_) => SourceKind::StandardWebhooks,
         };
         f.debug_struct("Source")
-            .field("name", &self.name)
+            .field("name", &self.inner.name)
             .field("kind", &kind.as_str())
             .finish_non_exhaustive()
     }

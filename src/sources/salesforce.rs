@@ -27,13 +27,19 @@ pub const MAX_NOTIFICATIONS: usize = 100;
 const DEFAULT_ORG_ENV: &str = "SALESFORCE_ORGANIZATION_ID";
 /// The default environment variable holding the URL token.
 const DEFAULT_TOKEN_ENV: &str = "SALESFORCE_WEBHOOK_TOKEN";
+/// The shortest URL token accepted, in characters.
+pub const MIN_TOKEN_CHARS: usize = 32;
+/// The setting that turns the token check off.
+pub const SKIP_TOKEN_SETTING: &str = "insecure_skip_token_check_mtls_at_proxy";
 
 /// A verifier for one Salesforce org's Outbound Messages.
 pub(crate) struct SalesforceSource {
     /// The first 15 characters of the configured organization id.
     organization_id: String,
-    /// The URL token, when its environment variable is set.
+    /// The URL token; `None` only when the check was explicitly switched off.
     token: Option<SecretString>,
+    /// [`SKIP_TOKEN_SETTING`] is `true`.
+    skip_token_check: bool,
 }
 
 /// One parsed notification.
@@ -64,7 +70,12 @@ impl SalesforceSource {
         config: &SourceConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, SourceConfigError> {
-        config.only(&["organization_id_env", "token_env"])?;
+        config.only(&[
+            "organization_id_env",
+            "token_env",
+            SKIP_TOKEN_SETTING,
+            "future_skew_seconds",
+        ])?;
         let invalid_env = |variable: &str, reason: &str| SourceConfigError::InvalidEnv {
             source_name: config.name.clone(),
             variable: variable.to_owned(),
@@ -85,21 +96,29 @@ impl SalesforceSource {
                 "is not a Salesforce organization id (15 or 18 characters, 00D…)",
             )
         })?;
-        let token_var = config.token_env.as_deref().unwrap_or(DEFAULT_TOKEN_ENV);
-        let token = match env(token_var) {
-            None => None,
-            Some(t) if t.trim().is_empty() => {
-                return Err(invalid_env(
-                    token_var,
-                    "is empty; set it to a long random token, or unset it to disable the token check",
-                ));
-            }
-            Some(t) => Some(SecretString::from(t.trim().to_owned())),
-        };
+        let skip_token_check = config.insecure_skip_token_check_mtls_at_proxy == Some(true);
         Ok(Self {
             organization_id: sfid::prefix15(&org18).to_owned(),
-            token,
+            token: token(config, skip_token_check, env)?,
+            skip_token_check,
         })
+    }
+
+    /// What an operator should know at every start: the token check is off.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        match (self.skip_token_check, &self.token) {
+            (false, _) => Vec::new(),
+            (true, None) => vec![format!(
+                "the URL token check is OFF ({SKIP_TOKEN_SETTING} = true): anyone who can \
+                 reach this endpoint and knows your organization id can change your Scalekit \
+                 organizations and users; this is only safe when your proxy authenticates \
+                 Salesforce with mutual TLS"
+            )],
+            (true, Some(_)) => vec![format!(
+                "{SKIP_TOKEN_SETTING} = true has no effect while the token variable is set: \
+                 the token is checked; remove one of them"
+            )],
+        }
     }
 
     /// Checks the token, parses the message, checks the organization, and returns one event
@@ -121,7 +140,7 @@ impl SalesforceSource {
         }
         let verification = match self.token {
             Some(_) => "salesforce organization id + url token",
-            None => "salesforce organization id (no url token configured)",
+            None => "salesforce organization id (url token check off at the operator's request)",
         };
         Ok(events(source, message, verification))
     }
@@ -152,6 +171,37 @@ impl SalesforceSource {
         } else {
             Err(SourceError::WrongToken)
         }
+    }
+}
+
+/// The URL token from the variable the config names: required (at least
+/// [`MIN_TOKEN_CHARS`]) unless the check is switched off.
+fn token(
+    config: &SourceConfig,
+    skip_token_check: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretString>, SourceConfigError> {
+    let variable = config.token_env.as_deref().unwrap_or(DEFAULT_TOKEN_ENV);
+    let value = env(variable).filter(|t| !t.trim().is_empty());
+    match value {
+        None if skip_token_check => Ok(None),
+        None => Err(SourceConfigError::MissingEnv {
+            source_name: config.name.clone(),
+            variable: variable.to_owned(),
+            what: "a random URL token of at least 32 characters (e.g. `openssl rand -hex 32`) \
+                   that the Outbound Message endpoint URL carries as ?token=…",
+        }),
+        Some(t) if t.trim().chars().count() < MIN_TOKEN_CHARS => {
+            Err(SourceConfigError::InvalidEnv {
+                source_name: config.name.clone(),
+                variable: variable.to_owned(),
+                reason: format!(
+                    "is shorter than {MIN_TOKEN_CHARS} characters; use a long random token, \
+                     e.g. `openssl rand -hex 32`"
+                ),
+            })
+        }
+        Some(t) => Ok(Some(SecretString::from(t.trim().to_owned()))),
     }
 }
 
@@ -254,7 +304,7 @@ fn fields(object: &Element, ns: &str) -> Result<Map<String, Value>, SourceError>
 
 /// Record ids in `Id` and `…Id` fields become 18 characters; an `Id` that is not a valid
 /// id is refused, other fields keep values that merely look like ids.
-fn normalise_id(name: &str, value: &str) -> Result<String, SourceError> {
+pub(super) fn normalise_id(name: &str, value: &str) -> Result<String, SourceError> {
     if !name.ends_with("Id") || !sfid::looks_like_id(value) {
         return Ok(value.to_owned());
     }
@@ -315,52 +365,23 @@ pub(crate) fn parse_unverified(
     Ok(events(source, message, "unverified"))
 }
 
-/// The body with the content of every `SessionId` element replaced by `REDACTED`.
-pub fn redact_session_id(body: &[u8]) -> Cow<'_, [u8]> {
-    let spans = match soap::content_spans(body, OM_NS, "SessionId") {
-        Ok(spans) => spans,
-        Err(_) => return Cow::Borrowed(body),
-    };
-    let spans: Vec<_> = spans
-        .into_iter()
-        .filter(|(s, e)| s < e && *e <= body.len())
-        .collect();
+/// The body with the content of every `SessionId` element replaced by `REDACTED`, or
+/// `None` when the body cannot be read for certain (it must then not be kept).
+pub fn redact_session_id(body: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let spans = soap::content_spans(body, OM_NS, "SessionId").ok()?;
     if spans.is_empty() {
-        return Cow::Borrowed(body);
+        return Some(Cow::Borrowed(body));
     }
     let mut out = Vec::with_capacity(body.len());
     let mut at = 0;
     for (start, end) in spans {
-        out.extend_from_slice(&body[at..start]);
+        // Spans come in document order and never overlap; anything else is refused.
+        let before = body.get(at..start)?;
+        body.get(start..end)?;
+        out.extend_from_slice(before);
         out.extend_from_slice(b"REDACTED");
         at = end;
     }
-    out.extend_from_slice(&body[at..]);
-    Cow::Owned(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_id_fields_are_normalised() {
-        assert_eq!(
-            normalise_id("Id", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbPQAQ"
-        );
-        assert_eq!(
-            normalise_id("OwnerId", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbPQAQ"
-        );
-        assert_eq!(
-            normalise_id("Name", "0031I0000081tbP").unwrap(),
-            "0031I0000081tbP"
-        );
-        assert_eq!(
-            normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(),
-            "003G000001SUbc4BAD"
-        );
-        assert!(normalise_id("Id", "003G000001SUbc4BAD").is_err());
-    }
+    out.extend_from_slice(body.get(at..)?);
+    Some(Cow::Owned(out))
 }

@@ -24,6 +24,13 @@ pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 16;
 /// The most elements accepted in one document.
 pub const MAX_ELEMENTS: usize = 50_000;
+/// The most attributes (namespace declarations included) accepted on one element. An
+/// Outbound Message uses at most a handful; the cap keeps attribute and namespace lookups
+/// (linear per attribute) from adding up to quadratic work.
+pub const MAX_ATTRIBUTES: usize = 32;
+/// The most namespace declarations in scope at once (an Outbound Message has about five),
+/// so every name lookup, which scans the declarations in scope, stays short.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 64;
 /// `Content-Type` of SOAP answers.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
@@ -94,11 +101,13 @@ pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
             .map_err(|e| malformed(format!("{e} at byte {}", reader.error_position())))?;
         let text = match event {
             Event::Start(e) => {
-                tree.open(element(&reader, &e)?, false)?;
+                let (el, declarations) = element(&reader, &e)?;
+                tree.open(el, declarations, false)?;
                 continue;
             }
             Event::Empty(e) => {
-                tree.open(element(&reader, &e)?, true)?;
+                let (el, declarations) = element(&reader, &e)?;
+                tree.open(el, declarations, true)?;
                 continue;
             }
             Event::End(_) => {
@@ -125,11 +134,16 @@ struct Tree {
     root: Option<Element>,
     /// Elements seen so far.
     count: usize,
+    /// Namespace declarations of each open element, outermost first.
+    declarations: Vec<usize>,
+    /// Their sum: the declarations in scope.
+    in_scope: usize,
 }
 
 impl Tree {
-    /// Opens an element (and closes it at once when it is empty).
-    fn open(&mut self, el: Element, empty: bool) -> Result<(), SourceError> {
+    /// Opens an element that declares `declarations` namespaces (and closes it at once when
+    /// it is empty).
+    fn open(&mut self, el: Element, declarations: usize, empty: bool) -> Result<(), SourceError> {
         if self.root.is_some() {
             return Err(malformed(format!("<{}> after the root element", el.name)));
         }
@@ -139,6 +153,13 @@ impl Tree {
                 "it is nested too deeply or has too many elements",
             ));
         }
+        if self.in_scope + declarations > MAX_NAMESPACE_DECLARATIONS {
+            return Err(SourceError::TooManyNamespaces {
+                limit: MAX_NAMESPACE_DECLARATIONS,
+            });
+        }
+        self.in_scope += declarations;
+        self.declarations.push(declarations);
         self.stack.push(el);
         if empty { self.close() } else { Ok(()) }
     }
@@ -149,6 +170,7 @@ impl Tree {
             .stack
             .pop()
             .ok_or_else(|| malformed("unbalanced end tag"))?;
+        self.in_scope -= self.declarations.pop().unwrap_or(0);
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(el),
             None => self.root = Some(el),
@@ -192,8 +214,26 @@ fn namespace(result: ResolveResult<'_>, what: &str) -> Result<String, SourceErro
     }
 }
 
+/// Refuses a start tag with more than [`MAX_ATTRIBUTES`] attributes; counting them once,
+/// without the duplicate check, is linear.
+fn check_attribute_count(e: &BytesStart<'_>) -> Result<(), SourceError> {
+    if e.attributes()
+        .with_checks(false)
+        .nth(MAX_ATTRIBUTES)
+        .is_some()
+    {
+        return Err(SourceError::TooManyAttributes {
+            limit: MAX_ATTRIBUTES,
+        });
+    }
+    Ok(())
+}
+
 /// Builds an element from a start tag, resolving its name, `xsi:nil` and `xsi:type`.
-fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, SourceError> {
+/// Also returns how many namespaces it declares.
+fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<(Element, usize), SourceError> {
+    let mut declarations = 0;
+    check_attribute_count(e)?;
     let resolver = reader.resolver();
     let (ns, local) = resolver.resolve_element(e.name());
     let mut el = Element {
@@ -203,6 +243,12 @@ fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, Sour
     };
     for attr in e.attributes() {
         let attr = attr.map_err(|err| malformed(err.to_string()))?;
+        if attr.key.as_namespace_binding().is_some() {
+            declarations += 1;
+        }
+        if !matches!(attr.key.local_name().as_ref(), b"nil" | b"type") {
+            continue;
+        }
         let (ns, local) = resolver.resolve_attribute(attr.key);
         if !matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == XSI.as_bytes()) {
             continue;
@@ -221,7 +267,7 @@ fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, Sour
             _ => {}
         }
     }
-    Ok(el)
+    Ok((el, declarations))
 }
 
 /// Decodes a character reference or one of the five predefined entities.
@@ -254,6 +300,9 @@ pub fn content_spans(
                 .unwrap_or(usize::MAX)
                 .saturating_add(offset)
         };
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            check_attribute_count(e)?;
+        }
         match event {
             Event::Start(e) => match open.as_mut() {
                 Some((_, depth)) => *depth += 1,
@@ -272,6 +321,9 @@ pub fn content_spans(
                 Some((start, d)) => open = Some((start, d - 1)),
                 None => {}
             },
+            Event::Eof if open.is_some() => {
+                return Err(malformed("the document ends inside the element"));
+            }
             Event::Eof => return Ok(spans),
             _ => {}
         }

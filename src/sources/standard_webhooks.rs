@@ -52,7 +52,7 @@ impl StandardWebhooksSource {
             .as_deref()
             .ok_or_else(|| config.missing("secret_env"))?;
         let what = "the endpoint secret (whsec_ followed by base64)";
-        let keys = secrets_from_env(&config.name, variable, what, env)?
+        let keys = secrets_from_env(&config.name, variable, what, true, env)?
             .iter()
             .map(|s| decode_secret(s.expose_secret()).map(SecretSlice::from))
             .collect::<Option<Vec<_>>>()

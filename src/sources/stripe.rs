@@ -42,7 +42,8 @@ impl StripeSource {
         let secrets = secrets_from_env(
             &config.name,
             variable,
-            "the endpoint's signing secret (whsec_…; comma-separated while rolling)",
+            "the endpoint's signing secret (whsec_…)",
+            true,
             env,
         )?;
         Ok(Self {

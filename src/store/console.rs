@@ -3,9 +3,9 @@
 //! time-bounded query is a range scan on an existing index (`events_by_received`,
 //! `jobs_by_state_run_at`, `jobs_by_target`, `jobs_by_event`).
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use super::events::{EVENT_COLUMNS, event_row};
+use super::job_views::{JOB_COLUMNS, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};
 
 /// How far before the chart window a done job's last run time may lie and still be counted
@@ -78,11 +78,6 @@ pub struct AppliedChange {
     /// The change as stored.
     pub change: serde_json::Value,
 }
-
-const JOB_COLUMNS: &str =
-    "id, event_id, target_key, state, attempts, run_at_ms, last_error, change";
-const EVENT_COLUMNS: &str = "id, source, provider_event_id, event_type, occurred_at_ms,
-                             received_at_ms, status, reason, duplicates, verification";
 
 impl Store {
     /// Events received since `since_ms`, per source and status.
@@ -179,7 +174,7 @@ impl Store {
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(event_row).collect()
+        rows.iter().map(|r| event_row(r, false)).collect()
     }
 
     /// Jobs matching `filter`, newest first.
@@ -274,36 +269,4 @@ impl Store {
             })
             .collect()
     }
-}
-
-fn event_row(row: &AnyRow) -> Result<EventRow, StoreError> {
-    Ok(EventRow {
-        id: row.try_get("id")?,
-        source: row.try_get("source")?,
-        provider_event_id: row.try_get("provider_event_id")?,
-        event_type: row.try_get("event_type")?,
-        occurred_at_ms: row.try_get("occurred_at_ms")?,
-        received_at_ms: row.try_get("received_at_ms")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        duplicates: row.try_get("duplicates")?,
-        verification: row.try_get("verification")?,
-        payload: None,
-        raw_body: None,
-    })
-}
-
-fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let change: String = row.try_get("change")?;
-    Ok(JobRow {
-        id,
-        event_id: row.try_get("event_id")?,
-        target_key: row.try_get("target_key")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get("attempts")?,
-        run_at_ms: row.try_get("run_at_ms")?,
-        last_error: row.try_get("last_error")?,
-        change: decode_json("job", id, &change)?,
-    })
 }

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
+use crate::model::VERSION_CAPPED_MARK;
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,9 @@ pub struct EventRow {
     pub duplicates: i64,
     /// The verification done at receipt.
     pub verification: String,
+    /// The source's version lay beyond its future skew and was capped at the arrival time
+    /// (the verification text says what the sender claimed).
+    pub version_capped: bool,
     /// The payload (only filled by [`Store::event`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
@@ -47,14 +51,16 @@ pub struct EventRow {
     pub raw_body: Option<String>,
 }
 
-const COLUMNS: &str = "id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
+/// The columns [`event_row`] reads (without the payload).
+pub(super) const EVENT_COLUMNS: &str =
+    "id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
                        status, reason, duplicates, verification";
 
 impl Store {
     /// Lists events, newest first.
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events
+            "SELECT {EVENT_COLUMNS} FROM events
              WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR status = $2)
              ORDER BY id DESC LIMIT $3"
         );
@@ -70,7 +76,7 @@ impl Store {
     /// One event with its payload.
     pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS}, payload,
+            "SELECT {EVENT_COLUMNS}, payload,
                     (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body
              FROM events WHERE id = $1"
         );
@@ -82,7 +88,8 @@ impl Store {
     }
 }
 
-fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
+/// An event row of `SELECT {EVENT_COLUMNS}` (plus `payload` and `raw_body` when asked).
+pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
     let id: i64 = row.try_get("id")?;
     let (payload, raw_body) = if with_payload {
         let text: String = row.try_get("payload")?;
@@ -92,6 +99,7 @@ fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
     } else {
         (None, None)
     };
+    let verification: String = row.try_get("verification")?;
     Ok(EventRow {
         id,
         source: row.try_get("source")?,
@@ -102,7 +110,8 @@ fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
         status: row.try_get("status")?,
         reason: row.try_get("reason")?,
         duplicates: row.try_get("duplicates")?,
-        verification: row.try_get("verification")?,
+        version_capped: verification.contains(VERSION_CAPPED_MARK),
+        verification,
         payload,
         raw_body,
     })

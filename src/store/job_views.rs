@@ -81,14 +81,15 @@ impl Store {
         state: Option<JobState>,
         limit: i64,
     ) -> Result<Vec<JobRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
-             FROM jobs WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
-        )
-        .bind(state.map(JobState::as_str))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.map(JobState::as_str))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(job_row).collect()
     }
 
@@ -123,13 +124,11 @@ impl Store {
 
     /// One job, if it exists.
     pub async fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, event_id, target_key, state, attempts, run_at_ms, last_error, change
-             FROM jobs WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(job_row).transpose()
     }
 
@@ -143,7 +142,12 @@ impl Store {
     }
 }
 
-fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
+/// The columns [`job_row`] reads.
+pub(super) const JOB_COLUMNS: &str =
+    "id, event_id, target_key, state, attempts, run_at_ms, last_error, change";
+
+/// A job row of `SELECT {JOB_COLUMNS}`.
+pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
     let id: i64 = row.try_get("id")?;
     let change: String = row.try_get("change")?;
     Ok(JobRow {

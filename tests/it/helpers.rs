@@ -22,6 +22,9 @@ pub const ORG: &str = "org_01HZX5K9M3ABCDEF";
 /// The Stripe signing secret the tests configure.
 pub const STRIPE_SECRET: &str = "whsec_test_secret";
 
+/// The Salesforce URL token the tests configure (`SALESFORCE_WEBHOOK_TOKEN`).
+pub const SF_TOKEN: &str = "sf-test-token-0123456789abcdef0123456789";
+
 /// An `env` override value that removes the variable.
 pub const UNSET: &str = "<unset>";
 
@@ -97,6 +100,7 @@ pub fn test_env(
         "SALESFORCE_ORGANIZATION_ID".into(),
         "00D5g000004XkQmEAK".into(),
     );
+    env.insert("SALESFORCE_WEBHOOK_TOKEN".into(), SF_TOKEN.into());
     if options.scalekit {
         env.insert("SCALEKIT_ENVIRONMENT_URL".into(), standin.base_url());
         env.insert(

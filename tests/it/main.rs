@@ -14,6 +14,7 @@ mod convergence;
 mod delivery;
 mod drift;
 mod helpers;
+mod hostile;
 mod metrics;
 mod postgres;
 mod process;

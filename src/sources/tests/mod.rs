@@ -152,7 +152,10 @@ fn json_answers_report_counts_and_errors() {
 fn signed_requests_are_accepted_and_bodies_parse_offline() {
     let stripe = source(
         "name = \"s\"\nkind = \"stripe\"",
-        &[("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")],
+        &[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_a"),
+            ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_b"),
+        ],
     );
     let hmac = source(
         "name = \"h\"\nkind = \"hmac\"\nsecret_env = \"H\"\nheader = \"X-Sig\"\n\

@@ -11,13 +11,24 @@ use crate::sources::verify::rfc3339_ms;
 pub(super) const ORG: &str = "00D5g000004XkQm";
 
 /// A Salesforce source for `org`, with an optional token.
+/// (`None`: the token check switched off).
 pub(super) fn salesforce(org: &str, token: Option<&str>) -> Source {
     let mut env = vec![("SALESFORCE_ORGANIZATION_ID", org)];
-    if let Some(token) = token {
-        env.push(("SALESFORCE_WEBHOOK_TOKEN", token));
+    match token {
+        Some(token) => {
+            env.push(("SALESFORCE_WEBHOOK_TOKEN", token));
+            source("name = \"sf\"\nkind = \"salesforce\"", &env)
+        }
+        None => source(
+            "name = \"sf\"\nkind = \"salesforce\"\n\
+             insecure_skip_token_check_mtls_at_proxy = true",
+            &env,
+        ),
     }
-    source("name = \"sf\"\nkind = \"salesforce\"", &env)
 }
+
+/// The clock the Salesforce tests receive at (2033), after every fixture's time.
+pub(super) const NOW: i64 = 2_000_000_000;
 
 /// Receives `body` without a query.
 pub(super) fn deliver(
@@ -29,7 +40,7 @@ pub(super) fn deliver(
         &headers(&[("content-type", "text/xml")]),
         None,
         body.as_bytes(),
-        0,
+        NOW,
     )
 }
 
@@ -66,7 +77,7 @@ fn the_constructed_account_fixture_gives_two_events() {
     assert_eq!(first.occurred_at_ms, rfc3339_ms("2026-01-21T09:12:44.000Z"));
     assert_eq!(
         first.verification,
-        "salesforce organization id (no url token configured)"
+        "salesforce organization id (url token check off at the operator's request)"
     );
     assert_eq!(
         first.payload,
@@ -243,4 +254,26 @@ fn a_record_id_with_an_impossible_suffix_is_refused() {
         refused(deliver(&salesforce(ORG, None), &body)),
         "MalformedXml"
     );
+}
+
+#[test]
+fn only_id_fields_are_normalised() {
+    use crate::sources::salesforce::normalise_id;
+    assert_eq!(
+        normalise_id("Id", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbPQAQ"
+    );
+    assert_eq!(
+        normalise_id("OwnerId", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbPQAQ"
+    );
+    assert_eq!(
+        normalise_id("Name", "0031I0000081tbP").unwrap(),
+        "0031I0000081tbP"
+    );
+    assert_eq!(
+        normalise_id("OwnerId", "003G000001SUbc4BAD").unwrap(),
+        "003G000001SUbc4BAD"
+    );
+    assert!(normalise_id("Id", "003G000001SUbc4BAD").is_err());
 }

@@ -3,7 +3,7 @@
 use super::salesforce::{ORG, deliver, message, notification, salesforce};
 use super::{fixture_text, headers, receive, refused, try_source};
 use crate::sources::soap::{self, SOAP_ENV};
-use crate::sources::{AckSummary, AnswerFormat, ErrorCategory};
+use crate::sources::{AckSummary, AnswerFormat, ErrorCategory, SourceConfigError};
 
 /// The constructed fixture.
 fn account_fixture() -> String {
@@ -46,11 +46,12 @@ fn the_organization_is_compared_on_its_first_15_characters() {
 
 #[test]
 fn a_configured_token_is_required_in_the_query() {
-    let token = "Zm9vYmFyYmF6cXV4cXV1eA";
+    let token = "Zm9vYmFyYmF6cXV4cXV1eA-0123456789abcdef";
     let source = salesforce(ORG, Some(token));
     let body = account_fixture();
     let h = headers(&[]);
-    let send = |query: Option<&str>| receive(&source, &h, query, body.as_bytes(), 0);
+    let send =
+        |query: Option<&str>| receive(&source, &h, query, body.as_bytes(), super::salesforce::NOW);
     let events = send(Some(&format!("token={token}"))).unwrap();
     assert_eq!(
         events[0].verification,
@@ -73,11 +74,14 @@ fn a_configured_token_is_required_in_the_query() {
 
 #[test]
 fn signing_adds_the_token_and_offline_parsing_skips_the_checks() {
-    let token = "t/k n";
+    let token = "t/k n-0123456789abcdef0123456789";
     let source = salesforce(ORG, Some(token));
     let body = account_fixture();
     let signed = source.sign(body.as_bytes(), 0);
-    assert_eq!(signed.query.as_deref(), Some("token=t%2Fk%20n"));
+    assert_eq!(
+        signed.query.as_deref(),
+        Some("token=t%2Fk%20n-0123456789abcdef0123456789")
+    );
     let h = headers(&[("content-type", &signed.headers[0].1)]);
     assert!(receive(&source, &h, signed.query.as_deref(), body.as_bytes(), 0).is_ok());
     let config: crate::sources::SourceConfig =
@@ -107,14 +111,24 @@ fn configuration_errors_are_clear() {
         ("SALESFORCE_WEBHOOK_TOKEN", " "),
     ];
     let err = try_source(config, &env).unwrap_err();
+    assert!(matches!(err, SourceConfigError::MissingEnv { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("SALESFORCE_WEBHOOK_TOKEN is empty"),
+            .contains("SALESFORCE_WEBHOOK_TOKEN is not set"),
         "{err}"
     );
     let custom =
         "name = \"sf\"\nkind = \"salesforce\"\norganization_id_env = \"ORG\"\ntoken_env = \"TOK\"";
-    let source = try_source(custom, &[("ORG", ORG), ("TOK", "t0k3n")]).unwrap();
+    let err = try_source(custom, &[("ORG", ORG), ("TOK", "t0k3n")]).unwrap_err();
+    assert!(matches!(err, SourceConfigError::InvalidEnv { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("TOK is shorter than 32 characters"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("t0k3n"), "{err}");
+    let long = "t0k3n-0123456789abcdef0123456789";
+    let source = try_source(custom, &[("ORG", ORG), ("TOK", long)]).unwrap();
     let body = account_fixture();
     assert_eq!(
         refused(receive(&source, &headers(&[]), None, body.as_bytes(), 0)),
@@ -234,7 +248,7 @@ fn faults_follow_the_documented_shape_and_escape_the_message() {
 fn the_stored_body_has_the_session_id_redacted() {
     let source = salesforce("012345678901234", None);
     let body = fixture_text("salesforce/outbound_message.contact.aspnet-webhooks.xml");
-    let stored = source.storable_body(body.as_bytes());
+    let stored = source.storable_body(body.as_bytes()).unwrap();
     let stored = std::str::from_utf8(&stored).unwrap();
     let start = body.find("<SessionId>").unwrap() + "<SessionId>".len();
     let end = body.find("</SessionId>").unwrap();
@@ -250,6 +264,87 @@ fn the_stored_body_has_the_session_id_redacted() {
     let nil = account_fixture();
     assert!(matches!(
         salesforce(ORG, None).storable_body(nil.as_bytes()),
-        std::borrow::Cow::Borrowed(_)
+        Some(std::borrow::Cow::Borrowed(_))
     ));
+}
+
+#[test]
+fn the_token_is_required_and_checked_before_any_xml_is_read() {
+    let config = "name = \"sf\"\nkind = \"salesforce\"";
+    let err = try_source(config, &[("SALESFORCE_ORGANIZATION_ID", ORG)]).unwrap_err();
+    assert!(matches!(err, SourceConfigError::MissingEnv { .. }), "{err}");
+    assert!(err.to_string().contains("at least 32 characters"), "{err}");
+    let token = "a-token-of-at-least-32-characters-0123";
+    let source = salesforce(ORG, Some(token));
+    assert!(source.warnings().is_empty());
+    let flood: String = (0..10_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let hostile = format!("<x{flood}/>");
+    let h = headers(&[]);
+    for query in [None, Some("token=wrong")] {
+        let kind = refused(receive(&source, &h, query, hostile.as_bytes(), 0));
+        assert!(kind == "MissingToken" || kind == "WrongToken", "{kind}");
+    }
+    let query = format!("token={token}");
+    let kind = refused(receive(&source, &h, Some(&query), hostile.as_bytes(), 0));
+    assert_eq!(kind, "TooManyAttributes");
+    let open = salesforce(ORG, None);
+    assert!(
+        open.warnings()[0].contains("token check is OFF"),
+        "{:?}",
+        open.warnings()
+    );
+}
+
+#[test]
+fn attributes_and_namespace_declarations_are_capped_per_element() {
+    let at_cap: String = (0..soap::MAX_ATTRIBUTES)
+        .map(|i| format!(" xmlns:n{i}=\"u\""))
+        .collect();
+    assert!(soap::parse(format!("<x{at_cap}/>").as_bytes()).is_ok());
+    let over = format!("<x{at_cap} a=\"1\"/>");
+    let err = soap::parse(over.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), "TooManyAttributes");
+    assert!(soap::content_spans(over.as_bytes(), "u", "x").is_err());
+    // Siblings may each declare 30 (Salesforce declares a prefix on every sObject), but at
+    // most 64 are in scope at once.
+    let thirty = |level: usize| -> String {
+        (0..30)
+            .map(|i| format!(" xmlns:n{level}_{i}=\"u\""))
+            .collect()
+    };
+    let siblings = format!(
+        "<a{}><b{}/><c{}/><d{}/></a>",
+        thirty(0),
+        thirty(1),
+        thirty(2),
+        thirty(3)
+    );
+    assert!(soap::parse(siblings.as_bytes()).is_ok());
+    let nested = format!("<a{}><b{}><c{}/></b></a>", thirty(0), thirty(1), thirty(2));
+    let err = soap::parse(nested.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), "TooManyNamespaces");
+}
+
+#[test]
+fn redaction_fails_closed() {
+    use crate::sources::salesforce::redact_session_id;
+    let unclosed = "<a xmlns=\"http://soap.sforce.com/2005/09/outbound\"><SessionId>secret";
+    assert!(redact_session_id(unclosed.as_bytes()).is_none());
+    let source = salesforce(ORG, None);
+    assert!(source.storable_body(b"<unclosed").is_none());
+    let body = account_fixture();
+    let accepted = source
+        .accept(&crate::sources::Delivery {
+            headers: &headers(&[]),
+            query: None,
+            body: body.as_bytes(),
+            now_unix: super::salesforce::NOW,
+        })
+        .unwrap();
+    assert!(accepted.storable_body.is_some());
+    assert!(
+        !accepted.events[0]
+            .verification
+            .contains("raw body not kept")
+    );
 }

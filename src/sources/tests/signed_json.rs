@@ -16,7 +16,7 @@ fn hmac(extra: &str) -> Source {
         &format!(
             "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"\n{extra}"
         ),
-        &[("APEX", "old-secret,apex-secret")],
+        &[("APEX", "old-secret"), ("APEX_PREVIOUS", "apex-secret")],
     )
 }
 
@@ -24,7 +24,9 @@ fn hmac(extra: &str) -> Source {
 fn hex_signatures_of_the_raw_body_verify() {
     let source = hmac("id_path = \"$.event_id\"\noccurred_at_path = \"$.at\"");
     let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
-    let events = receive(&source, &headers(&[("x-signature", &sig)]), None, BODY, 0).unwrap();
+    // Received long after the body's `at`, so its version stands.
+    let now = 2_000_000_000;
+    let events = receive(&source, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
     let event = &events[0];
     assert_eq!(event.provider_event_id, "a01");
     assert_eq!(event.event_type, "account.updated");
@@ -140,14 +142,6 @@ fn hmac_configuration_is_validated() {
     assert!(err.to_string().contains("not a valid header name"), "{err}");
 }
 
-/// A Standard Webhooks source for `secret`.
-fn standard(secret: &str) -> Source {
-    source(
-        "name = \"scalekit\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"",
-        &[("SW", secret)],
-    )
-}
-
 #[test]
 fn the_published_standard_webhooks_vectors_verify() {
     let vectors = [
@@ -201,7 +195,13 @@ fn the_published_standard_webhooks_vectors_verify() {
 #[test]
 fn standard_webhooks_events_carry_the_message_id_and_type() {
     let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let source = standard(&format!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,{secret}"));
+    let source = source(
+        "name = \"scalekit\"\nkind = \"standard_webhooks\"\nsecret_env = \"SW\"",
+        &[
+            ("SW", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("SW_PREVIOUS", secret),
+        ],
+    );
     let body = br#"{"type":"organization.updated","data":{"id":"org_1"}}"#;
     let ts = 1_769_817_617;
     let sig = standard_webhooks_signature(secret, "msg_1", ts, body).unwrap();
@@ -253,4 +253,71 @@ fn standard_webhooks_events_carry_the_message_id_and_type() {
         refused(receive(&source, &other_id, None, body, ts)),
         "NoMatchingSignature"
     );
+}
+
+#[test]
+fn an_hmac_secret_with_a_comma_is_one_key() {
+    let source = source(
+        "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"",
+        &[("APEX", "first,second")],
+    );
+    let whole = hmac_signature("first,second", None, BODY, SignatureEncoding::Hex);
+    assert!(receive(&source, &headers(&[("x-signature", &whole)]), None, BODY, 0).is_ok());
+    for part in ["first", "second"] {
+        let sig = hmac_signature(part, None, BODY, SignatureEncoding::Hex);
+        let h = headers(&[("x-signature", &sig)]);
+        assert_eq!(
+            refused(receive(&source, &h, None, BODY, 0)),
+            "NoMatchingSignature"
+        );
+    }
+}
+
+#[test]
+fn hmac_sources_that_could_be_replayed_after_retention_are_warned_about() {
+    let base =
+        "name = \"apex\"\nkind = \"hmac\"\nsecret_env = \"APEX\"\nheader = \"X-Signature\"\n";
+    let env = [("APEX", "k")];
+    let bare = source(base, &env);
+    assert_eq!(bare.warnings().len(), 1);
+    assert!(
+        bare.warnings()[0].contains("timestamp_header"),
+        "{:?}",
+        bare.warnings()
+    );
+    for safer in ["timestamp_header = \"X-Ts\"", "occurred_at_path = \"$.at\""] {
+        assert!(
+            source(&format!("{base}{safer}"), &env)
+                .warnings()
+                .is_empty()
+        );
+    }
+}
+
+#[test]
+fn versions_beyond_the_future_skew_are_capped_for_every_json_kind() {
+    let now = 1_768_986_764 - 3_600; // an hour before the body's `at`
+    let plain = hmac("occurred_at_path = \"$.at\"");
+    let sig = hmac_signature("apex-secret", None, BODY, SignatureEncoding::Hex);
+    let events = receive(&plain, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(now * 1000));
+    assert!(events[0].verification.contains("version capped at arrival"));
+    let skewed = hmac("occurred_at_path = \"$.at\"\nfuture_skew_seconds = 3600");
+    let events = receive(&skewed, &headers(&[("x-signature", &sig)]), None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(1_768_986_764_000));
+
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let standard = source(
+        "name = \"w\"\nkind = \"standard_webhooks\"\nsecret_env = \"W\"\noccurred_at_path = \"$.at\"",
+        &[("W", secret)],
+    );
+    let t = now.to_string();
+    let sig = standard_webhooks_signature(secret, "msg_1", now, BODY).unwrap();
+    let h = headers(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", &t),
+        ("webhook-signature", &sig),
+    ]);
+    let events = receive(&standard, &h, None, BODY, now).unwrap();
+    assert_eq!(events[0].occurred_at_ms, Some(now * 1000));
 }
