@@ -8,6 +8,7 @@ mod convergence;
 mod delivery;
 mod helpers;
 mod metrics;
+mod migration;
 mod postgres;
 mod process;
 mod replay;
