@@ -57,7 +57,7 @@ pub async fn receive(
                     .map(str::to_owned),
                 body: source.storable_body(&body).into_owned(),
             };
-            store(&state, source, &name, raw, &items, now).await
+            store(&state, source, &name, raw, items, now).await
         }
         Err(e) => {
             tracing::warn!(source = %name, kind = e.kind(), error = %e, "delivery refused");
@@ -103,12 +103,12 @@ async fn store(
     source: &Source,
     name: &str,
     raw: RawDelivery,
-    items: &[IngestItem],
+    items: Vec<IngestItem>,
     now: i64,
 ) -> Response {
-    match state.store.ingest(Some(raw), items, now).await {
+    match state.store.ingest_owned(Some(raw), items, now).await {
         Ok(report) => {
-            state.wake.notify_waiters();
+            wake_workers(&state.wake, &report);
             let summary = AckSummary {
                 accepted: report.accepted(),
                 duplicates: report.duplicates(),
@@ -174,4 +174,13 @@ fn timed(source: &str, started: Instant) {
 
 fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Wakes one idle worker per new job (a worker that finds nothing goes back to sleep),
+/// instead of every worker for every delivery.
+fn wake_workers(wake: &tokio::sync::Notify, report: &crate::store::IngestReport) {
+    let jobs: usize = report.events.iter().map(|e| e.jobs).sum();
+    for _ in 0..jobs.min(64) {
+        wake.notify_one();
+    }
 }

@@ -83,6 +83,7 @@ impl Store {
         target_key: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
+        let _turn = self.writer.acquire().await;
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_ms = $3
              WHERE target_key = $2 AND state = 'running' AND lease_owner = $1",
@@ -97,6 +98,7 @@ impl Store {
 
     /// Makes every job leased to `owner` runnable again now (a worker shutting down).
     pub async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let _turn = self.writer.acquire().await;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', run_at_ms = $2, lease_owner = NULL,
                              lease_expires_ms = NULL, updated_at_ms = $2
@@ -137,6 +139,7 @@ impl Store {
         result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        let _turn = self.writer.acquire().await;
         let mut tx = self.begin().await?;
         let mut changed = 0;
         for (id, outcome) in &result.outcomes {

@@ -19,6 +19,7 @@ mod prune;
 mod replay;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -126,6 +127,28 @@ pub struct Store {
     backend: Backend,
     /// The group-commit writer's queue.
     ingest_queue: tokio::sync::mpsc::Sender<group_commit::Request>,
+    /// Taken around every hot write on SQLite (group commit, claim, finish, lease), so this
+    /// process's writers queue in FIFO order on a wake-up instead of on SQLite's busy
+    /// handler, which polls in sleeps of up to 100 ms.
+    writer: WriteLock,
+}
+
+/// The in-process SQLite write lock (see [`Store`]); `None` on PostgreSQL.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteLock(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteLock {
+    fn for_backend(backend: Backend) -> Self {
+        Self((backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    /// Waits for this process's turn to write (at once on PostgreSQL).
+    pub(crate) async fn acquire(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 impl Store {
@@ -154,11 +177,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let ingest_queue = group_commit::spawn(pool.clone(), backend);
+        let writer = WriteLock::for_backend(backend);
+        let ingest_queue = group_commit::spawn(pool.clone(), backend, writer.clone());
         Ok(Self {
             pool,
             backend,
             ingest_queue,
+            writer,
         })
     }
 

@@ -110,15 +110,12 @@ async fn the_jobs_of_a_migrated_store_apply_as_a_fresh_store_applies_the_same_de
     assert_eq!(events.iter().map(|e| e.duplicates).sum::<i64>(), 1 + 17);
 }
 
-#[path = "postgres/db.rs"]
-mod pg;
-
 /// The same on PostgreSQL: `v0.1-0001.postgres.sql` is a `pg_dump --inserts` of a database
 /// the 0.1 daemon made from the same deliveries (skipped without a test server).
 #[tokio::test]
 async fn a_postgres_store_made_by_the_first_schema_migrates_and_applies() {
     use sqlx::Connection;
-    let Some(db) = pg::TestDb::create().await else {
+    let Some(db) = crate::postgres::db::TestDb::create().await else {
         return;
     };
     let dump = fixture("store/v0.1-0001.postgres.sql");

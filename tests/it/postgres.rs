@@ -3,7 +3,7 @@
 //! stored once, and two replicas sharing one database apply a stream of events without
 //! ever working on the same organization at the same time.
 
-mod db;
+pub(crate) mod db;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
