@@ -145,18 +145,19 @@ pub async fn closed_loop(
     limit: u64,
     orgs: u64,
 ) -> (Vec<Duration>, Duration) {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+    // Events 0, 1, 2… of this run: organization n % orgs, seats 100 + n.
+    let next = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    let first = NEXT.load(Ordering::Relaxed);
     for _ in 0..connections {
         let (client, url, template) = (client.clone(), url.to_owned(), template.clone());
+        let next = next.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while started.elapsed() < duration {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                if n - first >= limit {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= limit {
                     break;
                 }
                 let org = format!("org_bench_{}", n % orgs);
