@@ -100,7 +100,7 @@ impl Store {
             .bind(owner)
             .bind(now_ms + lease_ms)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.work_pool)
             .await?)
     }
 
@@ -191,7 +191,7 @@ impl Store {
         .bind(id)
         .bind(reason)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(())
     }

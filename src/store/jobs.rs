@@ -91,7 +91,7 @@ impl Store {
         .bind(owner)
         .bind(target_key)
         .bind(until_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -106,7 +106,7 @@ impl Store {
         )
         .bind(owner)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(done.rows_affected())
     }
@@ -140,7 +140,12 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let _turn = self.writer.acquire().await;
-        let mut tx = self.begin().await?;
+        // A rename must not be forgotten: it is committed with a full sync.
+        let mut tx = if result.rename.is_some() {
+            self.begin().await?
+        } else {
+            self.begin_work().await?
+        };
         let mut changed = 0;
         for (id, outcome) in &result.outcomes {
             changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;
