@@ -12,7 +12,14 @@ use crate::support::{SECRET, round, sqlite_url, standin};
 
 const JOBS: u64 = 1_000_000;
 const ORGS: u64 = 100_000;
-const SAMPLE_FOR: Duration = Duration::from_secs(30);
+/// How long the draining daemon is watched (`ORGSYNC_BENCH_MEMORY_SECONDS`, default 60).
+fn sample_for() -> Duration {
+    let secs = std::env::var("ORGSYNC_BENCH_MEMORY_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
 
 /// `memory`.
 pub async fn memory() -> String {
@@ -34,7 +41,8 @@ pub async fn memory() -> String {
     let mut daemon = spawn(&url, &standin.base_url());
     let started = Instant::now();
     let mut samples = Vec::new();
-    while started.elapsed() < SAMPLE_FOR {
+    let sample_for = sample_for();
+    while started.elapsed() < sample_for {
         tokio::time::sleep(Duration::from_secs(1)).await;
         samples.push(rss_mb(&daemon));
     }
@@ -52,7 +60,8 @@ pub async fn memory() -> String {
         "backlog_rss_mb": peak,
         "first_rss_mb": samples.first(),
         "last_rss_mb": samples.last(),
-        "sampled_s": SAMPLE_FOR.as_secs(),
+        "sampled_s": sample_for.as_secs(),
+        "every_10s_mb": samples.iter().step_by(10).collect::<Vec<_>>(),
         "targets_patched": patches,
     })
     .to_string()
