@@ -2,9 +2,10 @@
 //!
 //! Two backends behind one [`Store`], chosen by the URL scheme and reached through sqlx's
 //! `Any` driver (the store binds and reads only i64, text, bytes and their `Option`s, all of
-//! which it carries): SQLite is the embedded default (one process, one writer: write
-//! transactions start with `BEGIN IMMEDIATE` or with a write, so they queue on the busy
-//! timeout instead of failing); PostgreSQL lets several replicas share one database. The
+//! which it carries): SQLite is the embedded default (one process, one writer: the hot
+//! writes take this process's write turn, and every write transaction starts with
+//! `BEGIN IMMEDIATE` or with a write, so other writers queue on the busy timeout instead
+//! of failing); PostgreSQL lets several replicas share one database. The
 //! SQL text is shared where both accept it; [`Backend`] picks the few statements that
 //! differ.
 

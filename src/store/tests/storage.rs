@@ -19,7 +19,7 @@ async fn a_json_payload_is_stored_once_and_read_back_from_the_raw_body(store: St
     let mut other = item("evt_other", 1_000, org("org_a"), "plan", "pro");
     let raw = json_delivery(&same);
     store
-        .ingest(Some(raw.clone()), &[same.clone()], 5)
+        .ingest(Some(raw.clone()), std::slice::from_ref(&same), 5)
         .await
         .unwrap();
     // A payload that is not its delivery's body (a Salesforce notification) is kept.
