@@ -252,7 +252,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            concurrency: 4,
+            concurrency: 16,
             batch_size: 100,
             lease_seconds: 60,
             poll_interval_ms: 1000,

@@ -79,7 +79,7 @@ async fn receive_delivery(
                     .map(str::to_owned),
                 body,
             });
-            store(&state, source, &name, raw, &items, now).await
+            store(&state, source, &name, raw, items, now).await
         }
         Err(e) => {
             log_refusal(source, &e);
@@ -115,12 +115,12 @@ async fn store(
     source: &Source,
     name: &str,
     raw: Option<RawDelivery>,
-    items: &[IngestItem],
+    items: Vec<IngestItem>,
     now: i64,
 ) -> Response {
-    match state.store.ingest(raw, items, now).await {
+    match state.store.ingest_owned(raw, items, now).await {
         Ok(report) => {
-            state.wake.notify_waiters();
+            wake_workers(&state.wake, &report);
             let summary = AckSummary {
                 accepted: report.accepted(),
                 duplicates: report.duplicates(),
@@ -196,4 +196,13 @@ fn timed(source: &str, started: Instant) {
     let source = source.to_owned();
     metrics::histogram!(telemetry::WEBHOOK_INGEST_SECONDS, "source" => source)
         .record(started.elapsed());
+}
+
+/// Wakes one idle worker per new job (a worker that finds nothing goes back to sleep),
+/// instead of every worker for every delivery.
+fn wake_workers(wake: &tokio::sync::Notify, report: &crate::store::IngestReport) {
+    let jobs: usize = report.events.iter().map(|e| e.jobs).sum();
+    for _ in 0..jobs.min(64) {
+        wake.notify_one();
+    }
 }

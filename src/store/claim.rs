@@ -14,6 +14,10 @@ use crate::model::Version;
 const RUNNABLE: &str = "(state = 'pending' AND run_at_ms <= $1)
                      OR (state = 'running' AND lease_expires_ms <= $1)";
 
+/// A live running job of the target of the outer row `j`: that target is held.
+const HELD: &str = "SELECT 1 FROM jobs r WHERE r.target_key = j.target_key
+                    AND r.state = 'running' AND r.lease_expires_ms > $1";
+
 /// The columns a claim returns.
 const CLAIMED: &str = "id, event_id, target_key, change, version_ms, version_seq, attempts,
                        throttles, run_at_ms, window_start_ms";
@@ -55,8 +59,13 @@ impl Store {
         Ok(Some(ClaimedBatch { target_key, jobs }))
     }
 
-    /// SQLite: one statement. Writers are serialised, so the target it picks cannot gain a
-    /// running job between the choice and the update.
+    /// SQLite: one statement, under this process's write turn. Writers are serialised, so
+    /// the target it picks cannot gain a running job between the choice and the update.
+    ///
+    /// The target is found in O(log n) of the backlog: first a job whose lease expired
+    /// (the `jobs_by_lease` partial index, almost always empty), else the oldest due
+    /// pending job whose target is free, walking `jobs_runnable` in `(run_at_ms, id)`
+    /// order and stopping at the first hit (only targets held right now are stepped over).
     async fn claim_sqlite(
         &self,
         owner: &str,
@@ -70,21 +79,28 @@ impl Store {
              WHERE id IN (
                SELECT id FROM jobs
                WHERE target_key = (
-                   SELECT j.target_key FROM jobs j
-                   WHERE ({RUNNABLE})
-                     AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target_key = j.target_key
-                                     AND r.state = 'running' AND r.lease_expires_ms > $1)
-                   ORDER BY j.run_at_ms, j.id LIMIT 1)
+                   SELECT target_key FROM (
+                     SELECT target_key FROM (
+                       SELECT j.target_key FROM jobs j INDEXED BY jobs_by_lease
+                       WHERE j.state = 'running' AND j.lease_expires_ms <= $1 LIMIT 1)
+                     UNION ALL
+                     SELECT target_key FROM (
+                       SELECT j.target_key FROM jobs j INDEXED BY jobs_runnable
+                       WHERE j.state = 'pending' AND j.run_at_ms <= $1
+                         AND NOT EXISTS ({HELD})
+                       ORDER BY j.run_at_ms, j.id LIMIT 1))
+                   LIMIT 1)
                  AND (state = 'pending' OR (state = 'running' AND lease_expires_ms <= $1))
                ORDER BY version_ms, version_seq LIMIT $4)
              RETURNING {CLAIMED}"
         );
+        let _turn = self.writer.acquire().await;
         Ok(sqlx::query(&sql)
             .bind(now_ms)
             .bind(owner)
             .bind(now_ms + lease_ms)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.work_pool)
             .await?)
     }
 
@@ -166,6 +182,7 @@ impl Store {
 
     /// Marks one claimed job dead with the reason (a job that cannot be read back).
     async fn bury(&self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+        let _turn = self.writer.acquire().await;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = $2, lease_owner = NULL,
                              lease_expires_ms = NULL, updated_at_ms = $3
@@ -174,7 +191,7 @@ impl Store {
         .bind(id)
         .bind(reason)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(())
     }

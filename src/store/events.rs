@@ -94,8 +94,9 @@ pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, St
     let (payload, raw_body) = if with_payload {
         let text: String = row.try_get("payload")?;
         let raw: Option<Vec<u8>> = row.try_get("raw_body")?;
+        let payload = payload(id, &text, raw.as_deref())?;
         let raw = raw.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        (Some(decode_json("event", id, &text)?), raw)
+        (Some(payload), raw)
     } else {
         (None, None)
     };
@@ -114,5 +115,27 @@ pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, St
         verification,
         payload,
         raw_body,
+    })
+}
+
+/// An event's payload from its `payload` column, or (when that is empty, see
+/// `PendingRaw::payload_text`) from its delivery's raw body.
+pub(super) fn payload(
+    id: i64,
+    text: &str,
+    raw_body: Option<&[u8]>,
+) -> Result<serde_json::Value, StoreError> {
+    if !text.is_empty() {
+        return decode_json("event", id, text);
+    }
+    let body = raw_body.ok_or_else(|| StoreError::Corrupt {
+        what: "event",
+        id,
+        reason: "its payload is its delivery's body, and that delivery is missing".into(),
+    })?;
+    serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+        what: "event",
+        id,
+        reason: e.to_string(),
     })
 }

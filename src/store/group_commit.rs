@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
-use super::{Backend, StoreError, lock_ingest};
+use super::{Backend, StoreError, WriteLock, lock_ingest};
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;
@@ -30,10 +30,12 @@ pub(super) struct Request {
 }
 
 /// Starts the writer; it ends when every sender is gone.
-pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
+pub(super) fn spawn(pool: AnyPool, backend: Backend, writer: WriteLock) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
+            // Deliveries arriving while this waits for its turn join the batch.
+            let turn = writer.acquire().await;
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match receiver.try_recv() {
@@ -42,6 +44,7 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
                 }
             }
             commit(&pool, backend, batch).await;
+            drop(turn);
         }
     });
     sender
@@ -110,6 +113,7 @@ async fn write(
         let mut raw = PendingRaw {
             raw: request.raw.as_ref(),
             id: None,
+            body_json: None,
         };
         for item in &request.items {
             let event = ingest_one(&mut tx, item, &mut raw, request.now_ms).await;

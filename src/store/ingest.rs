@@ -67,10 +67,20 @@ impl Store {
         items: &[IngestItem],
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
+        self.ingest_owned(raw, items.to_vec(), now_ms).await
+    }
+
+    /// [`Store::ingest`] for a caller that hands its items over (no copy of the payloads).
+    pub async fn ingest_owned(
+        &self,
+        raw: Option<RawDelivery>,
+        items: Vec<IngestItem>,
+        now_ms: i64,
+    ) -> Result<IngestReport, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = Request {
             raw,
-            items: items.to_vec(),
+            items,
             now_ms,
             reply,
         };
@@ -88,9 +98,28 @@ pub(super) struct PendingRaw<'a> {
     pub raw: Option<&'a RawDelivery>,
     /// The `deliveries` row once written.
     pub id: Option<i64>,
+    /// The body parsed as JSON once needed (`Some(None)`: not JSON, or no body kept).
+    pub body_json: Option<Option<serde_json::Value>>,
 }
 
 impl PendingRaw<'_> {
+    /// The `payload` column of an event of this delivery: empty when the payload is the
+    /// raw body parsed as JSON (a JSON source), so the body is stored once and the payload
+    /// derived from it when read; else the payload's JSON text (a Salesforce
+    /// notification, or no raw body kept).
+    fn payload_text(&mut self, payload: &serde_json::Value) -> String {
+        let raw = self.raw;
+        let body = self.body_json.get_or_insert_with(|| {
+            raw.and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw.body).ok())
+        });
+        let same = body.as_ref() == Some(payload);
+        if same {
+            String::new()
+        } else {
+            payload.to_string()
+        }
+    }
+
     /// Links a new event to the delivery's row, writing the row the first time.
     async fn attach(
         &mut self,
@@ -179,7 +208,7 @@ pub(super) async fn ingest_one(
     .bind(&event.event_type)
     .bind(event.occurred_at_ms)
     .bind(now_ms)
-    .bind(event.payload.to_string())
+    .bind(raw.payload_text(&event.payload))
     .bind(&event.verification)
     .bind(status)
     .bind(reason)

@@ -84,6 +84,7 @@ impl Store {
         target_key: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
+        let _turn = self.writer.acquire().await;
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_ms = $3
              WHERE target_key = $2 AND state = 'running' AND lease_owner = $1",
@@ -91,13 +92,14 @@ impl Store {
         .bind(owner)
         .bind(target_key)
         .bind(until_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Makes every job leased to `owner` runnable again now (a worker shutting down).
     pub async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let _turn = self.writer.acquire().await;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', run_at_ms = $2, lease_owner = NULL,
                              lease_expires_ms = NULL, updated_at_ms = $2
@@ -105,7 +107,7 @@ impl Store {
         )
         .bind(owner)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.work_pool)
         .await?;
         Ok(done.rows_affected())
     }
@@ -138,7 +140,13 @@ impl Store {
         result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
+        let _turn = self.writer.acquire().await;
+        // A rename must not be forgotten: it is committed with a full sync.
+        let mut tx = if result.rename.is_some() {
+            self.begin().await?
+        } else {
+            self.begin_work().await?
+        };
         let mut changed = 0;
         for (id, outcome) in &result.outcomes {
             changed += finish_job(&mut tx, owner, *id, outcome, now_ms).await?;

@@ -2,9 +2,10 @@
 //!
 //! Two backends behind one [`Store`], chosen by the URL scheme and reached through sqlx's
 //! `Any` driver (the store binds and reads only i64, text, bytes and their `Option`s, all of
-//! which it carries): SQLite is the embedded default (one process, one writer: write
-//! transactions start with `BEGIN IMMEDIATE` or with a write, so they queue on the busy
-//! timeout instead of failing); PostgreSQL lets several replicas share one database. The
+//! which it carries): SQLite is the embedded default (one process, one writer: the hot
+//! writes take this process's write turn, and every write transaction starts with
+//! `BEGIN IMMEDIATE` or with a write, so other writers queue on the busy timeout instead
+//! of failing); PostgreSQL lets several replicas share one database. The
 //! SQL text is shared where both accept it; [`Backend`] picks the few statements that
 //! differ.
 
@@ -21,6 +22,7 @@ mod replay;
 mod written;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -141,9 +143,39 @@ async fn lock_ingest(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// The workers' bookkeeping writes (claim, lease, finish). On SQLite its connections
+    /// commit with `synchronous = NORMAL`: no fsync of their own. The WAL is appended in
+    /// commit order and every ingest commit (FULL) fsyncs it, so a power cut can lose only
+    /// the last few claims/finishes since then, and their jobs run again (applying is
+    /// idempotent); events, jobs and their raw bodies stay FULL. One fsync per claim and
+    /// per finish was what capped the whole pipeline (see BENCHMARKS.md). The same pool as
+    /// `pool` on PostgreSQL and for `:memory:`.
+    work_pool: AnyPool,
     backend: Backend,
     /// The group-commit writer's queue.
     ingest_queue: tokio::sync::mpsc::Sender<group_commit::Request>,
+    /// Taken around every hot write on SQLite (group commit, claim, finish, lease), so this
+    /// process's writers queue in FIFO order on a wake-up instead of on SQLite's busy
+    /// handler, which polls in sleeps of up to 100 ms.
+    writer: WriteLock,
+}
+
+/// The in-process SQLite write lock (see [`Store`]); `None` on PostgreSQL.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteLock(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteLock {
+    fn for_backend(backend: Backend) -> Self {
+        Self((backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    /// Waits for this process's turn to write (at once on PostgreSQL).
+    pub(crate) async fn acquire(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 impl Store {
@@ -160,7 +192,7 @@ impl Store {
         let backend = Backend::of_url(url)?;
         let max = u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8);
         let pool = match backend {
-            Backend::Sqlite => sqlite_pool(url, max).await?,
+            Backend::Sqlite => sqlite_pool(url, max, "FULL").await?,
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(max)
                 .connect(url)
@@ -171,11 +203,20 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let ingest_queue = group_commit::spawn(pool.clone(), backend);
+        let work_pool = if backend == Backend::Sqlite && !sqlite_in_memory(url) {
+            let max = u32::try_from(workers + 2).unwrap_or(u32::MAX);
+            sqlite_pool(url, max, "NORMAL").await?
+        } else {
+            pool.clone()
+        };
+        let writer = WriteLock::for_backend(backend);
+        let ingest_queue = group_commit::spawn(pool.clone(), backend, writer.clone());
         Ok(Self {
             pool,
+            work_pool,
             backend,
             ingest_queue,
+            writer,
         })
     }
 
@@ -187,6 +228,11 @@ impl Store {
     /// Opens a write transaction (see [`Backend::begin`]).
     async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(self.pool.begin_with(self.backend.begin()).await?)
+    }
+
+    /// Opens a write transaction for the workers' bookkeeping (see `work_pool`).
+    async fn begin_work(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.work_pool.begin_with(self.backend.begin()).await?)
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -202,6 +248,7 @@ impl Store {
 
     /// Closes every connection (after the workers stopped).
     pub async fn close(&self) {
+        self.work_pool.close().await;
         self.pool.close().await;
     }
 }
@@ -235,9 +282,20 @@ fn postgres_connect_error(error: sqlx::Error, url: &str) -> StoreError {
     error.into()
 }
 
-/// Opens a SQLite file (creating it and its folder): WAL, and FULL sync so an acknowledged
-/// webhook survives a power cut, not only a crash.
-async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
+/// Whether a SQLite URL names an in-memory database (one connection, one pool).
+fn sqlite_in_memory(url: &str) -> bool {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    path.ends_with(":memory:") || query.split('&').any(|p| p == "mode=memory")
+}
+
+/// Opens a SQLite file (creating it and its folder): WAL, and `synchronous` FULL so an
+/// acknowledged webhook survives a power cut, not only a crash (NORMAL for the workers'
+/// bookkeeping, see [`Store`]).
+async fn sqlite_pool(
+    url: &str,
+    max: u32,
+    synchronous: &'static str,
+) -> Result<AnyPool, StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -260,11 +318,14 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
     } else {
         format!("{url}&mode=rwc")
     };
-    let options = AnyPoolOptions::new().after_connect(|conn, _| {
+    let options = AnyPoolOptions::new().after_connect(move |conn, _| {
         Box::pin(async move {
             conn.execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-                 PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
+                     PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;"
+                )
+                .as_str(),
             )
             .await?;
             Ok(())

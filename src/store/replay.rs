@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::{Backend, Store, StoreError, decode_json, lock_ingest};
+use super::{Backend, Store, StoreError, lock_ingest};
 use crate::model::{InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
@@ -52,7 +52,10 @@ impl Store {
         };
         let sql = format!(
             "SELECT id, source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
-                    payload, verification
+                    payload, verification,
+                    CASE WHEN payload = '' THEN
+                      (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id)
+                    END AS raw_body
              FROM events
              WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_type = $2)
                AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR received_at_ms >= $4)
@@ -76,6 +79,7 @@ impl Store {
                 let occurred_at_ms: Option<i64> = row.try_get("occurred_at_ms")?;
                 let received_at_ms: i64 = row.try_get("received_at_ms")?;
                 let payload: String = row.try_get("payload")?;
+                let raw_body: Option<Vec<u8>> = row.try_get("raw_body")?;
                 Ok(StoredEvent {
                     id,
                     version: Version {
@@ -87,7 +91,7 @@ impl Store {
                         provider_event_id: row.try_get("provider_event_id")?,
                         event_type: row.try_get("event_type")?,
                         occurred_at_ms,
-                        payload: decode_json("event", id, &payload)?,
+                        payload: super::events::payload(id, &payload, raw_body.as_deref())?,
                         verification: row.try_get("verification")?,
                     },
                 })

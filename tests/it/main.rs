@@ -16,6 +16,7 @@ mod drift;
 mod helpers;
 mod hostile;
 mod metrics;
+mod migration;
 mod postgres;
 mod process;
 mod replay;

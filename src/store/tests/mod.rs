@@ -103,6 +103,7 @@ pub(super) fn item(
 mod claims;
 mod links;
 mod queue;
+mod storage;
 mod written;
 
 #[tokio::test]

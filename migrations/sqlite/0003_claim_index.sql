@@ -1,0 +1,12 @@
+-- Claiming in O(log n) of the backlog (issue 8): the claim walks the due pending jobs in
+-- (run_at_ms, id) order and stops at the first whose target is free, and looks for
+-- expired leases in an index that holds only running jobs. Replaces the (state, run_at_ms)
+-- index, which left SQLite a multi-index OR and a temporary B-tree sort of every
+-- runnable row on each claim.
+DROP INDEX jobs_by_state_run_at;
+CREATE INDEX jobs_runnable ON jobs (state, run_at_ms, id);
+CREATE INDEX jobs_by_lease ON jobs (lease_expires_ms) WHERE state = 'running';
+
+-- From this version an event's `payload` may be the empty string: the payload is then
+-- its delivery's raw body parsed as JSON (JSON sources, where they are the same bytes),
+-- so the body is stored once. Rows written before keep their payload text.
