@@ -255,10 +255,10 @@ pub(super) async fn enqueue(
     for change in changes {
         let mut change = change.clone();
         change.target = resolve_target(tx, change.target).await?;
-        if let Some(create) = change.create.as_mut() {
-            if let Some(org) = create.organization.take() {
-                create.organization = Some(resolve_target(tx, org).await?);
-            }
+        if let Some(create) = change.create.as_mut()
+            && let Some(org) = create.organization.take()
+        {
+            create.organization = Some(resolve_target(tx, org).await?);
         }
         sqlx::query(
             "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,

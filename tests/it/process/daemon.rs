@@ -94,10 +94,9 @@ impl Daemon {
                 .get(format!("http://{}/healthz", daemon.addr))
                 .send()
                 .await
+                && r.status() == 200
             {
-                if r.status() == 200 {
-                    return daemon;
-                }
+                return daemon;
             }
             if let Some(status) = daemon.child.try_wait().unwrap() {
                 panic!("the daemon exited with {status}: {}", daemon_log(dir));
