@@ -32,9 +32,9 @@ fn rules(toml_text: &str) -> RuleSet {
     RuleSet::compile(&configs(toml_text), SOURCES).unwrap()
 }
 
-/// The shipped default rules.
+/// The shipped default rules, read from the one default config the binary uses too.
 fn default_rules() -> RuleSet {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default-rules.toml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/orgsync.toml");
     rules(&std::fs::read_to_string(path).unwrap())
 }
 
