@@ -215,16 +215,15 @@ fn operation_label(op: Operation) -> &'static str {
 /// Percent-encodes `value` as one path segment: everything but RFC 3986 unreserved
 /// characters is encoded, so `/ ? # % :` and spaces cannot change the path.
 pub(crate) fn encode_segment(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    percent_encoding::utf8_percent_encode(value, NOT_UNRESERVED).to_string()
 }
+
+/// Every byte but RFC 3986's unreserved characters is percent-encoded.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Encodes an id for a path, refusing values that cannot travel as one segment: empty,
 /// or `.`/`..`, which URL parsers resolve as "this/parent directory".
