@@ -1,16 +1,13 @@
 //! RFC 3339 UTC timestamps as protojson writes them: `Z`, and 0, 3, 6 or 9 fractional digits.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use time::OffsetDateTime;
 
 /// Formats `t` like a `google.protobuf.Timestamp` in JSON, e.g. `2025-03-20T13:55:46.690Z`.
 pub fn format(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let nanos = since.subsec_nanos();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let at = OffsetDateTime::from(t);
+    let nanos = at.nanosecond();
     let frac = if nanos == 0 {
         String::new()
     } else if nanos.is_multiple_of(1_000_000) {
@@ -20,27 +17,21 @@ pub fn format(t: SystemTime) -> String {
     } else {
         format!(".{nanos:09}")
     };
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}{frac}Z")
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
+    let month = u8::from(at.month());
+    format!(
+        "{:04}-{month:02}-{:02}T{:02}:{:02}:{:02}{frac}Z",
+        at.year(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_known_instants_with_protojson_precision() {
