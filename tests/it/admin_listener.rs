@@ -109,15 +109,7 @@ async fn a_full_public_listener_leaves_the_admin_listener_answering() {
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     // …while the operator's listener answers, and counts the refusal.
     assert_eq!(get(&app, app.admin_url("/healthz")).await, 200);
-    let metrics = app
-        .http
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .lines()

@@ -209,6 +209,16 @@ impl TestApp {
         format!("http://{addr}{path}")
     }
 
+    /// The text of `/metrics`, from the admin listener when there is one.
+    pub async fn metrics_text(&self) -> String {
+        let url = match self.admin_addr {
+            Some(addr) => format!("http://{addr}/metrics"),
+            None => self.url("/metrics"),
+        };
+        let answer = self.http.get(url).send().await.expect("the daemon answers");
+        answer.text().await.expect("a metrics body")
+    }
+
     /// POSTs `body` to `/webhooks/stripe`, signed now with the test secret.
     pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
         let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);

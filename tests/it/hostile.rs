@@ -52,15 +52,7 @@ async fn an_account_from_the_future_does_not_freeze_the_organization() {
         .await
         .unwrap();
     assert_eq!(shown["version_capped"], true, "{shown}");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .lines()

@@ -147,15 +147,7 @@ async fn the_periodic_check_publishes_drifted_keys_and_its_time() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics_text().await;
         let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("{name} ")))
