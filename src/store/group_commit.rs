@@ -1,15 +1,38 @@
 //! Group commit: one writer task turns the deliveries that arrive while it is writing into
 //! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
-//! on SQLite's busy timeout. On PostgreSQL each replica has its writer and their
-//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still
-//! gets its own report, and is acknowledged only after the transaction holding it
-//! committed.
+//! on SQLite's busy timeout. Each delivery still gets its own report, and is acknowledged
+//! only after the transaction holding it committed.
+//!
+//! On PostgreSQL every replica has its own writer and their transactions run at the same
+//! time, with no lock shared by all of them. They cannot deadlock, by construction: a
+//! transaction locks rows in one global order, in three phases, and never goes back to an
+//! earlier phase.
+//! 1. Event rows, in (source, provider event id) order: the insert of a new event (a
+//!    unique-index entry: a second transaction inserting the same id waits for the first)
+//!    or the duplicate count of a stored one; then the delivery's raw body (a new row).
+//! 2. Links, in (kind, link, key) order, then the jobs waiting for the links that changed,
+//!    locked in id order by one statement (see `links::record_links`).
+//! 3. New job rows (nobody else can see them), in arrival order.
+//!
+//! A transaction waiting for a row holds only rows that come earlier in that order, and
+//! the holder of that row never waits for an earlier one; so no cycle of waits can form.
+//! Replay follows the same order (one event row, its links, its jobs). The price: events
+//! of one batch get their row ids (the tie-breaker of equal versions) in key order rather
+//! than in arrival order; requests that share a batch arrived concurrently, so their
+//! arrival order was a race anyway.
 
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
-use super::{Backend, StoreError, lock_ingest};
+use sqlx::{Any, Transaction};
+
+use super::ingest::{
+    IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, insert_jobs,
+    version_of,
+};
+use super::links::record_links;
+use super::{Backend, StoreError};
+use crate::model::Normalized;
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;
@@ -103,20 +126,109 @@ async fn write(
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
     let mut tx = pool.begin_with(backend.begin()).await.map_err(database)?;
-    lock_ingest(&mut tx, backend).await.map_err(database)?;
-    let mut reports = Vec::with_capacity(batch.len());
-    for request in batch {
-        let mut report = IngestReport::default();
-        let mut raw = PendingRaw {
+    let mut events = write_events(&mut tx, batch)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    write_links(&mut tx, backend, batch, &events)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    write_jobs(&mut tx, batch, &mut events)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    tx.commit().await.map_err(database)?;
+    Ok(events
+        .into_iter()
+        .map(|events| IngestReport { events })
+        .collect())
+}
+
+/// Phase 1: every event row of the batch, in (source, provider event id) order. Returns
+/// one report entry per event, per delivery, in delivery order.
+async fn write_events(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
+    let mut order: Vec<(usize, usize)> = batch
+        .iter()
+        .enumerate()
+        .flat_map(|(r, request)| (0..request.items.len()).map(move |i| (r, i)))
+        .collect();
+    // Stable: a redelivery within the batch follows the first delivery of its event.
+    order.sort_by_key(|&(r, i)| {
+        let event = &batch[r].items[i].event;
+        (&event.source, &event.provider_event_id)
+    });
+    let mut raws: Vec<PendingRaw> = batch
+        .iter()
+        .map(|request| PendingRaw {
             raw: request.raw.as_ref(),
             id: None,
-        };
-        for item in &request.items {
-            let event = ingest_one(&mut tx, item, &mut raw, request.now_ms).await;
-            report.events.push(event.map_err(WriteFailure::Delivery)?);
-        }
-        reports.push(report);
+        })
+        .collect();
+    let mut stored: Vec<Vec<Option<IngestedEvent>>> =
+        batch.iter().map(|r| vec![None; r.items.len()]).collect();
+    for (r, i) in order {
+        let request = &batch[r];
+        let event = ingest_one(tx, &request.items[i], &mut raws[r], request.now_ms).await?;
+        stored[r][i] = Some(event);
     }
-    tx.commit().await.map_err(database)?;
-    Ok(reports)
+    Ok(stored
+        .into_iter()
+        .map(|events| events.into_iter().flatten().collect())
+        .collect())
+}
+
+/// The new events that matched a rule: (delivery, item) with the event's report entry.
+fn fresh<'a>(
+    batch: &'a [Request],
+    events: &'a [Vec<IngestedEvent>],
+) -> impl Iterator<Item = (&'a Request, &'a IngestItem, &'a IngestedEvent)> {
+    batch.iter().zip(events).flat_map(|(request, events)| {
+        request
+            .items
+            .iter()
+            .zip(events)
+            .filter(|(item, event)| {
+                !event.duplicate && matches!(item.normalized, Normalized::Matched { .. })
+            })
+            .map(move |(item, event)| (request, item, event))
+    })
+}
+
+/// Phase 2: the links every new event of the batch learned (sorted inside).
+async fn write_links(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    batch: &[Request],
+    events: &[Vec<IngestedEvent>],
+) -> Result<(), StoreError> {
+    let mut links = Vec::new();
+    for (request, item, event) in fresh(batch, events) {
+        if let Normalized::Matched { links: learned, .. } = &item.normalized {
+            let version = version_of(&item.event, event.event_id, request.now_ms);
+            links.extend(learned.iter().map(|link| (link, version)));
+        }
+    }
+    record_links(tx, backend, links).await
+}
+
+/// Phase 3: the jobs of every new event, in arrival order, counted in its report entry.
+async fn write_jobs(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+    events: &mut [Vec<IngestedEvent>],
+) -> Result<(), StoreError> {
+    for (request, events) in batch.iter().zip(events.iter_mut()) {
+        for (item, event) in request.items.iter().zip(events.iter_mut()) {
+            let Normalized::Matched { changes, .. } = &item.normalized else {
+                continue;
+            };
+            if !event.duplicate {
+                let version = version_of(&item.event, event.event_id, request.now_ms);
+                event.jobs =
+                    insert_jobs(tx, event.event_id, version, changes, request.now_ms).await?;
+            }
+        }
+    }
+    Ok(())
 }

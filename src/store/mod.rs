@@ -102,23 +102,6 @@ impl Backend {
     }
 }
 
-/// The advisory lock PostgreSQL ingest and replay transactions hold: one such writer at a
-/// time across all replicas (SQLite's `BEGIN IMMEDIATE` gives the same). Two replicas'
-/// group commits upsert the same links and events in different orders and would deadlock
-/// otherwise (resolved only after the server's `deadlock_timeout`).
-const INGEST_LOCK: i64 = 0x6f72_6773_796e_6301;
-
-/// Takes [`INGEST_LOCK`] on PostgreSQL (until the transaction ends); nothing on SQLite.
-async fn lock_ingest(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INGEST_LOCK)
-            .execute(tx)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The store handle; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {

@@ -103,6 +103,7 @@ pub(super) fn item(
 mod claims;
 mod links;
 mod queue;
+mod replicas;
 
 #[tokio::test]
 async fn sqlite_connections_are_durable_and_wait_instead_of_failing() {
