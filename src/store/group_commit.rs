@@ -31,6 +31,7 @@ use super::ingest::{
     version_of,
 };
 use super::links::record_links;
+use super::notify::announce_jobs;
 use super::{Backend, StoreError};
 use crate::model::Normalized;
 
@@ -135,6 +136,9 @@ async fn write(
     write_jobs(&mut tx, batch, &mut events)
         .await
         .map_err(WriteFailure::Delivery)?;
+    if fresh(batch, &events).next().is_some() {
+        announce_jobs(&mut tx, backend).await.map_err(database)?;
+    }
     tx.commit().await.map_err(database)?;
     Ok(events
         .into_iter()

@@ -104,6 +104,9 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() > 0 {
+            self.announce_committed_jobs().await;
+        }
         Ok(done.rows_affected() > 0)
     }
 
@@ -118,6 +121,9 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() > 0 {
+            self.announce_committed_jobs().await;
+        }
         Ok(done.rows_affected())
     }
 

@@ -15,6 +15,7 @@ mod ingest;
 mod job_views;
 mod jobs;
 mod links;
+mod notify;
 mod prune;
 mod replay;
 
@@ -29,6 +30,7 @@ pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
+pub use notify::relay_job_notifications;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
 

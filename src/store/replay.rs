@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
+use super::notify::announce_jobs;
 use super::{Backend, Store, StoreError, decode_json};
 use crate::model::{InboundEvent, Normalized, Version};
 
@@ -138,6 +139,9 @@ impl Store {
                 now_ms,
             )
             .await?;
+        }
+        if jobs > 0 {
+            announce_jobs(&mut tx, self.backend).await?;
         }
         tx.commit().await?;
         Ok(jobs)
