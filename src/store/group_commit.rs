@@ -16,15 +16,21 @@
 //!
 //! A transaction waiting for a row holds only rows that come earlier in that order, and
 //! the holder of that row never waits for an earlier one; so no cycle of waits can form.
-//! Replay follows the same order (one event row, its links, its jobs). The price: events
-//! of one batch get their row ids (the tie-breaker of equal versions) in key order rather
-//! than in arrival order; requests that share a batch arrived concurrently, so their
-//! arrival order was a race anyway.
+//! Replay follows the same order (one event row, its links, its jobs). The workers never
+//! make an ingest wait in a cycle either: a claim skips locked rows instead of waiting, and
+//! a finishing worker updates its own running jobs, which no ingest statement matches. (A
+//! worker that follows an external-id rename, which is rare, also rewrites links; should
+//! that ever meet an ingest in a deadlock, PostgreSQL aborts one of the two and nothing is
+//! lost: the delivery is written again alone or its sender retries, or the jobs run
+//! again.)
+//!
+//! The price: the events of one batch get their row ids (the tie-breaker between equal
+//! versions) in key order rather than in arrival order. Requests that share a batch
+//! arrived concurrently, so their order was a race anyway; the notifications of one
+//! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
-use sqlx::AnyPool;
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
-
-use sqlx::{Any, Transaction};
 
 use super::ingest::{
     IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, insert_jobs,
