@@ -18,7 +18,7 @@ use crate::http::{AppState, SourceSlot, WorkersStatus, router};
 use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
-use crate::store::{Backend, PruneReport, Store, StoreError, relay_job_notifications};
+use crate::store::{Backend, PruneReport, Store, StoreError};
 use crate::worker::{self, Worker, WorkerHealth};
 
 /// Why the daemon could not start.
@@ -156,7 +156,8 @@ impl App {
                     // Jobs other replicas commit wake these workers too.
                     let url = self.settings.database.url.clone();
                     let (wake, token) = (self.state.wake.clone(), token.clone());
-                    tasks.spawn(relay_job_notifications(url, wake, token));
+                    let store = self.state.store.clone();
+                    tasks.spawn(store.relay_job_notifications(url, wake, token));
                 }
             }
             WorkersStatus::Paused(reason) => tracing::warn!("workers paused: {reason}"),

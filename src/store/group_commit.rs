@@ -29,6 +29,8 @@
 //! arrived concurrently, so their order was a race anyway; the notifications of one
 //! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
+use std::sync::Arc;
+
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -59,8 +61,9 @@ pub(super) struct Request {
     pub reply: oneshot::Sender<Result<IngestReport, StoreError>>,
 }
 
-/// Starts the writer; it ends when every sender is gone.
-pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
+/// Starts the writer; it ends when every sender is gone. `origin` names this store in
+/// its notifications (see `notify`).
+pub(super) fn spawn(pool: AnyPool, backend: Backend, origin: Arc<str>) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
@@ -71,7 +74,7 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
                     Err(_) => break,
                 }
             }
-            commit(&pool, backend, batch).await;
+            commit(&pool, backend, &origin, batch).await;
         }
     });
     sender
@@ -80,8 +83,8 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Request> {
 /// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
-async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) {
-    let failure = match write(pool, backend, &batch).await {
+async fn commit(pool: &AnyPool, backend: Backend, origin: &str, batch: Vec<Request>) {
+    let failure = match write(pool, backend, origin, &batch).await {
         Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
                 // The caller may have gone (client disconnected): the events are stored
@@ -108,7 +111,8 @@ async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) {
         }
         WriteFailure::Delivery(_) => {
             for request in batch {
-                let result = match write(pool, backend, std::slice::from_ref(&request)).await {
+                let single = std::slice::from_ref(&request);
+                let result = match write(pool, backend, origin, single).await {
                     Ok(mut reports) => Ok(reports.remove(0)),
                     Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
                 };
@@ -129,6 +133,7 @@ enum WriteFailure {
 async fn write(
     pool: &AnyPool,
     backend: Backend,
+    origin: &str,
     batch: &[Request],
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
@@ -143,7 +148,9 @@ async fn write(
         .await
         .map_err(WriteFailure::Delivery)?;
     if fresh(batch, &events).next().is_some() {
-        announce_jobs(&mut tx, backend).await.map_err(database)?;
+        announce_jobs(&mut tx, backend, origin)
+            .await
+            .map_err(database)?;
     }
     tx.commit().await.map_err(database)?;
     Ok(events

@@ -20,6 +20,7 @@ mod prune;
 mod replay;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -30,7 +31,6 @@ pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::{JobRow, JobState};
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
-pub use notify::relay_job_notifications;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
 
@@ -111,6 +111,9 @@ pub struct Store {
     backend: Backend,
     /// The group-commit writer's queue.
     ingest_queue: tokio::sync::mpsc::Sender<group_commit::Request>,
+    /// A random id naming this store in its job notifications, so its own relay can skip
+    /// them (its workers were woken already).
+    origin: Arc<str>,
 }
 
 impl Store {
@@ -139,11 +142,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let ingest_queue = group_commit::spawn(pool.clone(), backend);
+        let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let ingest_queue = group_commit::spawn(pool.clone(), backend, origin.clone());
         Ok(Self {
             pool,
             backend,
             ingest_queue,
+            origin,
         })
     }
 

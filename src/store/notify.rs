@@ -26,16 +26,18 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// The longest pause between two connection attempts.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(30);
 
-/// Queues a notification in the open transaction `tx` (sent when it commits); nothing on
-/// SQLite, whose only process wakes its workers itself.
+/// Queues a notification from the store `origin` in the open transaction `tx` (sent when
+/// it commits); nothing on SQLite, whose only process wakes its workers itself.
 pub(super) async fn announce_jobs(
     tx: &mut AnyConnection,
     backend: Backend,
+    origin: &str,
 ) -> Result<(), sqlx::Error> {
     if backend == Backend::Postgres {
         // PostgreSQL folds identical notifications of one transaction into one.
-        sqlx::query("SELECT pg_notify($1, '')")
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
+            .bind(origin)
             .execute(tx)
             .await?;
     }
@@ -49,8 +51,9 @@ impl Store {
         if self.backend != Backend::Postgres {
             return;
         }
-        let sent = sqlx::query("SELECT pg_notify($1, '')")
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
+            .bind(&*self.origin)
             .execute(&self.pool)
             .await;
         if let Err(e) = sent {
@@ -59,28 +62,36 @@ impl Store {
     }
 }
 
-/// Wakes `wake`'s waiters whenever any replica (this one included) commits runnable jobs
-/// to the PostgreSQL database at `url`, until `token` is cancelled. Reconnects after a
-/// failure, with a growing pause, and wakes the workers after each (re)connection, since
-/// notifications sent meanwhile are lost.
-pub async fn relay_job_notifications(url: String, wake: Arc<Notify>, token: CancellationToken) {
-    let mut failures: u32 = 0;
-    loop {
-        let error = tokio::select! {
-            _ = token.cancelled() => return,
-            result = listen(&url, &wake, &mut failures) => match result {
-                Ok(never) => match never {},
-                Err(e) => e,
-            },
-        };
-        failures = failures.saturating_add(1);
-        let pause = RECONNECT_PAUSE
-            .saturating_mul(failures)
-            .min(MAX_RECONNECT_PAUSE);
-        tracing::warn!(error = %error, retry_in = ?pause, "listening for the jobs of other replicas failed; they are found by polling meanwhile");
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(pause) => {}
+impl Store {
+    /// Wakes `wake`'s waiters whenever another replica commits runnable jobs to the
+    /// PostgreSQL database at `url` (this store's own notifications are skipped: the code
+    /// that stored the jobs woke the workers already), until `token` is cancelled.
+    /// Reconnects after a failure, with a growing pause, and wakes the workers after each
+    /// (re)connection, since notifications sent meanwhile are lost.
+    pub async fn relay_job_notifications(
+        self,
+        url: String,
+        wake: Arc<Notify>,
+        token: CancellationToken,
+    ) {
+        let mut failures: u32 = 0;
+        loop {
+            let error = tokio::select! {
+                _ = token.cancelled() => return,
+                result = listen(&url, &self.origin, &wake, &mut failures) => match result {
+                    Ok(never) => match never {},
+                    Err(e) => e,
+                },
+            };
+            failures = failures.saturating_add(1);
+            let pause = RECONNECT_PAUSE
+                .saturating_mul(failures)
+                .min(MAX_RECONNECT_PAUSE);
+            tracing::warn!(error = %error, retry_in = ?pause, "listening for the jobs of other replicas failed; they are found by polling meanwhile");
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
         }
     }
 }
@@ -88,17 +99,22 @@ pub async fn relay_job_notifications(url: String, wake: Arc<Notify>, token: Canc
 /// Connects, listens, and forwards notifications until an error.
 async fn listen(
     url: &str,
+    origin: &str,
     wake: &Notify,
     failures: &mut u32,
 ) -> Result<std::convert::Infallible, sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     *failures = 0;
+    // After connecting: anything committed while nobody listened.
+    wake.notify_waiters();
     loop {
-        // Also after connecting: anything committed while nobody listened.
-        wake.notify_waiters();
-        // `None`: the connection dropped and the listener connected and listened again
-        // already (eager reconnect): wake the workers for what was sent in between.
-        let _ = listener.try_recv().await?;
+        match listener.try_recv().await? {
+            Some(notification) if notification.payload() == origin => {}
+            Some(_) => wake.notify_waiters(),
+            // The connection dropped, and the listener connected and listened again
+            // already (eager reconnect): wake the workers for what was sent in between.
+            None => wake.notify_waiters(),
+        }
     }
 }

@@ -141,7 +141,7 @@ impl Store {
             .await?;
         }
         if jobs > 0 {
-            announce_jobs(&mut tx, self.backend).await?;
+            announce_jobs(&mut tx, self.backend, &self.origin).await?;
         }
         tx.commit().await?;
         Ok(jobs)
