@@ -39,8 +39,7 @@ use super::ingest::{
     version_of,
 };
 use super::links::record_links;
-use super::notify::announce_jobs;
-use super::{Backend, StoreError};
+use super::{Backend, StoreError, notify};
 use crate::model::Normalized;
 
 /// The most deliveries merged into one transaction.
@@ -62,9 +61,10 @@ pub(super) struct Request {
 }
 
 /// Starts the writer; it ends when every sender is gone. `origin` names this store in
-/// its notifications (see `notify`).
+/// its notifications to the other replicas (see `notify`).
 pub(super) fn spawn(pool: AnyPool, backend: Backend, origin: Arc<str>) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
+    let announcer = notify::spawn_announcer(pool.clone(), backend, origin);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
@@ -74,7 +74,10 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend, origin: Arc<str>) -> mpsc::
                     Err(_) => break,
                 }
             }
-            commit(&pool, backend, &origin, batch).await;
+            if commit(&pool, backend, batch).await {
+                // Full: a notification is about to go out already, and covers this one.
+                let _ = announcer.try_send(());
+            }
         }
     });
     sender
@@ -83,43 +86,44 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend, origin: Arc<str>) -> mpsc::
 /// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
-async fn commit(pool: &AnyPool, backend: Backend, origin: &str, batch: Vec<Request>) {
-    let failure = match write(pool, backend, origin, &batch).await {
+/// Returns true when something new was stored.
+async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) -> bool {
+    let mut stored = false;
+    let mut answer = |request: Request, result: Result<IngestReport, StoreError>| {
+        stored |= matches!(&result, Ok(report) if report.accepted() > 0);
+        // The caller may have gone (client disconnected): the events are stored anyway and
+        // a redelivery is acknowledged as a duplicate.
+        let _ = request.reply.send(result);
+    };
+    match write(pool, backend, &batch).await {
         Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
-                // The caller may have gone (client disconnected): the events are stored
-                // anyway and a redelivery is acknowledged as a duplicate.
-                let _ = request.reply.send(Ok(report));
+                answer(request, Ok(report));
             }
-            return;
         }
-        Err(failure) => failure,
-    };
-    match failure {
-        WriteFailure::Database(e) => {
+        Err(WriteFailure::Database(e)) => {
             let message = e.to_string();
             for request in batch {
-                let _ = request
-                    .reply
-                    .send(Err(StoreError::WriteRefused(message.clone())));
+                answer(request, Err(StoreError::WriteRefused(message.clone())));
             }
         }
-        WriteFailure::Delivery(e) if batch.len() == 1 => {
+        Err(WriteFailure::Delivery(e)) if batch.len() == 1 => {
             if let Some(request) = batch.into_iter().next() {
-                let _ = request.reply.send(Err(e));
+                answer(request, Err(e));
             }
         }
-        WriteFailure::Delivery(_) => {
+        Err(WriteFailure::Delivery(_)) => {
             for request in batch {
                 let single = std::slice::from_ref(&request);
-                let result = match write(pool, backend, origin, single).await {
+                let result = match write(pool, backend, single).await {
                     Ok(mut reports) => Ok(reports.remove(0)),
                     Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
                 };
-                let _ = request.reply.send(result);
+                answer(request, result);
             }
         }
     }
+    stored
 }
 
 /// Where a batch write failed.
@@ -133,7 +137,6 @@ enum WriteFailure {
 async fn write(
     pool: &AnyPool,
     backend: Backend,
-    origin: &str,
     batch: &[Request],
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
@@ -147,11 +150,6 @@ async fn write(
     write_jobs(&mut tx, batch, &mut events)
         .await
         .map_err(WriteFailure::Delivery)?;
-    if fresh(batch, &events).next().is_some() {
-        announce_jobs(&mut tx, backend, origin)
-            .await
-            .map_err(database)?;
-    }
     tx.commit().await.map_err(database)?;
     Ok(events
         .into_iter()

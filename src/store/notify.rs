@@ -1,16 +1,16 @@
-//! Wake-ups across replicas (PostgreSQL): a transaction that makes jobs runnable sends a
-//! `NOTIFY` on [`CHANNEL`] (PostgreSQL delivers it at commit, and drops it with a
-//! rollback), and every replica LISTENs and wakes its own workers, so a job stored by one
-//! replica is picked up by the others at once instead of at their next poll. The poll stays
+//! Wake-ups across replicas (PostgreSQL): after a commit that made jobs runnable, the
+//! store sends a `NOTIFY` on [`CHANNEL`], and every replica LISTENs and wakes its own
+//! workers, so a job stored by one replica is picked up by the others at once instead of
+//! at their next poll. The poll stays
 //! the safety net: a notification lost while a listener reconnects delays a job, never
 //! loses it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::AnyConnection;
+use sqlx::AnyPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Store};
@@ -26,43 +26,52 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// The longest pause between two connection attempts.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(30);
 
-/// Queues a notification from the store `origin` in the open transaction `tx` (sent when
-/// it commits); nothing on SQLite, whose only process wakes its workers itself.
-pub(super) async fn announce_jobs(
-    tx: &mut AnyConnection,
+/// Starts the task that announces the group commits of the store `origin`: each message
+/// on the returned channel (capacity one, so the commits made while a notification is on
+/// its way fold into the next) sends one notification. It ends with the writer.
+///
+/// The notification is not sent inside the ingest transaction: PostgreSQL serialises the
+/// commits of all notifying transactions of a cluster (to queue the notifications in
+/// commit order), so the replicas' ingest commits, fsync included, would take turns again.
+/// Sent from here, after the commit, it costs the writer nothing.
+pub(super) fn spawn_announcer(
+    pool: AnyPool,
     backend: Backend,
-    origin: &str,
-) -> Result<(), sqlx::Error> {
-    if backend == Backend::Postgres {
-        // PostgreSQL folds identical notifications of one transaction into one.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(origin)
-            .execute(tx)
-            .await?;
+    origin: Arc<str>,
+) -> mpsc::Sender<()> {
+    let (sender, mut receiver) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while receiver.recv().await.is_some() {
+            announce_jobs(&pool, backend, &origin).await;
+        }
+    });
+    sender
+}
+
+/// Tells every replica listening on the database that `origin` committed runnable jobs.
+/// A failure is only logged: the replicas' poll finds the jobs. Nothing on SQLite, whose
+/// only process wakes its workers itself.
+async fn announce_jobs(pool: &AnyPool, backend: Backend, origin: &str) {
+    if backend != Backend::Postgres {
+        return;
     }
-    Ok(())
+    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(origin)
+        .execute(pool)
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not notify the other replicas; they find the jobs at their next poll");
+    }
 }
 
 impl Store {
-    /// Notifies the replicas after jobs were made runnable outside a transaction (an
-    /// operator's retry). A failure is only logged: the replicas' poll finds the jobs.
+    /// Notifies the other replicas after this store made jobs runnable (see
+    /// [`announce_jobs`]).
     pub(super) async fn announce_committed_jobs(&self) {
-        if self.backend != Backend::Postgres {
-            return;
-        }
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(&*self.origin)
-            .execute(&self.pool)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not notify the other replicas; they find the jobs at their next poll");
-        }
+        announce_jobs(&self.pool, self.backend, &self.origin).await;
     }
-}
 
-impl Store {
     /// Wakes `wake`'s waiters whenever another replica commits runnable jobs to the
     /// PostgreSQL database at `url` (this store's own notifications are skipped: the code
     /// that stored the jobs woke the workers already), until `token` is cancelled.
@@ -111,7 +120,10 @@ async fn listen(
     loop {
         match listener.try_recv().await? {
             Some(notification) if notification.payload() == origin => {}
-            Some(_) => wake.notify_waiters(),
+            // One worker per commit elsewhere: it keeps claiming while there is work, and
+            // waking every idle worker of every replica for each commit would make the
+            // others' passes mostly idle claims.
+            Some(_) => wake.notify_one(),
             // The connection dropped, and the listener connected and listened again
             // already (eager reconnect): wake the workers for what was sent in between.
             None => wake.notify_waiters(),

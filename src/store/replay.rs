@@ -4,7 +4,6 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::notify::announce_jobs;
 use super::{Backend, Store, StoreError, decode_json};
 use crate::model::{InboundEvent, Normalized, Version};
 
@@ -140,10 +139,10 @@ impl Store {
             )
             .await?;
         }
-        if jobs > 0 {
-            announce_jobs(&mut tx, self.backend, &self.origin).await?;
-        }
         tx.commit().await?;
+        if jobs > 0 {
+            self.announce_committed_jobs().await;
+        }
         Ok(jobs)
     }
 }
