@@ -3,7 +3,6 @@
 //! time-bounded query is a range scan on an existing index (`events_by_received`,
 //! `jobs_by_state_run_at`, `jobs_by_target`, `jobs_by_event`).
 
-
 use super::events::{EVENT_COLUMNS, event_row};
 use super::job_views::{JOB_COLUMNS, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};

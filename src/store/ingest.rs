@@ -3,8 +3,8 @@
 use sqlx::{Any, Transaction};
 
 use super::group_commit::Request;
-use super::links::{record_link, resolve_target};
-use super::{Store, StoreError, encode_json};
+use super::links::{record_links, resolve_target};
+use super::{Backend, Store, StoreError, encode_json};
 use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
 
 /// One verified event with what the rules made of it.
@@ -184,6 +184,8 @@ fn waits_for(change: &Change) -> Option<String> {
     }
 }
 
+/// Stores one event's row (or counts a redelivery) and attaches the delivery's raw body; its
+/// links and jobs are written later in the transaction (see `group_commit` for the order).
 pub(super) async fn ingest_one(
     tx: &mut Transaction<'_, Any>,
     item: &IngestItem,
@@ -220,38 +222,45 @@ pub(super) async fn ingest_one(
     };
 
     raw.attach(tx, event, event_id, now_ms).await?;
-    let Normalized::Matched { changes, links } = &item.normalized else {
-        return Ok(IngestedEvent {
-            event_id,
-            duplicate: false,
-            jobs: 0,
-        });
-    };
-    let version = Version {
-        at_ms: event.occurred_at_ms.unwrap_or(now_ms),
-        seq: event_id,
-    };
-    let jobs = enqueue(tx, event_id, version, changes, links, now_ms).await?;
     Ok(IngestedEvent {
         event_id,
         duplicate: false,
-        jobs,
+        jobs: 0,
     })
 }
 
-/// Records an event's links and inserts one pending job per change (targets resolved
-/// through the links and renames known now). Shared by ingest and replay.
+/// A new event's version: the source's time (else the arrival time), then its row id.
+pub(super) fn version_of(event: &InboundEvent, event_id: i64, now_ms: i64) -> Version {
+    Version {
+        at_ms: event.occurred_at_ms.unwrap_or(now_ms),
+        seq: event_id,
+    }
+}
+
+/// Records an event's links and inserts one pending job per change (see [`insert_jobs`]).
+/// Used by replay; ingest records the links of a whole batch first (see `group_commit`).
 pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     event_id: i64,
     version: Version,
     changes: &[Change],
     links: &[LinkUpdate],
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    for link in links {
-        record_link(tx, link, version).await?;
-    }
+    record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
+    insert_jobs(tx, event_id, version, changes, now_ms).await
+}
+
+/// Inserts one pending job per change, its target resolved through the links and renames
+/// known now (the event's own links included: record them first).
+pub(super) async fn insert_jobs(
+    tx: &mut Transaction<'_, Any>,
+    event_id: i64,
+    version: Version,
+    changes: &[Change],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     for change in changes {
         let mut change = change.clone();
         change.target = resolve_target(tx, change.target).await?;
