@@ -9,7 +9,9 @@
 //! earlier phase.
 //! 1. Event rows, in (source, provider event id) order: the insert of a new event (a
 //!    unique-index entry: a second transaction inserting the same id waits for the first)
-//!    or the duplicate count of a stored one; then the delivery's raw body (a new row).
+//!    or the duplicate count of a stored one. The delivery's raw body is a new row nobody
+//!    else sees: written before its first event (whose row names it), deleted again at the
+//!    end of the phase when none of the delivery's events was new.
 //! 2. Links, in (kind, link, key) order, then the jobs waiting for the links that changed,
 //!    locked in id order by one statement (see `links::record_links`).
 //! 3. New job rows (nobody else can see them), in arrival order.
@@ -188,7 +190,7 @@ async fn write_events(
         .map(|request| PendingRaw {
             raw: request.raw.as_ref(),
             id: None,
-            body_json: None,
+            used: false,
         })
         .collect();
     let mut stored: Vec<Vec<Option<IngestedEvent>>> =
@@ -197,6 +199,9 @@ async fn write_events(
         let request = &batch[r];
         let event = ingest_one(tx, &request.items[i], &mut raws[r], request.now_ms).await?;
         stored[r][i] = Some(event);
+    }
+    for raw in &raws {
+        raw.drop_if_unused(tx).await?;
     }
     Ok(stored
         .into_iter()

@@ -10,6 +10,7 @@ fn json_delivery(item: &IngestItem) -> RawDelivery {
     RawDelivery {
         content_type: Some("application/json".into()),
         body: serde_json::to_vec_pretty(&item.event.payload).unwrap(),
+        payload_is_body: true,
     }
 }
 
@@ -24,7 +25,14 @@ async fn a_json_payload_is_stored_once_and_read_back_from_the_raw_body(store: St
         .unwrap();
     // A payload that is not its delivery's body (a Salesforce notification) is kept.
     other.event.payload = json!({"notification": "evt_other"});
-    store.ingest(Some(raw), &[other.clone()], 6).await.unwrap();
+    let notification = RawDelivery {
+        payload_is_body: false,
+        ..raw
+    };
+    store
+        .ingest(Some(notification), &[other.clone()], 6)
+        .await
+        .unwrap();
     let stored: Vec<(String, String)> =
         sqlx::query_as("SELECT provider_event_id, payload FROM events ORDER BY id")
             .fetch_all(&store.pool)
