@@ -37,10 +37,10 @@ use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ingest::{
-    IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, insert_jobs,
-    version_of,
+    IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, version_of,
 };
 use super::links::record_links;
+use super::new_jobs::NewJobs;
 use super::{Backend, StoreError, WriteLock, notify};
 use crate::model::Normalized;
 
@@ -243,12 +243,14 @@ async fn write_links(
     record_links(tx, backend, links).await
 }
 
-/// Phase 3: the jobs of every new event, in arrival order, counted in its report entry.
+/// Phase 3: the jobs of every new event, in arrival order, counted in its report entry;
+/// all written by a few multi-row statements.
 async fn write_jobs(
     tx: &mut Transaction<'_, Any>,
     batch: &[Request],
     events: &mut [Vec<IngestedEvent>],
 ) -> Result<(), StoreError> {
+    let mut jobs = NewJobs::default();
     for (request, events) in batch.iter().zip(events.iter_mut()) {
         for (item, event) in request.items.iter().zip(events.iter_mut()) {
             let Normalized::Matched { changes, .. } = &item.normalized else {
@@ -256,10 +258,10 @@ async fn write_jobs(
             };
             if !event.duplicate {
                 let version = version_of(&item.event, event.event_id, request.now_ms);
-                event.jobs =
-                    insert_jobs(tx, event.event_id, version, changes, request.now_ms).await?;
+                let (id, now) = (event.event_id, request.now_ms);
+                event.jobs = jobs.add(tx, id, version, changes, now).await?;
             }
         }
     }
-    Ok(())
+    jobs.insert(tx).await
 }

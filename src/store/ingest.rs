@@ -3,9 +3,10 @@
 use sqlx::{Any, Transaction};
 
 use super::group_commit::Request;
-use super::links::{record_links, resolve_target};
-use super::{Backend, Store, StoreError, encode_json};
-use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
+use super::links::record_links;
+use super::new_jobs::NewJobs;
+use super::{Backend, Store, StoreError};
+use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -182,14 +183,6 @@ async fn count_duplicate(
     })
 }
 
-/// The link a job's create step still needs (a user's organization known only by alias).
-fn waits_for(change: &Change) -> Option<String> {
-    match change.create.as_ref()?.organization.as_ref()? {
-        link @ TargetRef::Link { .. } => Some(link.key()),
-        TargetRef::External { .. } => None,
-    }
-}
-
 /// Stores one event's row (or counts a redelivery), naming the delivery's raw body; its
 /// links and jobs are written later in the transaction (see `group_commit` for the order).
 pub(super) async fn ingest_one(
@@ -244,7 +237,7 @@ pub(super) fn version_of(event: &InboundEvent, event_id: i64, now_ms: i64) -> Ve
     }
 }
 
-/// Records an event's links and inserts one pending job per change (see [`insert_jobs`]).
+/// Records an event's links and inserts one pending job per change (see `new_jobs`).
 /// Used by replay; ingest records the links of a whole batch first (see `group_commit`).
 pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
@@ -256,40 +249,8 @@ pub(super) async fn enqueue(
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
-    insert_jobs(tx, event_id, version, changes, now_ms).await
-}
-
-/// Inserts one pending job per change, its target resolved through the links and renames
-/// known now (the event's own links included: record them first).
-pub(super) async fn insert_jobs(
-    tx: &mut Transaction<'_, Any>,
-    event_id: i64,
-    version: Version,
-    changes: &[Change],
-    now_ms: i64,
-) -> Result<usize, StoreError> {
-    for change in changes {
-        let mut change = change.clone();
-        change.target = resolve_target(tx, change.target).await?;
-        if let Some(create) = change.create.as_mut() {
-            if let Some(org) = create.organization.take() {
-                create.organization = Some(resolve_target(tx, org).await?);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
-                               run_at_ms, window_start_ms, created_at_ms, updated_at_ms, waits_for)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6, $7)",
-        )
-        .bind(event_id)
-        .bind(change.target.key())
-        .bind(encode_json(&change))
-        .bind(version.at_ms)
-        .bind(version.seq)
-        .bind(now_ms)
-        .bind(waits_for(&change))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(changes.len())
+    let mut jobs = NewJobs::default();
+    let count = jobs.add(tx, event_id, version, changes, now_ms).await?;
+    jobs.insert(tx).await?;
+    Ok(count)
 }

@@ -176,11 +176,47 @@ async fn wake_waiting(
     Ok(())
 }
 
+/// Whether any rename of a kind of target is recorded, asked at most once per
+/// transaction: almost no store has any, and then no job's target needs a look-up of its
+/// renames.
+#[derive(Debug, Default)]
+pub(super) struct KnownRenames {
+    /// Organizations, once asked.
+    organization: Option<bool>,
+    /// Users, once asked.
+    user: Option<bool>,
+}
+
+impl KnownRenames {
+    /// True when at least one rename of `kind` is recorded.
+    async fn any(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        kind: TargetKind,
+    ) -> Result<bool, StoreError> {
+        let slot = match kind {
+            TargetKind::Organization => &mut self.organization,
+            TargetKind::User => &mut self.user,
+        };
+        if let Some(known) = *slot {
+            return Ok(known);
+        }
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM links WHERE kind = $1 AND link = $2 LIMIT 1")
+                .bind(kind.prefix())
+                .bind(RENAMED)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(*slot.insert(found.is_some()))
+    }
+}
+
 /// Replaces a link reference by the external id it stands for, and a renamed external id
 /// by its new one, when they are known.
 pub(super) async fn resolve_target(
     tx: &mut Transaction<'_, Any>,
     target: TargetRef,
+    renames: &mut KnownRenames,
 ) -> Result<TargetRef, StoreError> {
     let (kind, external_id) = match &target {
         TargetRef::Link { kind, link, key } => match lookup(tx, *kind, link, key).await? {
@@ -189,6 +225,9 @@ pub(super) async fn resolve_target(
         },
         TargetRef::External { kind, external_id } => (*kind, external_id.clone()),
     };
+    if !renames.any(tx, kind).await? {
+        return Ok(TargetRef::External { kind, external_id });
+    }
     let external_id = follow_renames(tx, kind, &external_id)
         .await?
         .unwrap_or(external_id);

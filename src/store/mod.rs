@@ -17,6 +17,7 @@ mod ingest;
 mod job_views;
 mod jobs;
 mod links;
+mod new_jobs;
 mod notify;
 mod prune;
 mod replay;
