@@ -95,9 +95,18 @@ pub(super) async fn record_links(
     backend: Backend,
     mut links: Vec<(&LinkUpdate, Version)>,
 ) -> Result<(), StoreError> {
-    // Stable: two updates of one link keep their arrival order.
     links.sort_by(|(a, _), (b, _)| {
         (a.kind.prefix(), &a.link, &a.key).cmp(&(b.kind.prefix(), &b.link, &b.key))
+    });
+    // Of several updates of one link (a burst of one customer's events), only the newest
+    // can win: the others would be written and overwritten within this transaction.
+    links.dedup_by(|later, kept| {
+        let same =
+            later.0.kind == kept.0.kind && later.0.link == kept.0.link && later.0.key == kept.0.key;
+        if same && later.1 > kept.1 {
+            *kept = *later;
+        }
+        same
     });
     let mut news = Vec::new();
     for (link, version) in links {
