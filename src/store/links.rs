@@ -152,6 +152,17 @@ async fn record_link(
     Ok(written.rows_affected() > 0 && before.as_ref() != Some(&link.external_id))
 }
 
+/// [`wake_waiting`] on SQLite: each half of the condition searches its own index (an `OR`
+/// of the two, or `state` in the outer query, made SQLite walk every pending job of the
+/// backlog instead, once per group commit that learned a link).
+pub(super) const WAKE_WAITING_SQLITE: &str = "UPDATE jobs SET run_at_ms = 0 WHERE id IN (
+    SELECT id FROM jobs
+     WHERE target_key IN (SELECT value FROM json_each($1)) AND state = 'pending'
+    UNION ALL
+    SELECT id FROM jobs
+     WHERE waits_for IS NOT NULL AND waits_for IN (SELECT value FROM json_each($1))
+       AND +state = 'pending')";
+
 /// Makes the pending jobs that target one of the `links` keys, or wait for one to create
 /// a user, runnable now. One statement locks them in id order (PostgreSQL), so two
 /// transactions waking overlapping sets cannot deadlock.
@@ -165,11 +176,7 @@ async fn wake_waiting(
     }
     // The keys travel as one JSON array.
     let sql = match backend {
-        Backend::Sqlite => {
-            "UPDATE jobs SET run_at_ms = 0 WHERE state = 'pending'
-               AND (target_key IN (SELECT value FROM json_each($1))
-                    OR waits_for IN (SELECT value FROM json_each($1)))"
-        }
+        Backend::Sqlite => WAKE_WAITING_SQLITE,
         Backend::Postgres => {
             "UPDATE jobs SET run_at_ms = 0 WHERE id IN (
                SELECT id FROM jobs WHERE state = 'pending'

@@ -77,6 +77,29 @@ async fn the_claim_walks_the_runnable_index_without_sorting_the_backlog() {
 }
 
 #[tokio::test]
+async fn waking_the_waiters_of_a_link_searches_indexes_instead_of_the_backlog() {
+    let (store, _dir) = sqlite_store().await;
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        crate::store::links::WAKE_WAITING_SQLITE
+    );
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+        .bind(r#"["link:org:stripe_customer:cus_1"]"#)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    for index in ["jobs_by_target", "jobs_by_waits_for"] {
+        assert!(details.iter().any(|d| d.contains(index)), "{details:?}");
+    }
+    // Not `SEARCH jobs USING INDEX jobs_runnable (state=?)`: every pending job.
+    assert!(
+        !details.iter().any(|d| d.contains("jobs_runnable")),
+        "{details:?}"
+    );
+}
+
+#[tokio::test]
 async fn worker_bookkeeping_skips_its_fsync_and_ingest_keeps_it() {
     let (store, _dir) = sqlite_store().await;
     let sync = |pool: &sqlx::AnyPool| {
