@@ -29,8 +29,6 @@
 //! arrived concurrently, so their order was a race anyway; the notifications of one
 //! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
-use std::sync::Arc;
-
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,7 +37,7 @@ use super::ingest::{
     version_of,
 };
 use super::links::record_links;
-use super::{Backend, StoreError, notify};
+use super::{Backend, StoreError};
 use crate::model::Normalized;
 
 /// The most deliveries merged into one transaction.
@@ -60,11 +58,14 @@ pub(super) struct Request {
     pub reply: oneshot::Sender<Result<IngestReport, StoreError>>,
 }
 
-/// Starts the writer; it ends when every sender is gone. `origin` names this store in
-/// its notifications to the other replicas (see `notify`).
-pub(super) fn spawn(pool: AnyPool, backend: Backend, origin: Arc<str>) -> mpsc::Sender<Request> {
+/// Starts the writer; it ends when every sender is gone. After a commit that stored
+/// something new it asks `announcer` to tell the other replicas (see `notify`).
+pub(super) fn spawn(
+    pool: AnyPool,
+    backend: Backend,
+    announcer: mpsc::Sender<()>,
+) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
-    let announcer = notify::spawn_announcer(pool.clone(), backend, origin);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];

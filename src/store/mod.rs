@@ -114,6 +114,8 @@ pub struct Store {
     /// A random id naming this store in its job notifications, so its own relay can skip
     /// them (its workers were woken already).
     origin: Arc<str>,
+    /// Asks for a job notification to the other replicas (see `notify`).
+    announcer: tokio::sync::mpsc::Sender<()>,
 }
 
 impl Store {
@@ -143,12 +145,14 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
-        let ingest_queue = group_commit::spawn(pool.clone(), backend, origin.clone());
+        let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
+        let ingest_queue = group_commit::spawn(pool.clone(), backend, announcer.clone());
         Ok(Self {
             pool,
             backend,
             ingest_queue,
             origin,
+            announcer,
         })
     }
 
