@@ -57,11 +57,13 @@ async fn announce_jobs(pool: &AnyPool, backend: Backend, origin: &str) {
     if backend != Backend::Postgres {
         return;
     }
-    let sent = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(origin)
-        .execute(pool)
-        .await;
+    // A notification needs no durability: its commit does not wait for a WAL flush.
+    let sent =
+        sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(origin)
+            .execute(pool)
+            .await;
     if let Err(e) = sent {
         tracing::warn!(error = %e, "could not notify the other replicas; they find the jobs at their next poll");
     }
