@@ -31,8 +31,6 @@
 //! arrived concurrently, so their order was a race anyway; the notifications of one
 //! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
-use std::sync::Arc;
-
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,7 +39,7 @@ use super::ingest::{
 };
 use super::links::record_links;
 use super::new_jobs::NewJobs;
-use super::{Backend, StoreError, WriteLock, notify};
+use super::{Backend, StoreError, WriteLock};
 use crate::model::Normalized;
 
 /// The most deliveries merged into one transaction.
@@ -63,16 +61,15 @@ pub(super) struct Request {
 }
 
 /// Starts the writer; it ends when every sender is gone. `writer` is the in-process
-/// SQLite write turn; `origin` names this store in its notifications to the other
-/// replicas (see `notify`).
+/// SQLite write turn. After a commit that stored something new it asks `announcer` to
+/// tell the other replicas (see `notify`).
 pub(super) fn spawn(
     pool: AnyPool,
     backend: Backend,
     writer: WriteLock,
-    origin: Arc<str>,
+    announcer: mpsc::Sender<()>,
 ) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
-    let announcer = notify::spawn_announcer(pool.clone(), backend, origin);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
             // Deliveries arriving while this waits for its turn join the batch.

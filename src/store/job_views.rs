@@ -106,7 +106,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() > 0 {
-            self.announce_committed_jobs().await;
+            self.announce_committed_jobs();
         }
         Ok(done.rows_affected() > 0)
     }
@@ -123,7 +123,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() > 0 {
-            self.announce_committed_jobs().await;
+            self.announce_committed_jobs();
         }
         Ok(done.rows_affected())
     }

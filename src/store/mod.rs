@@ -146,6 +146,8 @@ pub struct Store {
     /// A random id naming this store in its job notifications, so its own relay can skip
     /// them (its workers were woken already).
     origin: Arc<str>,
+    /// Asks for a job notification to the other replicas (see `notify`).
+    announcer: tokio::sync::mpsc::Sender<()>,
 }
 
 /// The in-process SQLite write lock (see [`Store`]); `None` on PostgreSQL.
@@ -199,8 +201,9 @@ impl Store {
         };
         let writer = WriteLock::for_backend(backend);
         let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
         let ingest_queue =
-            group_commit::spawn(pool.clone(), backend, writer.clone(), origin.clone());
+            group_commit::spawn(pool.clone(), backend, writer.clone(), announcer.clone());
         Ok(Self {
             pool,
             work_pool,
@@ -208,6 +211,7 @@ impl Store {
             ingest_queue,
             writer,
             origin,
+            announcer,
         })
     }
 

@@ -26,14 +26,16 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// The longest pause between two connection attempts.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(30);
 
-/// Starts the task that announces the group commits of the store `origin`: each message
-/// on the returned channel (capacity one, so the commits made while a notification is on
-/// its way fold into the next) sends one notification. It ends with the writer.
+/// Starts the task that announces the commits of the store `origin` (group commits,
+/// replays, an operator's retries): each message on the returned channel sends one
+/// notification, and since the channel holds one message, the commits made while a
+/// notification is on its way fold into the next. It ends when every sender is gone.
 ///
 /// The notification is not sent inside the ingest transaction: PostgreSQL serialises the
 /// commits of all notifying transactions of a cluster (to queue the notifications in
 /// commit order), so the replicas' ingest commits, fsync included, would take turns again.
-/// Sent from here, after the commit, it costs the writer nothing.
+/// Sent from here, after the commit, it costs the writer nothing, and a replay of many
+/// events sends a few notifications, not one per event.
 pub(super) fn spawn_announcer(
     pool: AnyPool,
     backend: Backend,
@@ -55,21 +57,24 @@ async fn announce_jobs(pool: &AnyPool, backend: Backend, origin: &str) {
     if backend != Backend::Postgres {
         return;
     }
-    let sent = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(origin)
-        .execute(pool)
-        .await;
+    // A notification needs no durability: its commit does not wait for a WAL flush.
+    let sent =
+        sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(origin)
+            .execute(pool)
+            .await;
     if let Err(e) = sent {
         tracing::warn!(error = %e, "could not notify the other replicas; they find the jobs at their next poll");
     }
 }
 
 impl Store {
-    /// Notifies the other replicas after this store made jobs runnable (see
-    /// [`announce_jobs`]).
-    pub(super) async fn announce_committed_jobs(&self) {
-        announce_jobs(&self.pool, self.backend, &self.origin).await;
+    /// Has the other replicas notified (soon, without waiting) after this store committed
+    /// runnable jobs.
+    pub(super) fn announce_committed_jobs(&self) {
+        // Full: a notification is about to go out already, and covers these jobs.
+        let _ = self.announcer.try_send(());
     }
 
     /// Wakes `wake`'s waiters whenever another replica commits runnable jobs to the

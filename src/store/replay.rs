@@ -145,7 +145,7 @@ impl Store {
         }
         tx.commit().await?;
         if jobs > 0 {
-            self.announce_committed_jobs().await;
+            self.announce_committed_jobs();
         }
         Ok(jobs)
     }

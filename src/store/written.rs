@@ -182,7 +182,7 @@ impl Store {
         }
         tx.commit().await?;
         if !repairs.is_empty() {
-            self.announce_committed_jobs().await;
+            self.announce_committed_jobs();
         }
         Ok(event_id)
     }
