@@ -18,7 +18,7 @@ use crate::http::{self, AppState, ConnectionLimits, SourceSlot, WorkersStatus};
 use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
-use crate::store::{PruneReport, Store, StoreError};
+use crate::store::{Backend, PruneReport, Store, StoreError};
 use crate::worker::{self, Worker, WorkerHealth};
 
 /// Why the daemon could not start.
@@ -173,6 +173,13 @@ impl App {
                     tasks.spawn(worker::run(worker, wake, poll, token));
                 }
                 tracing::info!(tasks = self.workers.len(), "workers running");
+                if self.state.store.backend() == Backend::Postgres {
+                    // Jobs other replicas commit wake these workers too.
+                    let url = self.settings.database.url.clone();
+                    let (wake, token) = (self.state.wake.clone(), token.clone());
+                    let store = self.state.store.clone();
+                    tasks.spawn(store.relay_job_notifications(url, wake, token));
+                }
             }
             WorkersStatus::Paused(reason) => tracing::warn!("workers paused: {reason}"),
             WorkersStatus::Running(_) => {}

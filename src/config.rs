@@ -234,7 +234,7 @@ pub struct WorkerSettings {
     /// heartbeat renews it while the worker is busy.
     pub lease_seconds: u64,
     /// How often an idle worker looks for due retries, in milliseconds (new events wake
-    /// it at once).
+    /// it at once; on PostgreSQL, those stored by any replica).
     pub poll_interval_ms: u64,
     /// First retry delay, in seconds; it doubles per failed attempt, with jitter.
     pub retry_initial_seconds: u64,

@@ -72,12 +72,14 @@ async fn receive_delivery(
                     event,
                 })
                 .collect();
+            let payload_is_body = accepted.payload_is_body;
             let raw = accepted.storable_body.map(|body| RawDelivery {
                 content_type: headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
                 body,
+                payload_is_body,
             });
             store(&state, source, &name, raw, items, now).await
         }

@@ -17,6 +17,9 @@ pub struct Accepted {
     /// The raw body to keep; `None` when it must not be kept (a Salesforce `SessionId` that
     /// could not be redacted for certain).
     pub storable_body: Option<Vec<u8>>,
+    /// True when every event's payload is the body parsed as JSON (the JSON sources), so
+    /// the store keeps the body alone and derives the payload from it.
+    pub payload_is_body: bool,
 }
 
 /// Caps every event version later than `now_unix + skew_seconds` at `now_unix` (in
@@ -108,6 +111,9 @@ impl Inner {
         Ok(Accepted {
             events,
             storable_body,
+            // Stripe, HMAC and Standard Webhooks parse the whole body as the one event's
+            // payload; a Salesforce notification is cut out of the SOAP message.
+            payload_is_body: !matches!(self.kind, Kind::Salesforce(_)),
         })
     }
 

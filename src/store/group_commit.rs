@@ -1,15 +1,46 @@
 //! Group commit: one writer task turns the deliveries that arrive while it is writing into
 //! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
-//! on SQLite's busy timeout. On PostgreSQL each replica has its writer and their
-//! transactions take turns on an advisory lock (see `INGEST_LOCK`). Each delivery still
-//! gets its own report, and is acknowledged only after the transaction holding it
-//! committed.
+//! on SQLite's busy timeout. Each delivery still gets its own report, and is acknowledged
+//! only after the transaction holding it committed.
+//!
+//! On PostgreSQL every replica has its own writer and their transactions run at the same
+//! time, with no lock shared by all of them. They cannot deadlock, by construction: a
+//! transaction locks rows in one global order, in three phases, and never goes back to an
+//! earlier phase.
+//! 1. Event rows, in (source, provider event id) order: the insert of a new event (a
+//!    unique-index entry: a second transaction inserting the same id waits for the first)
+//!    or the duplicate count of a stored one. The delivery's raw body is a new row nobody
+//!    else sees: written before its first event (whose row names it), deleted again at the
+//!    end of the phase when none of the delivery's events was new.
+//! 2. Links, in (kind, link, key) order, then the jobs waiting for the links that changed,
+//!    locked in id order by one statement (see `links::record_links`).
+//! 3. New job rows (nobody else can see them), in arrival order.
+//!
+//! A transaction waiting for a row holds only rows that come earlier in that order, and
+//! the holder of that row never waits for an earlier one; so no cycle of waits can form.
+//! Replay follows the same order (one event row, its links, its jobs). The workers never
+//! make an ingest wait in a cycle either: a claim skips locked rows instead of waiting, and
+//! a finishing worker updates its own running jobs, which no ingest statement matches. (A
+//! worker that follows an external-id rename, which is rare, also rewrites links; should
+//! that ever meet an ingest in a deadlock, PostgreSQL aborts one of the two and nothing is
+//! lost: the delivery is written again alone or its sender retries, or the jobs run
+//! again.)
+//!
+//! The price: the events of one batch get their row ids (the tie-breaker between equal
+//! versions) in key order rather than in arrival order. Requests that share a batch
+//! arrived concurrently, so their order was a race anyway; the notifications of one
+//! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
-use sqlx::AnyPool;
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{IngestItem, IngestReport, PendingRaw, RawDelivery, ingest_one};
-use super::{Backend, StoreError, WriteLock, lock_ingest};
+use super::ingest::{
+    IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, version_of,
+};
+use super::links::record_links;
+use super::new_jobs::NewJobs;
+use super::{Backend, StoreError, WriteLock};
+use crate::model::Normalized;
 
 /// The most deliveries merged into one transaction.
 const MAX_BATCH: usize = 256;
@@ -29,8 +60,15 @@ pub(super) struct Request {
     pub reply: oneshot::Sender<Result<IngestReport, StoreError>>,
 }
 
-/// Starts the writer; it ends when every sender is gone.
-pub(super) fn spawn(pool: AnyPool, backend: Backend, writer: WriteLock) -> mpsc::Sender<Request> {
+/// Starts the writer; it ends when every sender is gone. `writer` is the in-process
+/// SQLite write turn. After a commit that stored something new it asks `announcer` to
+/// tell the other replicas (see `notify`).
+pub(super) fn spawn(
+    pool: AnyPool,
+    backend: Backend,
+    writer: WriteLock,
+    announcer: mpsc::Sender<()>,
+) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
@@ -43,8 +81,12 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend, writer: WriteLock) -> mpsc:
                     Err(_) => break,
                 }
             }
-            commit(&pool, backend, batch).await;
+            let stored = commit(&pool, backend, batch).await;
             drop(turn);
+            if stored {
+                // Full: a notification is about to go out already, and covers this one.
+                let _ = announcer.try_send(());
+            }
         }
     });
     sender
@@ -53,42 +95,44 @@ pub(super) fn spawn(pool: AnyPool, backend: Backend, writer: WriteLock) -> mpsc:
 /// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
-async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) {
-    let failure = match write(pool, backend, &batch).await {
+/// Returns true when something new was stored.
+async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) -> bool {
+    let mut stored = false;
+    let mut answer = |request: Request, result: Result<IngestReport, StoreError>| {
+        stored |= matches!(&result, Ok(report) if report.accepted() > 0);
+        // The caller may have gone (client disconnected): the events are stored anyway and
+        // a redelivery is acknowledged as a duplicate.
+        let _ = request.reply.send(result);
+    };
+    match write(pool, backend, &batch).await {
         Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
-                // The caller may have gone (client disconnected): the events are stored
-                // anyway and a redelivery is acknowledged as a duplicate.
-                let _ = request.reply.send(Ok(report));
+                answer(request, Ok(report));
             }
-            return;
         }
-        Err(failure) => failure,
-    };
-    match failure {
-        WriteFailure::Database(e) => {
+        Err(WriteFailure::Database(e)) => {
             let message = e.to_string();
             for request in batch {
-                let _ = request
-                    .reply
-                    .send(Err(StoreError::WriteRefused(message.clone())));
+                answer(request, Err(StoreError::WriteRefused(message.clone())));
             }
         }
-        WriteFailure::Delivery(e) if batch.len() == 1 => {
+        Err(WriteFailure::Delivery(e)) if batch.len() == 1 => {
             if let Some(request) = batch.into_iter().next() {
-                let _ = request.reply.send(Err(e));
+                answer(request, Err(e));
             }
         }
-        WriteFailure::Delivery(_) => {
+        Err(WriteFailure::Delivery(_)) => {
             for request in batch {
-                let result = match write(pool, backend, std::slice::from_ref(&request)).await {
+                let single = std::slice::from_ref(&request);
+                let result = match write(pool, backend, single).await {
                     Ok(mut reports) => Ok(reports.remove(0)),
                     Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
                 };
-                let _ = request.reply.send(result);
+                answer(request, result);
             }
         }
     }
+    stored
 }
 
 /// Where a batch write failed.
@@ -106,21 +150,115 @@ async fn write(
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
     let mut tx = pool.begin_with(backend.begin()).await.map_err(database)?;
-    lock_ingest(&mut tx, backend).await.map_err(database)?;
-    let mut reports = Vec::with_capacity(batch.len());
-    for request in batch {
-        let mut report = IngestReport::default();
-        let mut raw = PendingRaw {
+    let mut events = write_events(&mut tx, batch)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    write_links(&mut tx, backend, batch, &events)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    write_jobs(&mut tx, batch, &mut events)
+        .await
+        .map_err(WriteFailure::Delivery)?;
+    tx.commit().await.map_err(database)?;
+    Ok(events
+        .into_iter()
+        .map(|events| IngestReport { events })
+        .collect())
+}
+
+/// Phase 1: every event row of the batch, in (source, provider event id) order. Returns
+/// one report entry per event, per delivery, in delivery order.
+async fn write_events(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
+    let mut order: Vec<(usize, usize)> = batch
+        .iter()
+        .enumerate()
+        .flat_map(|(r, request)| (0..request.items.len()).map(move |i| (r, i)))
+        .collect();
+    // Stable: a redelivery within the batch follows the first delivery of its event.
+    order.sort_by_key(|&(r, i)| {
+        let event = &batch[r].items[i].event;
+        (&event.source, &event.provider_event_id)
+    });
+    let mut raws: Vec<PendingRaw> = batch
+        .iter()
+        .map(|request| PendingRaw {
             raw: request.raw.as_ref(),
             id: None,
-            body_json: None,
-        };
-        for item in &request.items {
-            let event = ingest_one(&mut tx, item, &mut raw, request.now_ms).await;
-            report.events.push(event.map_err(WriteFailure::Delivery)?);
-        }
-        reports.push(report);
+            used: false,
+        })
+        .collect();
+    let mut stored: Vec<Vec<Option<IngestedEvent>>> =
+        batch.iter().map(|r| vec![None; r.items.len()]).collect();
+    for (r, i) in order {
+        let request = &batch[r];
+        let event = ingest_one(tx, &request.items[i], &mut raws[r], request.now_ms).await?;
+        stored[r][i] = Some(event);
     }
-    tx.commit().await.map_err(database)?;
-    Ok(reports)
+    for raw in &raws {
+        raw.drop_if_unused(tx).await?;
+    }
+    Ok(stored
+        .into_iter()
+        .map(|events| events.into_iter().flatten().collect())
+        .collect())
+}
+
+/// The new events that matched a rule: (delivery, item) with the event's report entry.
+fn fresh<'a>(
+    batch: &'a [Request],
+    events: &'a [Vec<IngestedEvent>],
+) -> impl Iterator<Item = (&'a Request, &'a IngestItem, &'a IngestedEvent)> {
+    batch.iter().zip(events).flat_map(|(request, events)| {
+        request
+            .items
+            .iter()
+            .zip(events)
+            .filter(|(item, event)| {
+                !event.duplicate && matches!(item.normalized, Normalized::Matched { .. })
+            })
+            .map(move |(item, event)| (request, item, event))
+    })
+}
+
+/// Phase 2: the links every new event of the batch learned (sorted inside).
+async fn write_links(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    batch: &[Request],
+    events: &[Vec<IngestedEvent>],
+) -> Result<(), StoreError> {
+    let mut links = Vec::new();
+    for (request, item, event) in fresh(batch, events) {
+        if let Normalized::Matched { links: learned, .. } = &item.normalized {
+            let version = version_of(&item.event, event.event_id, request.now_ms);
+            links.extend(learned.iter().map(|link| (link, version)));
+        }
+    }
+    record_links(tx, backend, links).await
+}
+
+/// Phase 3: the jobs of every new event, in arrival order, counted in its report entry;
+/// all written by a few multi-row statements.
+async fn write_jobs(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+    events: &mut [Vec<IngestedEvent>],
+) -> Result<(), StoreError> {
+    let mut jobs = NewJobs::default();
+    for (request, events) in batch.iter().zip(events.iter_mut()) {
+        for (item, event) in request.items.iter().zip(events.iter_mut()) {
+            let Normalized::Matched { changes, .. } = &item.normalized else {
+                continue;
+            };
+            if !event.duplicate {
+                let version = version_of(&item.event, event.event_id, request.now_ms);
+                let (id, now) = (event.event_id, request.now_ms);
+                event.jobs = jobs.add(tx, id, version, changes, now).await?;
+            }
+        }
+    }
+    jobs.insert(tx).await
 }

@@ -3,9 +3,10 @@
 use sqlx::{Any, Transaction};
 
 use super::group_commit::Request;
-use super::links::{record_link, resolve_target};
-use super::{Store, StoreError, encode_json};
-use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, TargetRef, Version};
+use super::links::record_links;
+use super::new_jobs::NewJobs;
+use super::{Backend, Store, StoreError};
+use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -24,6 +25,10 @@ pub struct RawDelivery {
     pub content_type: Option<String>,
     /// The body as received (secrets a source must not keep already redacted).
     pub body: Vec<u8>,
+    /// True when every event of the delivery has the body, parsed as JSON, as its payload
+    /// (a JSON source says so): the payload is then not stored again but derived from the
+    /// body when read. False for a Salesforce message, whose events carry their own JSON.
+    pub payload_is_body: bool,
 }
 
 /// What happened to one event of a delivery.
@@ -98,60 +103,62 @@ pub(super) struct PendingRaw<'a> {
     pub raw: Option<&'a RawDelivery>,
     /// The `deliveries` row once written.
     pub id: Option<i64>,
-    /// The body parsed as JSON once needed (`Some(None)`: not JSON, or no body kept).
-    pub body_json: Option<Option<serde_json::Value>>,
+    /// True once an event of the delivery was new (and references the row).
+    pub used: bool,
 }
 
 impl PendingRaw<'_> {
-    /// The `payload` column of an event of this delivery: empty when the payload is the
-    /// raw body parsed as JSON (a JSON source), so the body is stored once and the payload
-    /// derived from it when read; else the payload's JSON text (a Salesforce
+    /// The `payload` column of an event of this delivery: empty when the source said the
+    /// payload is the raw body parsed (a JSON source), so the body is stored once and the
+    /// payload derived from it when read; else the payload's JSON text (a Salesforce
     /// notification, or no raw body kept).
-    fn payload_text(&mut self, payload: &serde_json::Value) -> String {
-        let raw = self.raw;
-        let body = self.body_json.get_or_insert_with(|| {
-            raw.and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw.body).ok())
-        });
-        let same = body.as_ref() == Some(payload);
-        if same {
-            String::new()
-        } else {
-            payload.to_string()
+    fn payload_text(&self, payload: &serde_json::Value) -> String {
+        match self.raw {
+            Some(raw) if raw.payload_is_body => String::new(),
+            _ => payload.to_string(),
         }
     }
 
-    /// Links a new event to the delivery's row, writing the row the first time.
-    async fn attach(
+    /// The delivery's row id, writing the row the first time (before the event's row, so
+    /// the event is inserted with it in one statement); `None` when no body is kept.
+    async fn row(
         &mut self,
         tx: &mut Transaction<'_, Any>,
-        event: &InboundEvent,
-        event_id: i64,
+        source: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let Some(raw) = self.raw else {
-            return Ok(());
+            return Ok(None);
         };
-        let id = match self.id {
-            Some(id) => id,
-            None => {
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO deliveries (source, received_at_ms, content_type, body)
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(&event.source)
-                .bind(now_ms)
-                .bind(&raw.content_type)
-                .bind(&raw.body)
-                .fetch_one(&mut **tx)
+        if let Some(id) = self.id {
+            return Ok(Some(id));
+        }
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO deliveries (source, received_at_ms, content_type, body)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(source)
+        .bind(now_ms)
+        .bind(&raw.content_type)
+        .bind(&raw.body)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Some(*self.id.insert(id)))
+    }
+
+    /// Deletes the delivery's row again when none of its events was new (a redelivery
+    /// keeps no second copy of the body). The row is this transaction's own: no lock on it
+    /// is shared with anyone.
+    pub(super) async fn drop_if_unused(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> Result<(), StoreError> {
+        if let (Some(id), false) = (self.id, self.used) {
+            sqlx::query("DELETE FROM deliveries WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
                 .await?;
-                *self.id.insert(id)
-            }
-        };
-        sqlx::query("UPDATE events SET delivery_id = $2 WHERE id = $1")
-            .bind(event_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        }
         Ok(())
     }
 }
@@ -176,14 +183,8 @@ async fn count_duplicate(
     })
 }
 
-/// The link a job's create step still needs (a user's organization known only by alias).
-fn waits_for(change: &Change) -> Option<String> {
-    match change.create.as_ref()?.organization.as_ref()? {
-        link @ TargetRef::Link { .. } => Some(link.key()),
-        TargetRef::External { .. } => None,
-    }
-}
-
+/// Stores one event's row (or counts a redelivery), naming the delivery's raw body; its
+/// links and jobs are written later in the transaction (see `group_commit` for the order).
 pub(super) async fn ingest_one(
     tx: &mut Transaction<'_, Any>,
     item: &IngestItem,
@@ -196,10 +197,11 @@ pub(super) async fn ingest_one(
         Normalized::Ignored => ("ignored", None),
         Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
     };
+    let delivery_id = raw.row(tx, &event.source, now_ms).await?;
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
-                             payload, verification, status, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             payload, verification, status, reason, delivery_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (source, provider_event_id) DO NOTHING
          RETURNING id",
     )
@@ -212,68 +214,43 @@ pub(super) async fn ingest_one(
     .bind(&event.verification)
     .bind(status)
     .bind(reason)
+    .bind(delivery_id)
     .fetch_optional(&mut **tx)
     .await?;
 
     let Some((event_id,)) = inserted else {
         return count_duplicate(tx, event).await;
     };
-
-    raw.attach(tx, event, event_id, now_ms).await?;
-    let Normalized::Matched { changes, links } = &item.normalized else {
-        return Ok(IngestedEvent {
-            event_id,
-            duplicate: false,
-            jobs: 0,
-        });
-    };
-    let version = Version {
-        at_ms: event.occurred_at_ms.unwrap_or(now_ms),
-        seq: event_id,
-    };
-    let jobs = enqueue(tx, event_id, version, changes, links, now_ms).await?;
+    raw.used = true;
     Ok(IngestedEvent {
         event_id,
         duplicate: false,
-        jobs,
+        jobs: 0,
     })
 }
 
-/// Records an event's links and inserts one pending job per change (targets resolved
-/// through the links and renames known now). Shared by ingest and replay.
+/// A new event's version: the source's time (else the arrival time), then its row id.
+pub(super) fn version_of(event: &InboundEvent, event_id: i64, now_ms: i64) -> Version {
+    Version {
+        at_ms: event.occurred_at_ms.unwrap_or(now_ms),
+        seq: event_id,
+    }
+}
+
+/// Records an event's links and inserts one pending job per change (see `new_jobs`).
+/// Used by replay; ingest records the links of a whole batch first (see `group_commit`).
 pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     event_id: i64,
     version: Version,
     changes: &[Change],
     links: &[LinkUpdate],
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    for link in links {
-        record_link(tx, link, version).await?;
-    }
-    for change in changes {
-        let mut change = change.clone();
-        change.target = resolve_target(tx, change.target).await?;
-        if let Some(create) = change.create.as_mut()
-            && let Some(org) = create.organization.take()
-        {
-            create.organization = Some(resolve_target(tx, org).await?);
-        }
-        sqlx::query(
-            "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
-                               run_at_ms, window_start_ms, created_at_ms, updated_at_ms, waits_for)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6, $7)",
-        )
-        .bind(event_id)
-        .bind(change.target.key())
-        .bind(encode_json(&change))
-        .bind(version.at_ms)
-        .bind(version.seq)
-        .bind(now_ms)
-        .bind(waits_for(&change))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(changes.len())
+    record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
+    let mut jobs = NewJobs::default();
+    let count = jobs.add(tx, event_id, version, changes, now_ms).await?;
+    jobs.insert(tx).await?;
+    Ok(count)
 }

@@ -105,6 +105,9 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() > 0 {
+            self.announce_committed_jobs();
+        }
         Ok(done.rows_affected() > 0)
     }
 
@@ -119,6 +122,9 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() > 0 {
+            self.announce_committed_jobs();
+        }
         Ok(done.rows_affected())
     }
 

@@ -3,7 +3,7 @@
 
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, encode_json};
 use crate::model::{ExternalId, LinkUpdate, TargetKind, TargetRef, Version};
 
 /// The link kind that records external-id renames.
@@ -81,13 +81,55 @@ async fn follow_renames(
     Ok(seen.pop().filter(|last| last != external_id))
 }
 
-/// Records (or moves forward) a link, and wakes the jobs that waited for it: the worker
-/// moves them to the real target key on its next pass.
-pub(super) async fn record_link(
+/// Records (or moves forward) links, then wakes the jobs that waited for the ones that
+/// changed: the worker moves them to the real target key on its next pass.
+///
+/// Deadlock freedom (PostgreSQL, several replicas): the links are upserted in one global
+/// order, (kind, link, key), whatever order the events carried them in, and the woken jobs
+/// are locked in id order by one statement after the last link. Every transaction that
+/// writes links (ingest, replay) does this after writing its event rows (see
+/// `group_commit`) and writes no link or event afterwards, so no two of them can each hold
+/// a row the other waits for.
+pub(super) async fn record_links(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    mut links: Vec<(&LinkUpdate, Version)>,
+) -> Result<(), StoreError> {
+    links.sort_by(|(a, _), (b, _)| {
+        (a.kind.prefix(), &a.link, &a.key).cmp(&(b.kind.prefix(), &b.link, &b.key))
+    });
+    // Of several updates of one link (a burst of one customer's events), only the newest
+    // can win: the others would be written and overwritten within this transaction.
+    links.dedup_by(|later, kept| {
+        let same =
+            later.0.kind == kept.0.kind && later.0.link == kept.0.link && later.0.key == kept.0.key;
+        if same && later.1 > kept.1 {
+            *kept = *later;
+        }
+        same
+    });
+    let mut news = Vec::new();
+    for (link, version) in links {
+        if record_link(tx, link, version).await? {
+            let waiting = TargetRef::Link {
+                kind: link.kind,
+                link: link.link.clone(),
+                key: link.key.clone(),
+            };
+            news.push(waiting.key());
+        }
+    }
+    news.sort();
+    news.dedup();
+    wake_waiting(tx, backend, &news).await
+}
+
+/// Records (or moves forward) one link; true when it now names another external id.
+async fn record_link(
     tx: &mut Transaction<'_, Any>,
     link: &LinkUpdate,
     version: Version,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let before = lookup(tx, link.kind, &link.link, &link.key).await?;
     let written = sqlx::query(
         "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
@@ -107,24 +149,82 @@ pub(super) async fn record_link(
     .await?;
     // Only news wakes anyone: re-stating a known link must not cut the backoff of the jobs
     // that wait on it for another reason.
-    if written.rows_affected() == 0 || before.as_ref() == Some(&link.external_id) {
+    Ok(written.rows_affected() > 0 && before.as_ref() != Some(&link.external_id))
+}
+
+/// [`wake_waiting`] on SQLite: each half of the condition searches its own index (an `OR`
+/// of the two, or `state` in the outer query, made SQLite walk every pending job of the
+/// backlog instead, once per group commit that learned a link).
+pub(super) const WAKE_WAITING_SQLITE: &str = "UPDATE jobs SET run_at_ms = 0 WHERE id IN (
+    SELECT id FROM jobs
+     WHERE target_key IN (SELECT value FROM json_each($1)) AND state = 'pending'
+    UNION ALL
+    SELECT id FROM jobs
+     WHERE waits_for IS NOT NULL AND waits_for IN (SELECT value FROM json_each($1))
+       AND +state = 'pending')";
+
+/// Makes the pending jobs that target one of the `links` keys, or wait for one to create
+/// a user, runnable now. One statement locks them in id order (PostgreSQL), so two
+/// transactions waking overlapping sets cannot deadlock.
+async fn wake_waiting(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    links: &[String],
+) -> Result<(), StoreError> {
+    if links.is_empty() {
         return Ok(());
     }
-    let waiting = TargetRef::Link {
-        kind: link.kind,
-        link: link.link.clone(),
-        key: link.key.clone(),
+    // The keys travel as one JSON array.
+    let sql = match backend {
+        Backend::Sqlite => WAKE_WAITING_SQLITE,
+        Backend::Postgres => {
+            "UPDATE jobs SET run_at_ms = 0 WHERE id IN (
+               SELECT id FROM jobs WHERE state = 'pending'
+                 AND (target_key = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))
+                      OR waits_for = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb))))
+               ORDER BY id FOR UPDATE)"
+        }
     };
-    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE target_key = $1 AND state = 'pending'")
-        .bind(waiting.key())
-        .execute(&mut **tx)
-        .await?;
-    // Users waiting to be created in the organization this link names can go now too.
-    sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE waits_for = $1 AND state = 'pending'")
-        .bind(waiting.key())
+    sqlx::query(sql)
+        .bind(encode_json(&links))
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Whether any rename of a kind of target is recorded, asked at most once per
+/// transaction: almost no store has any, and then no job's target needs a look-up of its
+/// renames.
+#[derive(Debug, Default)]
+pub(super) struct KnownRenames {
+    /// Organizations, once asked.
+    organization: Option<bool>,
+    /// Users, once asked.
+    user: Option<bool>,
+}
+
+impl KnownRenames {
+    /// True when at least one rename of `kind` is recorded.
+    async fn any(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        kind: TargetKind,
+    ) -> Result<bool, StoreError> {
+        let slot = match kind {
+            TargetKind::Organization => &mut self.organization,
+            TargetKind::User => &mut self.user,
+        };
+        if let Some(known) = *slot {
+            return Ok(known);
+        }
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM links WHERE kind = $1 AND link = $2 LIMIT 1")
+                .bind(kind.prefix())
+                .bind(RENAMED)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(*slot.insert(found.is_some()))
+    }
 }
 
 /// Replaces a link reference by the external id it stands for, and a renamed external id
@@ -132,6 +232,7 @@ pub(super) async fn record_link(
 pub(super) async fn resolve_target(
     tx: &mut Transaction<'_, Any>,
     target: TargetRef,
+    renames: &mut KnownRenames,
 ) -> Result<TargetRef, StoreError> {
     let (kind, external_id) = match &target {
         TargetRef::Link { kind, link, key } => match lookup(tx, *kind, link, key).await? {
@@ -140,6 +241,9 @@ pub(super) async fn resolve_target(
         },
         TargetRef::External { kind, external_id } => (*kind, external_id.clone()),
     };
+    if !renames.any(tx, kind).await? {
+        return Ok(TargetRef::External { kind, external_id });
+    }
     let external_id = follow_renames(tx, kind, &external_id)
         .await?
         .unwrap_or(external_id);

@@ -17,6 +17,8 @@ mod ingest;
 mod job_views;
 mod jobs;
 mod links;
+mod new_jobs;
+mod notify;
 mod prune;
 mod replay;
 mod written;
@@ -122,23 +124,6 @@ impl Backend {
     }
 }
 
-/// The advisory lock PostgreSQL ingest and replay transactions hold: one such writer at a
-/// time across all replicas (SQLite's `BEGIN IMMEDIATE` gives the same). Two replicas'
-/// group commits upsert the same links and events in different orders and would deadlock
-/// otherwise (resolved only after the server's `deadlock_timeout`).
-const INGEST_LOCK: i64 = 0x6f72_6773_796e_6301;
-
-/// Takes [`INGEST_LOCK`] on PostgreSQL (until the transaction ends); nothing on SQLite.
-async fn lock_ingest(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INGEST_LOCK)
-            .execute(tx)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The store handle; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -158,6 +143,11 @@ pub struct Store {
     /// process's writers queue in FIFO order on a wake-up instead of on SQLite's busy
     /// handler, which polls in sleeps of up to 100 ms.
     writer: WriteLock,
+    /// A random id naming this store in its job notifications, so its own relay can skip
+    /// them (its workers were woken already).
+    origin: Arc<str>,
+    /// Asks for a job notification to the other replicas (see `notify`).
+    announcer: tokio::sync::mpsc::Sender<()>,
 }
 
 /// The in-process SQLite write lock (see [`Store`]); `None` on PostgreSQL.
@@ -210,13 +200,18 @@ impl Store {
             pool.clone()
         };
         let writer = WriteLock::for_backend(backend);
-        let ingest_queue = group_commit::spawn(pool.clone(), backend, writer.clone());
+        let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
+        let ingest_queue =
+            group_commit::spawn(pool.clone(), backend, writer.clone(), announcer.clone());
         Ok(Self {
             pool,
             work_pool,
             backend,
             ingest_queue,
             writer,
+            origin,
+            announcer,
         })
     }
 

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::{Backend, Store, StoreError, lock_ingest};
+use super::{Backend, Store, StoreError};
 use crate::model::{InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
@@ -113,8 +113,9 @@ impl Store {
             Normalized::Ignored => ("ignored", None),
             Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
         };
+        // The event row first, then its links, then jobs: the order ingest uses too (see
+        // `group_commit`), so a replay and a group commit cannot deadlock.
         let mut tx = self.begin().await?;
-        lock_ingest(&mut tx, self.backend).await?;
         sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
             .bind(stored.id)
             .bind(status)
@@ -131,9 +132,21 @@ impl Store {
                     ..c
                 })
                 .collect();
-            jobs = enqueue(&mut tx, stored.id, stored.version, &replayed, links, now_ms).await?;
+            jobs = enqueue(
+                &mut tx,
+                self.backend,
+                stored.id,
+                stored.version,
+                &replayed,
+                links,
+                now_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
+        if jobs > 0 {
+            self.announce_committed_jobs();
+        }
         Ok(jobs)
     }
 }

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::ingest::enqueue;
-use super::{Store, StoreError, lock_ingest};
+use super::{Store, StoreError};
 use crate::model::{Change, ExternalId, TargetKind, Version};
 
 /// One field a finished batch applied: its winning version and the value sent.
@@ -145,8 +145,9 @@ impl Store {
         repairs: &[RepairJob],
         now_ms: i64,
     ) -> Result<i64, StoreError> {
+        // A new event row, then its jobs (no links): the order ingest uses (see
+        // `group_commit`), so this cannot deadlock with a group commit.
         let mut tx = self.begin().await?;
-        lock_ingest(&mut tx, self.backend).await?;
         let payload = serde_json::json!({
             "repairs": repairs.iter().map(|r| serde_json::json!({
                 "change": r.change, "version": r.version,
@@ -167,9 +168,22 @@ impl Store {
         .await?;
         for repair in repairs {
             let change = std::slice::from_ref(&repair.change);
-            enqueue(&mut tx, event_id, repair.version, change, &[], now_ms).await?;
+            let backend = self.backend;
+            enqueue(
+                &mut tx,
+                backend,
+                event_id,
+                repair.version,
+                change,
+                &[],
+                now_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
+        if !repairs.is_empty() {
+            self.announce_committed_jobs();
+        }
         Ok(event_id)
     }
 }

@@ -1,10 +1,12 @@
 //! The daemon on PostgreSQL (skipped, with a note, when `ORGSYNC_TEST_DATABASE_URL` is not
 //! set): the Stripe fixtures end as the expected metadata, concurrent redeliveries are
 //! stored once, and two replicas sharing one database apply a stream of events without
-//! ever working on the same organization at the same time.
+//! ever working on the same organization at the same time, and a job one replica stores
+//! wakes the other's workers at once.
 
 pub(crate) mod db;
 mod tls;
+mod wake;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -103,6 +103,7 @@ pub(super) fn item(
 mod claims;
 mod links;
 mod queue;
+mod replicas;
 mod storage;
 mod written;
 

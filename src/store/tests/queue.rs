@@ -132,6 +132,7 @@ async fn the_raw_body_is_kept_once_per_delivery_with_new_events(store: Store) {
         Some(RawDelivery {
             content_type: Some("text/xml".into()),
             body: b"<soap/>".to_vec(),
+            payload_is_body: false,
         })
     };
     let two = [
@@ -225,6 +226,7 @@ async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store:
         Some(RawDelivery {
             content_type: None,
             body: b"{}".to_vec(),
+            payload_is_body: false,
         })
     };
     store

@@ -10,6 +10,7 @@ fn json_delivery(item: &IngestItem) -> RawDelivery {
     RawDelivery {
         content_type: Some("application/json".into()),
         body: serde_json::to_vec_pretty(&item.event.payload).unwrap(),
+        payload_is_body: true,
     }
 }
 
@@ -24,7 +25,14 @@ async fn a_json_payload_is_stored_once_and_read_back_from_the_raw_body(store: St
         .unwrap();
     // A payload that is not its delivery's body (a Salesforce notification) is kept.
     other.event.payload = json!({"notification": "evt_other"});
-    store.ingest(Some(raw), &[other.clone()], 6).await.unwrap();
+    let notification = RawDelivery {
+        payload_is_body: false,
+        ..raw
+    };
+    store
+        .ingest(Some(notification), &[other.clone()], 6)
+        .await
+        .unwrap();
     let stored: Vec<(String, String)> =
         sqlx::query_as("SELECT provider_event_id, payload FROM events ORDER BY id")
             .fetch_all(&store.pool)
@@ -66,6 +74,29 @@ async fn the_claim_walks_the_runnable_index_without_sorting_the_backlog() {
     );
     // And the claim statement itself runs (the index exists after the migrations).
     store.claim("w", 1, 1_000, 10).await.unwrap();
+}
+
+#[tokio::test]
+async fn waking_the_waiters_of_a_link_searches_indexes_instead_of_the_backlog() {
+    let (store, _dir) = sqlite_store().await;
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        crate::store::links::WAKE_WAITING_SQLITE
+    );
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+        .bind(r#"["link:org:stripe_customer:cus_1"]"#)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    for index in ["jobs_by_target", "jobs_by_waits_for"] {
+        assert!(details.iter().any(|d| d.contains(index)), "{details:?}");
+    }
+    // Not `SEARCH jobs USING INDEX jobs_runnable (state=?)`: every pending job.
+    assert!(
+        !details.iter().any(|d| d.contains("jobs_runnable")),
+        "{details:?}"
+    );
 }
 
 #[tokio::test]

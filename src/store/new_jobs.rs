@@ -1,0 +1,137 @@
+//! New pending jobs: each change's target resolved through the links and renames known
+//! now, then all the jobs of a transaction written by a few multi-row INSERTs (one
+//! statement per [`ROWS_PER_INSERT`] jobs instead of one per job).
+
+use std::fmt::Write as _;
+
+use sqlx::{Any, Transaction};
+
+use super::links::{KnownRenames, resolve_target};
+use super::{StoreError, encode_json};
+use crate::model::{Change, TargetRef, Version};
+
+/// The most jobs one INSERT writes: 7 bound values each, far below SQLite's 32 766 and
+/// PostgreSQL's 65 535 parameters per statement.
+const ROWS_PER_INSERT: usize = 500;
+
+/// The values bound per job row.
+const VALUES_PER_ROW: usize = 7;
+
+/// One job row to insert.
+struct Row {
+    event_id: i64,
+    target_key: String,
+    change: String,
+    version: Version,
+    now_ms: i64,
+    waits_for: Option<String>,
+}
+
+/// The jobs a transaction writes, gathered in arrival order and inserted together.
+#[derive(Default)]
+pub(super) struct NewJobs {
+    rows: Vec<Row>,
+    renames: KnownRenames,
+}
+
+impl NewJobs {
+    /// Adds one pending job per change of the event `event_id`, its targets resolved now
+    /// (the event's own links included: record them first). Returns how many.
+    pub(super) async fn add(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        event_id: i64,
+        version: Version,
+        changes: &[Change],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        for change in changes {
+            let mut change = change.clone();
+            change.target = resolve_target(tx, change.target, &mut self.renames).await?;
+            if let Some(create) = change.create.as_mut()
+                && let Some(org) = create.organization.take()
+            {
+                let org = resolve_target(tx, org, &mut self.renames).await?;
+                create.organization = Some(org);
+            }
+            self.rows.push(Row {
+                event_id,
+                target_key: change.target.key(),
+                waits_for: waits_for(&change),
+                change: encode_json(&change),
+                version,
+                now_ms,
+            });
+        }
+        Ok(changes.len())
+    }
+
+    /// Writes every job added, in the order added.
+    pub(super) async fn insert(self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+        for chunk in self.rows.chunks(ROWS_PER_INSERT) {
+            let sql = insert_sql(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.event_id)
+                    .bind(row.target_key.as_str())
+                    .bind(row.change.as_str())
+                    .bind(row.version.at_ms)
+                    .bind(row.version.seq)
+                    .bind(row.now_ms)
+                    .bind(row.waits_for.as_deref());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT INTO jobs … VALUES (…), (…)` for `rows` jobs.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
+                           run_at_ms, window_start_ms, created_at_ms, updated_at_ms, waits_for)
+         VALUES ",
+    );
+    for row in 0..rows {
+        let p = |i: usize| row * VALUES_PER_ROW + i;
+        let separator = if row == 0 { "" } else { ", " };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            sql,
+            "{separator}(${}, ${}, ${}, ${}, ${}, 'pending', ${}, ${}, ${}, ${}, ${})",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(6),
+            p(6),
+            p(6),
+            p(7)
+        );
+    }
+    sql
+}
+
+/// The link a job's create step still needs (a user's organization known only by alias).
+fn waits_for(change: &Change) -> Option<String> {
+    match change.create.as_ref()?.organization.as_ref()? {
+        link @ TargetRef::Link { .. } => Some(link.key()),
+        TargetRef::External { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insert_sql;
+
+    #[test]
+    fn each_row_binds_its_own_seven_values() {
+        let sql = insert_sql(2);
+        assert!(sql.contains("($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6, $7)"));
+        assert!(sql.contains(", ($8, $9, $10, $11, $12, 'pending', $13, $13, $13, $13, $14)"));
+    }
+}

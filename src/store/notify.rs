@@ -1,0 +1,137 @@
+//! Wake-ups across replicas (PostgreSQL): after a commit that made jobs runnable, the
+//! store sends a `NOTIFY` on [`CHANNEL`], and every replica LISTENs and wakes its own
+//! workers, so a job stored by one replica is picked up by the others at once instead of
+//! at their next poll. The poll stays
+//! the safety net: a notification lost while a listener reconnects delays a job, never
+//! loses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Backend, Store};
+
+/// The channel the notifications travel on (one per database: the replicas of one
+/// deployment share it).
+const CHANNEL: &str = "orgsync_jobs";
+
+/// The first pause before connecting again after a failure; it grows with each failure in
+/// a row, up to [`MAX_RECONNECT_PAUSE`].
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+/// The longest pause between two connection attempts.
+const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(30);
+
+/// Starts the task that announces the commits of the store `origin` (group commits,
+/// replays, an operator's retries): each message on the returned channel sends one
+/// notification, and since the channel holds one message, the commits made while a
+/// notification is on its way fold into the next. It ends when every sender is gone.
+///
+/// The notification is not sent inside the ingest transaction: PostgreSQL serialises the
+/// commits of all notifying transactions of a cluster (to queue the notifications in
+/// commit order), so the replicas' ingest commits, fsync included, would take turns again.
+/// Sent from here, after the commit, it costs the writer nothing, and a replay of many
+/// events sends a few notifications, not one per event.
+pub(super) fn spawn_announcer(
+    pool: AnyPool,
+    backend: Backend,
+    origin: Arc<str>,
+) -> mpsc::Sender<()> {
+    let (sender, mut receiver) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while receiver.recv().await.is_some() {
+            announce_jobs(&pool, backend, &origin).await;
+        }
+    });
+    sender
+}
+
+/// Tells every replica listening on the database that `origin` committed runnable jobs.
+/// A failure is only logged: the replicas' poll finds the jobs. Nothing on SQLite, whose
+/// only process wakes its workers itself.
+async fn announce_jobs(pool: &AnyPool, backend: Backend, origin: &str) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    // A notification needs no durability: its commit does not wait for a WAL flush.
+    let sent =
+        sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(origin)
+            .execute(pool)
+            .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not notify the other replicas; they find the jobs at their next poll");
+    }
+}
+
+impl Store {
+    /// Has the other replicas notified (soon, without waiting) after this store committed
+    /// runnable jobs.
+    pub(super) fn announce_committed_jobs(&self) {
+        // Full: a notification is about to go out already, and covers these jobs.
+        let _ = self.announcer.try_send(());
+    }
+
+    /// Wakes `wake`'s waiters whenever another replica commits runnable jobs to the
+    /// PostgreSQL database at `url` (this store's own notifications are skipped: the code
+    /// that stored the jobs woke the workers already), until `token` is cancelled.
+    /// Reconnects after a failure, with a growing pause, and wakes the workers after each
+    /// (re)connection, since notifications sent meanwhile are lost.
+    pub async fn relay_job_notifications(
+        self,
+        url: String,
+        wake: Arc<Notify>,
+        token: CancellationToken,
+    ) {
+        let mut failures: u32 = 0;
+        loop {
+            let error = tokio::select! {
+                _ = token.cancelled() => return,
+                result = listen(&url, &self.origin, &wake, &mut failures) => match result {
+                    Ok(never) => match never {},
+                    Err(e) => e,
+                },
+            };
+            failures = failures.saturating_add(1);
+            let pause = RECONNECT_PAUSE
+                .saturating_mul(failures)
+                .min(MAX_RECONNECT_PAUSE);
+            tracing::warn!(error = %error, retry_in = ?pause, "listening for the jobs of other replicas failed; they are found by polling meanwhile");
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+/// Connects, listens, and forwards notifications until an error.
+async fn listen(
+    url: &str,
+    origin: &str,
+    wake: &Notify,
+    failures: &mut u32,
+) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    *failures = 0;
+    // After connecting: anything committed while nobody listened.
+    wake.notify_waiters();
+    loop {
+        match listener.try_recv().await? {
+            Some(notification) if notification.payload() == origin => {}
+            // One worker per commit elsewhere: it keeps claiming while there is work, and
+            // waking every idle worker of every replica for each commit would make the
+            // others' passes mostly idle claims.
+            Some(_) => wake.notify_one(),
+            // The connection dropped, and the listener connected and listened again
+            // already (eager reconnect): wake the workers for what was sent in between.
+            None => wake.notify_waiters(),
+        }
+    }
+}
