@@ -1,5 +1,5 @@
-//! A small, bounded, namespace-aware XML reader for SOAP messages, and the SOAP answer
-//! documents (acknowledgement and fault).
+//! A small, bounded, namespace-aware XML reader for SOAP messages; the SOAP answer
+//! documents (acknowledgement and fault) are in [`answer`].
 //!
 //! Elements are matched by (namespace URI, local name), never by prefix. There is no DTD
 //! support: a DOCTYPE is refused, and only the five predefined entities and character
@@ -12,7 +12,11 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{Namespace, QName, ResolveResult};
 use quick_xml::reader::NsReader;
 
-use super::{Answer, SourceError};
+use super::SourceError;
+
+mod answer;
+
+pub use answer::{ACK_DOCUMENT, FaultCode, ack, fault};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -334,74 +338,4 @@ pub fn content_spans(
 fn matches_name(result: ResolveResult<'_>, local: &[u8], ns: &str, name: &str) -> bool {
     matches!(result, ResolveResult::Bound(Namespace(uri)) if uri == ns.as_bytes())
         && local == name.as_bytes()
-}
-
-/// The Outbound Message acknowledgement, byte for byte the document Salesforce documents.
-pub const ACK_DOCUMENT: &str = concat!(
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
-    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" ",
-    "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" ",
-    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
-    " <soapenv:Body>\n",
-    "  <notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\">\n",
-    "   <Ack>true</Ack>\n",
-    "  </notificationsResponse>\n",
-    " </soapenv:Body>\n",
-    "</soapenv:Envelope>\n",
-);
-
-/// Who a SOAP fault blames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultCode {
-    /// The request was wrong (`soapenv:Client`).
-    Client,
-    /// The receiver failed (`soapenv:Server`).
-    Server,
-}
-
-/// The acknowledgement answer (`notificationsResponse/Ack = true`).
-pub fn ack() -> Answer {
-    Answer {
-        content_type: CONTENT_TYPE,
-        body: ACK_DOCUMENT.to_owned(),
-    }
-}
-
-/// A SOAP 1.1 fault with `message` as the (escaped) `faultstring`.
-pub fn fault(code: FaultCode, message: &str) -> Answer {
-    let code = match code {
-        FaultCode::Client => "soapenv:Client",
-        FaultCode::Server => "soapenv:Server",
-    };
-    // Characters XML 1.0 cannot carry at all are replaced, then the rest is escaped.
-    let clean: String = message
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
-            c => c,
-        })
-        .collect();
-    let body = format!(
-        concat!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
-            "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" ",
-            "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" ",
-            "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
-            " <soapenv:Body>\n",
-            "  <soapenv:Fault>\n",
-            "   <faultcode>{code}</faultcode>\n",
-            "   <faultstring>{message}</faultstring>\n",
-            "   <detail />\n",
-            "  </soapenv:Fault>\n",
-            " </soapenv:Body>\n",
-            "</soapenv:Envelope>\n",
-        ),
-        code = code,
-        message = quick_xml::escape::escape(clean.as_str()),
-    );
-    Answer {
-        content_type: CONTENT_TYPE,
-        body,
-    }
 }
