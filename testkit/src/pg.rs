@@ -45,14 +45,12 @@ impl TestDb {
     /// Creates a fresh database on the server at `admin_url`, panicking when it cannot.
     async fn create_on(admin_url: String) -> Self {
         let name = format!("orgsync_t_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{TEST_DATABASE_VAR} is set but its server cannot be reached: {e}; start \
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "{TEST_DATABASE_VAR} is set but its server cannot be reached: {e}; start \
                      PostgreSQL, or unset {TEST_DATABASE_VAR} to skip the PostgreSQL tests"
-                )
-            });
+            )
+        });
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
@@ -126,7 +124,10 @@ mod tests {
             database_url("postgres://u:p@h/test?sslmode=require", "t1"),
             "postgres://u:p@h/t1?sslmode=require"
         );
-        assert_eq!(database_url("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(
+            database_url("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
     }
 
     #[tokio::test]

@@ -71,7 +71,11 @@ mod tests {
         let mut checks = 0;
         let value = wait_for_ok(Duration::from_secs(30), "a value", async || {
             checks += 1;
-            if checks < 2 { Err("not yet") } else { Ok(checks * 10) }
+            if checks < 2 {
+                Err("not yet")
+            } else {
+                Ok(checks * 10)
+            }
         })
         .await;
         assert_eq!(value, 20);
@@ -80,7 +84,10 @@ mod tests {
     #[tokio::test]
     #[should_panic(expected = "the answer not reached within 0ns; last check: seen 41")]
     async fn a_condition_that_never_holds_fails_with_the_last_reason() {
-        wait_for_ok(Duration::ZERO, "the answer", async || Err::<(), _>("seen 41")).await;
+        wait_for_ok(Duration::ZERO, "the answer", async || {
+            Err::<(), _>("seen 41")
+        })
+        .await;
     }
 
     #[test]

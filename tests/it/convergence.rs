@@ -16,7 +16,7 @@ use scalekit_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::semantics::support::{BASE, post_signed, subscription};
+use crate::semantics::support::{BASE, subscription};
 
 const SEEDS: [u64; 6] = [1, 2, 3, 5, 8, 13];
 const ORGS: [&str; 3] = ["org_prop_0", "org_prop_1", "org_prop_2"];
