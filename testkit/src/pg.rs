@@ -4,6 +4,7 @@
 //! one note; with it (CI sets it) an unreachable server fails the test.
 
 use std::env::VarError;
+use std::io::Write;
 use std::sync::Once;
 
 use sqlx::{Connection, PgConnection};
@@ -30,8 +31,11 @@ impl TestDb {
         match std::env::var(TEST_DATABASE_VAR) {
             Ok(admin_url) => Some(Self::create_on(admin_url).await),
             Err(VarError::NotPresent) => {
+                // Straight to stderr: the test harness would hide an `eprintln!` of a
+                // passing test.
                 SKIP_NOTE.call_once(|| {
-                    eprintln!(
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "note: {TEST_DATABASE_VAR} is not set; the PostgreSQL tests are \
                          skipped (set it, as .ci/run does, to run them)"
                     );
