@@ -7,7 +7,7 @@ use super::*;
 use crate::model::*;
 
 /// Declares a test body `async fn NAME(store: Store)` as two tests, `NAME::sqlite` and
-/// `NAME::postgres` (the latter skipped, with a note, without a PostgreSQL server).
+/// `NAME::postgres` (the latter skipped, with a note, when `ORGSYNC_TEST_DATABASE_URL` is unset).
 macro_rules! store_test {
     ($name:ident) => {
         mod $name {
