@@ -37,6 +37,8 @@ pub const MAX_ATTRIBUTES: usize = 32;
 pub const MAX_NAMESPACE_DECLARATIONS: usize = 64;
 /// `Content-Type` of SOAP answers.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+/// The longest reason a `MalformedXml` error quotes, in characters.
+const MAX_REASON_CHARS: usize = 200;
 
 /// One element: its resolved name, the attributes orgsync reads, its text and children.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,11 +78,15 @@ impl Element {
     }
 }
 
-/// A `MalformedXml` error.
+/// A `MalformedXml` error. The reason may quote the body (a name, an end tag), and it goes
+/// back to the sender and into the log: it is cut after [`MAX_REASON_CHARS`] characters.
 fn malformed(reason: impl Into<String>) -> SourceError {
-    SourceError::MalformedXml {
-        reason: reason.into(),
+    let mut reason = reason.into();
+    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+        reason.truncate(cut);
+        reason.push('…');
     }
+    SourceError::MalformedXml { reason }
 }
 
 /// The body as UTF-8 text without a byte-order mark, within the size bound.

@@ -135,6 +135,17 @@ impl StandIn {
             .extend(std::iter::repeat_n(fault, n));
     }
 
+    /// Loses the answers of the next `n` writes (any `/api` call but a GET) that succeed:
+    /// each is applied, then answered 504 `DEADLINE_EXCEEDED` instead of its 2xx.
+    pub fn lose_next_answers(&self, n: usize) {
+        lock(&self.shared).writes_to_lose += n;
+    }
+
+    /// How many applied writes had their answer lost so far.
+    pub fn lost_answers(&self) -> usize {
+        lock(&self.shared).lost_answers
+    }
+
     /// Answers the next `n` token requests with `fault` (they still count as token requests).
     pub fn fail_next_token_requests(&self, n: usize, fault: Fault) {
         lock(&self.shared)

@@ -1,8 +1,9 @@
 //! Scripted failures: the next N `/api` calls (or token requests) answer with a fault
-//! instead of being handled.
+//! instead of being handled; and lost answers: the next N writes are applied, then answered
+//! with a 504, as when a gateway's deadline passes after the backend made the change.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -54,13 +55,39 @@ impl Fault {
     }
 }
 
-/// Middleware on `/api` routes: answers with the next queued fault, if any.
+/// Marks a response whose real answer was lost (read by the request log).
+#[derive(Debug, Clone, Copy)]
+pub struct LostAnswer;
+
+/// Middleware on `/api` routes: answers with the next queued fault, if any; else handles
+/// the call, and loses the answer of an applied write while lost answers are scripted.
 pub async fn inject(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let fault = lock(&shared).api_faults.pop_front();
-    match fault.and_then(|f| f.response()) {
-        Some(response) => response,
-        None => next.run(request).await,
+    if let Some(response) = fault.and_then(|f| f.response()) {
+        return response;
     }
+    let write = request.method() != Method::GET;
+    let response = next.run(request).await;
+    if !(write && response.status().is_success()) {
+        return response;
+    }
+    {
+        let mut inner = lock(&shared);
+        if inner.writes_to_lose == 0 {
+            return response;
+        }
+        inner.writes_to_lose -= 1;
+        inner.lost_answers += 1;
+    }
+    let mut lost = ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        4,
+        "DEADLINE_EXCEEDED",
+        "upstream request timeout",
+    )
+    .into_response();
+    lost.extensions_mut().insert(LostAnswer);
+    lost
 }
 
 #[cfg(test)]

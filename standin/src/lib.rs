@@ -8,7 +8,7 @@
 //!   renders users; `validate` holds the body and metadata rules.
 //! - `manual` is the demo's hand edit of metadata (`PATCH /_standin/…`);
 //! - `control` is the test side of [`StandIn`]: seeding, snapshots, switches, faults.
-//! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures; `record` keeps
+//! - `errors` renders `google.rpc.Status` bodies; `faults` scripts failures and lost answers; `record` keeps
 //!   the request log and adds latency; `state` is the data behind one mutex; `rfc3339`
 //!   formats timestamps.
 

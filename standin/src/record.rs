@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::errors::ApiError;
+use crate::faults::LostAnswer;
 use crate::state::{Shared, lock};
 
 /// Largest request body the stand-in reads.
@@ -31,6 +32,8 @@ pub struct RecordedRequest {
     pub raw_body: String,
     /// The answer's status; `None` while the request is still being handled.
     pub status: Option<u16>,
+    /// The call was applied but its answer lost: the client got a 504 instead of the 2xx.
+    pub lost: bool,
     /// When the request arrived.
     pub at: Instant,
 }
@@ -65,6 +68,7 @@ pub async fn record(State(shared): State<Shared>, request: Request, next: Next) 
         body: serde_json::from_slice(&bytes).ok(),
         raw_body: String::from_utf8_lossy(&bytes).into_owned(),
         status: None,
+        lost: false,
         at: Instant::now(),
     };
     let is_api = entry.path.starts_with("/api/");
@@ -80,6 +84,7 @@ pub async fn record(State(shared): State<Shared>, request: Request, next: Next) 
         let mut inner = lock(&shared);
         if let Some(entry) = inner.requests.get_mut(index) {
             entry.status = Some(response.status().as_u16());
+            entry.lost = response.extensions().get::<LostAnswer>().is_some();
         }
         inner.latency
     };

@@ -160,6 +160,10 @@ pub struct Inner {
     pub token_faults: VecDeque<Fault>,
     /// Delay added to every `/api` answer.
     pub latency: Duration,
+    /// How many more applied writes get their answer lost (a 504 instead of the 2xx).
+    pub writes_to_lose: usize,
+    /// How many applied writes had their answer lost so far.
+    pub lost_answers: usize,
     /// Merge a PATCHed metadata map into the stored one instead of replacing it.
     pub merge_metadata: bool,
     /// 400 (default) or 409 for duplicate external ids and emails.
@@ -184,6 +188,8 @@ impl Default for Inner {
             api_faults: VecDeque::new(),
             token_faults: VecDeque::new(),
             latency: Duration::ZERO,
+            writes_to_lose: 0,
+            lost_answers: 0,
             merge_metadata: false,
             duplicate_status: 400,
             requests: Vec::new(),

@@ -268,14 +268,11 @@ fn the_container_command_lines_serve_and_pass_the_healthcheck() {
             .output()
             .unwrap()
     };
-    let started = std::time::Instant::now();
-    while !healthcheck().status.success() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the daemon never became healthy"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_blocking(
+        std::time::Duration::from_secs(30),
+        "the daemon healthy",
+        || healthcheck().status.success(),
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();

@@ -250,7 +250,7 @@ async fn each_page_shows_the_stored_state_and_a_dead_job_is_retried_after_confir
 
 #[tokio::test]
 async fn each_page_works_on_postgres() {
-    let Some(db) = crate::postgres::db::TestDb::create().await else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
     pages(console_app_on(false, Some(db.url())).await).await;

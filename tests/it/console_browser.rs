@@ -84,14 +84,11 @@ async fn attacker_page(console: std::net::SocketAddr) -> std::net::SocketAddr {
 
 /// Waits until at least one job is dead; returns the newest.
 async fn dead_job(app: &TestApp) -> JobRow {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(job) = app.jobs(Some(JobState::Dead)).await.into_iter().next() {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no dead job");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_ok(Duration::from_secs(30), "a dead job", async || {
+        let dead = app.jobs(Some(JobState::Dead)).await.into_iter().next();
+        dead.ok_or("none yet")
+    })
+    .await
 }
 
 #[tokio::test]
@@ -149,18 +146,11 @@ async fn retry_until_done(browser: &Browser, app: &TestApp, dead: &JobRow) {
     browser.find(&format!("{row} button")).await.click().await;
     browser.wait_for_text("will run again now").await;
     let target_jobs = app.url(&format!("/admin/ui/jobs?target=org:{ORG}"));
-    let started = std::time::Instant::now();
-    loop {
+    wait_for(Duration::from_secs(30), "the job done", async || {
         browser.goto(&target_jobs).await;
-        if browser.find(&format!("{row} .state")).await.text().await == "done" {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job never got done"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        browser.find(&format!("{row} .state")).await.text().await == "done"
+    })
+    .await;
     let org = app.standin.organization_by_external_id(ORG).unwrap();
     assert_eq!(
         org.metadata.get("plan_type").map(String::as_str),

@@ -8,10 +8,12 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
+
+use crate::helpers::{wait_for, wait_for_ok};
 
 /// The WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -66,21 +68,16 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
+        wait_for(Duration::from_secs(30), "chromedriver ready", async || {
             let ready = http.get(format!("{base}/status")).send().await;
             if let Ok(r) = ready
                 && let Ok(body) = r.json::<Value>().await
-                && body["value"]["ready"] == true
             {
-                break;
+                return body["value"]["ready"] == true;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromedriver not ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            false
+        })
+        .await;
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -139,19 +136,15 @@ impl Browser {
 
     /// Polls the page until its source contains `needle`, failing after 30 s.
     pub async fn wait_for_text(&self, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
+        let what = format!("{needle:?} on the page");
+        wait_for_ok(Duration::from_secs(30), &what, async || {
             let source = self.source().await;
             if source.contains(needle) {
-                return source;
+                return Ok(source);
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{needle:?} did not appear on {}:\n{source}",
-                self.url().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(format!("{}:\n{source}", self.url().await))
+        })
+        .await
     }
 
     /// Navigates and waits for the load.

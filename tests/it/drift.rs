@@ -3,7 +3,7 @@
 //! touched; a replay diff only reads.
 
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgsync::drift::{DriftKind, DriftOptions, DriftReport, LiveReader, check, repair};
 use orgsync::rules::RuleSet;

@@ -4,16 +4,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgsync::app::{App, AppError};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
-use orgsync::store::{JobRow, JobState, Store};
+use orgsync::store::{EventFilter, EventRow, JobRow, JobState, Store};
 use orgsync::worker::{BatchReport, Outcome, Worker, now_ms};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use orgsync_testkit::{TestDb, wait_for, wait_for_blocking, wait_for_ok};
 
 /// The organization the fixtures name (`metadata.org_id`, `client_reference_id`,
 /// `Org_Id__c`).
@@ -261,16 +263,13 @@ impl TestApp {
     /// Runs the worker step until `done()` holds (waiting for due retries in between),
     /// failing after `limit`.
     pub async fn drain_until(&self, limit: Duration, done: impl Fn() -> bool) {
-        let started = Instant::now();
-        while !done() {
-            assert!(
-                started.elapsed() < limit,
-                "condition not reached within {limit:?}"
-            );
-            if self.drain().await.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_for(limit, "the drained state", async || {
+            done() || {
+                self.drain().await;
+                done()
             }
-        }
+        })
+        .await;
     }
 
     /// Stops the daemon and waits for it to finish.
@@ -325,4 +324,43 @@ pub async fn spawn_app_with_org() -> TestApp {
         ..Default::default()
     })
     .await
+}
+
+/// POSTs a Stripe body to the daemon at `addr`, signed now; the answer's status.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    addr: &str,
+    body: &[u8],
+) -> Result<u16, reqwest::Error> {
+    let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);
+    let response = http
+        .post(format!("http://{addr}/webhooks/stripe"))
+        .header("stripe-signature", header)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// Every stored event, oldest first.
+pub async fn events(app: &TestApp) -> Vec<EventRow> {
+    let mut rows = app
+        .store
+        .list_events(&EventFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("listing events");
+    rows.reverse();
+    rows
+}
+
+/// Fails when any job is dead or still pending.
+pub async fn no_dead_or_pending(app: &TestApp) {
+    for state in [JobState::Dead, JobState::Pending] {
+        let jobs = app.jobs(Some(state)).await;
+        assert!(jobs.is_empty(), "{state:?} jobs: {jobs:?}");
+    }
 }

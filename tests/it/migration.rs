@@ -115,7 +115,7 @@ async fn the_jobs_of_a_migrated_store_apply_as_a_fresh_store_applies_the_same_de
 #[tokio::test]
 async fn a_postgres_store_made_by_the_first_schema_migrates_and_applies() {
     use sqlx::Connection;
-    let Some(db) = crate::postgres::db::TestDb::create().await else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
     let dump = fixture("store/v0.1-0001.postgres.sql");

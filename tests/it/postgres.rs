@@ -4,20 +4,18 @@
 //! ever working on the same organization at the same time, and a job one replica stores
 //! wakes the other's workers at once.
 
-pub(crate) mod db;
 mod tls;
 mod wake;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgsync::store::{EventFilter, JobState};
 use scalekit_standin::StandIn;
 
 use crate::delivery::{expected, map, metadata};
 use crate::helpers::*;
-use crate::semantics::support::{BASE, post_signed, subscription};
-use db::TestDb;
+use crate::semantics::support::{BASE, subscription};
 
 /// Options for a daemon on `db`.
 fn on(db: &TestDb, standin: &StandIn, run_workers: bool) -> TestOptions {
@@ -167,21 +165,16 @@ async fn two_replicas_share_the_queue_without_overlapping_on_an_organization() {
             })
             .collect()
     };
-    let started = Instant::now();
-    loop {
+    wait_for_ok(Duration::from_secs(60), "every event applied", async || {
         let counts = replicas[0].store.job_counts().await.unwrap();
         assert!(!counts.contains_key("dead"), "dead jobs: {counts:?}");
         let all_done = counts.keys().all(|k| k == "done");
         if all_done && counts.get("done") == Some(&(EVENTS as i64)) && observed() == want {
-            break;
+            return Ok(());
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not applied: {counts:?}\n{:#?}\nvs {want:#?}",
-            observed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(format!("{counts:?}\n{:#?}\nvs {want:#?}", observed()))
+    })
+    .await;
     check_no_overlap(&standin);
     for replica in replicas {
         replica.stop().await;

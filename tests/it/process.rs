@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use orgsync::store::{EventFilter, JobState, Store};
 use scalekit_standin::StandIn;
 
-use crate::semantics::support::{BASE, post_signed, subscription};
-use daemon::{Daemon, config_file, daemon_log, db_url, free_port, wait_for};
+use crate::helpers::{post_signed, wait_for};
+use crate::semantics::support::{BASE, subscription};
+use daemon::{Daemon, config_file, daemon_log, db_url, free_port};
 
 const STATUSES: [&str; 4] = ["trialing", "active", "past_due", "canceled"];
 

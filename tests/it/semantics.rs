@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;
-use support::{BASE, ingest_at, post_signed, subscription};
+use support::{BASE, ingest_at, subscription};
 
 /// `(method, path)` of every `/api` call the stand-in saw for `org`'s lookups and writes.
 fn api_calls(standin: &StandIn) -> Vec<(String, String)> {

@@ -6,7 +6,6 @@
 use orgsync::sources::SignatureEncoding;
 use orgsync::sources::hmac::hmac_signature;
 use orgsync::sources::standard_webhooks_signature;
-use orgsync::store::JobState;
 use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 use serde_json::{Value, json};
@@ -163,13 +162,6 @@ fn org_metadata(app: &TestApp, external_id: &str) -> std::collections::BTreeMap<
         .organization_by_external_id(external_id)
         .expect("the organization exists")
         .metadata
-}
-
-async fn no_dead_or_pending(app: &TestApp) {
-    for state in [JobState::Dead, JobState::Pending] {
-        let jobs = app.jobs(Some(state)).await;
-        assert!(jobs.is_empty(), "{jobs:?}");
-    }
 }
 
 #[tokio::test]

@@ -6,10 +6,8 @@ use serde_json::json;
 use super::*;
 use crate::model::*;
 
-mod pg;
-
 /// Declares a test body `async fn NAME(store: Store)` as two tests, `NAME::sqlite` and
-/// `NAME::postgres` (the latter skipped, with a note, without a PostgreSQL server).
+/// `NAME::postgres` (the latter skipped, with a note, when `ORGSYNC_TEST_DATABASE_URL` is unset).
 macro_rules! store_test {
     ($name:ident) => {
         mod $name {
@@ -21,7 +19,7 @@ macro_rules! store_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(db) = crate::store::tests::pg::TestDb::create().await else {
+                let Some(db) = orgsync_testkit::TestDb::create().await else {
                     return;
                 };
                 let store = crate::store::Store::connect(db.url()).await.unwrap();

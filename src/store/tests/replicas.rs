@@ -59,7 +59,7 @@ fn event(round: usize, k: usize) -> (IngestItem, Vec<LinkUpdate>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_event() {
-    let Some(db) = pg::TestDb::create().await else {
+    let Some(db) = orgsync_testkit::TestDb::create().await else {
         return;
     };
     let mut stores = vec![Store::connect(db.url()).await.unwrap()];

@@ -144,3 +144,36 @@ async fn pass_lets_a_call_through_so_a_later_one_fails() {
     );
     assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
 }
+
+#[tokio::test]
+async fn lost_answers_apply_the_write_then_answer_504_and_are_counted() {
+    let h = Harness::new().await;
+    let id = h
+        .standin
+        .create_organization("A", Some("X"), &[("plan", "free")]);
+    h.standin.lose_next_answers(1);
+    // A read passes untouched and does not use up the switch.
+    assert_eq!(h.get("/api/v1/organizations:external/X").await.status, 200);
+    // A write that is refused was not applied: its answer is not lost either.
+    let uri = format!("/api/v1/organizations/{id}");
+    let refused = h.call("PATCH", &uri, Some(json!({"bogus": 1}))).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(h.standin.lost_answers(), 0);
+    let body = json!({"metadata": {"plan": "pro"}});
+    let lost = h.call("PATCH", &uri, Some(body.clone())).await;
+    assert_eq!(lost.status, 504);
+    assert_eq!(lost.json["code"], 4);
+    assert_eq!(lost.json["details"][0]["error_code"], "DEADLINE_EXCEEDED");
+    assert_eq!(h.standin.organization(&id).unwrap().metadata["plan"], "pro");
+    assert_eq!(h.standin.lost_answers(), 1);
+    let log = h.standin.requests();
+    let flags: Vec<(u16, bool)> = log
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| (r.status.unwrap(), r.lost))
+        .collect();
+    assert_eq!(flags, [(200, false), (400, false), (504, true)]);
+    // Only as many as scripted: the next write is answered.
+    assert_eq!(h.call("PATCH", &uri, Some(body)).await.status, 200);
+    assert_eq!(h.standin.lost_answers(), 1);
+}

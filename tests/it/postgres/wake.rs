@@ -1,12 +1,12 @@
 //! A job one replica commits wakes the workers of another at once (LISTEN/NOTIFY), not at
 //! their next poll.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgsync::config::Settings;
 use scalekit_standin::StandIn;
 
-use super::{TestDb, on};
+use super::on;
 use crate::helpers::*;
 use crate::semantics::support::{BASE, subscription};
 
@@ -30,20 +30,18 @@ async fn replica(db: &TestDb, standin: &StandIn, run_workers: bool) -> TestApp {
 
 /// Waits until the organization shows `seats`, failing after [`BOUND`].
 async fn wait_for_seats(standin: &StandIn, seats: u64) {
-    let started = Instant::now();
-    let shown = || {
-        standin
+    let want = Some(seats.to_string());
+    wait_for_ok(BOUND, &format!("seats {seats}"), async || {
+        let shown = standin
             .organization_by_external_id(ORG)
-            .and_then(|o| o.metadata.get("seats").cloned())
-    };
-    while shown() != Some(seats.to_string()) {
-        assert!(
-            started.elapsed() < BOUND,
-            "seats {seats} not applied within {BOUND:?} (shown: {:?})",
-            shown()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .and_then(|o| o.metadata.get("seats").cloned());
+        if shown == want {
+            Ok(())
+        } else {
+            Err(format!("shown: {shown:?}"))
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

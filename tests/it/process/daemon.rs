@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use scalekit_standin::StandIn;
 
@@ -88,26 +88,22 @@ impl Daemon {
             addr: format!("127.0.0.1:{port}"),
         };
         let http = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
+        wait_for_ok(Duration::from_secs(30), "/healthz", async || {
             if let Ok(r) = http
                 .get(format!("http://{}/healthz", daemon.addr))
                 .send()
                 .await
                 && r.status() == 200
             {
-                return daemon;
+                return Ok(());
             }
             if let Some(status) = daemon.child.try_wait().unwrap() {
                 panic!("the daemon exited with {status}: {}", daemon_log(dir));
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no /healthz: {}",
-                daemon_log(dir)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Err(daemon_log(dir))
+        })
+        .await;
+        daemon
     }
 
     /// Sends SIGTERM.
@@ -122,17 +118,10 @@ impl Daemon {
 
     /// Waits for the process to exit, at most `limit`.
     pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the daemon did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_ok(limit, "the daemon's exit", async || {
+            self.child.try_wait().unwrap().ok_or("still running")
+        })
+        .await
     }
 }
 
@@ -149,16 +138,4 @@ pub(super) fn db_url(dir: &Path) -> String {
 
 pub(super) fn daemon_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
-}
-
-/// Polls `done` every 50 ms, failing after `limit` with `what`.
-pub(super) async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what} not reached within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

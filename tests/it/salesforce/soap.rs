@@ -2,7 +2,6 @@
 //! the POST, and the Ack / fault checks.
 
 use orgsync::sources::sfid;
-use orgsync::store::{EventFilter, EventRow};
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;
@@ -141,20 +140,6 @@ pub fn assert_fault((status, body): &(u16, String), code: &str, reason: &str) {
     } else {
         assert!(faultstring.contains(reason), "{reason}: {body}");
     }
-}
-
-/// Every stored event, oldest first.
-pub async fn events(app: &TestApp) -> Vec<EventRow> {
-    let mut rows = app
-        .store
-        .list_events(&EventFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    rows.reverse();
-    rows
 }
 
 /// How many PATCH calls the stand-in received.

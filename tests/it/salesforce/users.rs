@@ -32,13 +32,6 @@ fn account_fixture() -> Vec<u8> {
     fixture(ACCOUNT_FIXTURE)
 }
 
-async fn no_dead_or_pending(app: &TestApp) {
-    for state in [JobState::Dead, JobState::Pending] {
-        let jobs = app.jobs(Some(state)).await;
-        assert!(jobs.is_empty(), "{jobs:?}");
-    }
-}
-
 #[tokio::test]
 async fn a_contact_becomes_a_user_in_its_accounts_organization_without_an_invitation() {
     let standin = standin_with_org().await;

@@ -3,9 +3,8 @@
 
 use orgsync::config::Settings;
 use orgsync::rules::RuleSet;
-use orgsync::sources::{parse_unverified, stripe_signature_header};
+use orgsync::sources::parse_unverified;
 use orgsync::store::{IngestItem, Store};
-use orgsync::worker::now_ms;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -27,23 +26,6 @@ pub(crate) fn subscription(id: &str, created: i64, org: &str, status: &str, seat
     object["status"] = status.into();
     object["items"]["data"][0]["quantity"] = seats.into();
     serde_json::to_vec(&event).unwrap()
-}
-
-/// POSTs a Stripe body to `addr`, signed now.
-pub(crate) async fn post_signed(
-    http: &reqwest::Client,
-    addr: &str,
-    body: &[u8],
-) -> Result<u16, reqwest::Error> {
-    let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);
-    let response = http
-        .post(format!("http://{addr}/webhooks/stripe"))
-        .header("stripe-signature", header)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await?;
-    Ok(response.status().as_u16())
 }
 
 /// Stores `body` as if it had arrived at `now_ms` (the test's way to age a job).
