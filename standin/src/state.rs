@@ -160,6 +160,8 @@ pub struct Inner {
     pub token_faults: VecDeque<Fault>,
     /// Delay added to every `/api` answer.
     pub latency: Duration,
+    /// While true, `/api` answers are held back (after their change is made).
+    pub held: tokio::sync::watch::Sender<bool>,
     /// Merge a PATCHed metadata map into the stored one instead of replacing it.
     pub merge_metadata: bool,
     /// 400 (default) or 409 for duplicate external ids and emails.
@@ -184,6 +186,7 @@ impl Default for Inner {
             api_faults: VecDeque::new(),
             token_faults: VecDeque::new(),
             latency: Duration::ZERO,
+            held: tokio::sync::watch::Sender::new(false),
             merge_metadata: false,
             duplicate_status: 400,
             requests: Vec::new(),

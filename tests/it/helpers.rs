@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orgsync::app::{App, AppError};
+use orgsync::clock::{Clock, ManualClock};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::{JobRow, JobState, Store};
-use orgsync::worker::{BatchReport, Outcome, Worker, now_ms};
+use orgsync::worker::{BatchReport, Outcome, Worker};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,9 @@ pub struct TestOptions {
     pub extra_config: Option<String>,
     /// Adjusts the loaded settings (knobs with no environment variable).
     pub tune: Option<Tune>,
+    /// Runs the daemon on this clock, which moves only when the test advances it (else
+    /// on the wall clock).
+    pub clock: Option<ManualClock>,
 }
 
 impl Default for TestOptions {
@@ -59,6 +63,7 @@ impl Default for TestOptions {
             env: vec![],
             extra_config: None,
             tune: None,
+            clock: None,
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct TestApp {
     pub data_dir: Arc<tempfile::TempDir>,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// The daemon's clock (what deliveries are signed at).
+    pub clock: Clock,
     token: CancellationToken,
     handle: JoinHandle<Result<(), AppError>>,
 }
@@ -152,7 +159,13 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if let Some(tune) = options.tune {
         tune(&mut settings);
     }
-    let app = App::build(settings, &lookup).await.expect("the app builds");
+    let clock = options
+        .clock
+        .as_ref()
+        .map_or_else(Clock::system, ManualClock::clock);
+    let app = App::build_with_clock(settings, &lookup, clock.clone())
+        .await
+        .expect("the app builds");
     let addr = app.local_addr();
     let admin_addr = app.admin_addr();
     let store = app.store().clone();
@@ -167,9 +180,15 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         worker,
         data_dir,
         http: reqwest::Client::new(),
+        clock,
         token,
         handle,
     }
+}
+
+/// The wall clock now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    Clock::system().now_ms()
 }
 
 /// The committed default config.
@@ -221,7 +240,7 @@ impl TestApp {
 
     /// POSTs `body` to `/webhooks/stripe`, signed now with the test secret.
     pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
-        let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);
+        let header = stripe_signature_header(STRIPE_SECRET, self.clock.now_ms() / 1000, body);
         self.post_stripe_with(body, &header).await
     }
 

@@ -7,7 +7,6 @@ use orgsync::sources::SignatureEncoding;
 use orgsync::sources::hmac::hmac_signature;
 use orgsync::sources::standard_webhooks_signature;
 use orgsync::store::JobState;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 use serde_json::{Value, json};
 

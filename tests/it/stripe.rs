@@ -2,7 +2,6 @@
 
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::EventFilter;
-use orgsync::worker::now_ms;
 use serde_json::Value;
 
 use crate::helpers::*;

@@ -239,7 +239,7 @@ async fn bad_environment_urls_are_refused_at_construction() {
     let standin = StandIn::new();
     let mut settings = config(&standin);
     settings.environment_url = "https://acme.scalekit.com/api".into();
-    let err = ScalekitClient::new(settings).unwrap_err();
+    let err = ScalekitClient::new(settings, crate::clock::Clock::system()).unwrap_err();
     assert!(
         err.to_string().contains("SCALEKIT_ENVIRONMENT_URL"),
         "{err}"

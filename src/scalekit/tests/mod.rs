@@ -35,7 +35,7 @@ async fn start_with(adjust: impl FnOnce(&mut ScalekitConfig)) -> (StandIn, Scale
     let standin = StandIn::start().await.unwrap();
     let mut settings = config(&standin);
     adjust(&mut settings);
-    let client = ScalekitClient::new(settings).unwrap();
+    let client = ScalekitClient::new(settings, crate::clock::Clock::system()).unwrap();
     (standin, client)
 }
 

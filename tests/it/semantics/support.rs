@@ -5,7 +5,6 @@ use orgsync::config::Settings;
 use orgsync::rules::RuleSet;
 use orgsync::sources::{parse_unverified, stripe_signature_header};
 use orgsync::store::{IngestItem, Store};
-use orgsync::worker::now_ms;
 use serde_json::Value;
 
 use crate::helpers::*;
