@@ -86,6 +86,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The daemon's clock (what deliveries are signed at).
     pub clock: Clock,
+    /// The hands of that clock, when it is a manual one.
+    hand: Option<ManualClock>,
     token: CancellationToken,
     handle: JoinHandle<Result<(), AppError>>,
 }
@@ -181,6 +183,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         data_dir,
         http: reqwest::Client::new(),
         clock,
+        hand: options.clock,
         token,
         handle,
     }
@@ -277,8 +280,9 @@ impl TestApp {
         reports
     }
 
-    /// Runs the worker step until `done()` holds (waiting for due retries in between),
-    /// failing after `limit`.
+    /// Runs the worker step until `done()` holds, failing after `limit`. In between it
+    /// waits for due retries: on a manual clock by moving it 100 ms at a time, else by
+    /// waiting for the wall clock.
     pub async fn drain_until(&self, limit: Duration, done: impl Fn() -> bool) {
         let started = Instant::now();
         while !done() {
@@ -287,7 +291,10 @@ impl TestApp {
                 "condition not reached within {limit:?}"
             );
             if self.drain().await.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                match &self.hand {
+                    Some(hand) => _ = hand.advance(Duration::from_millis(100)),
+                    None => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
             }
         }
     }

@@ -355,7 +355,10 @@ async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() 
     let app = spawn_app_with(TestOptions {
         standin: Some(standin.clone()),
         run_workers: true,
-        tune: Some(Box::new(|s| s.worker.lease_seconds = 5)),
+        tune: Some(Box::new(|s| {
+            s.worker.lease_seconds = 5;
+            s.scalekit.request_timeout_seconds = 300; // the held answer never times out
+        })),
         clock: Some(hand.clone()),
         ..Default::default()
     })
