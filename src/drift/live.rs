@@ -14,6 +14,8 @@ const MAX_RATE_WAITS: u32 = 5;
 const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest single wait.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// A next read further ahead than this (ms) means the wall clock went back.
+const CLOCK_JUMP_MS: i64 = 60_000;
 
 /// A reader of live objects; reads are spaced to at most `reads_per_second`.
 #[derive(Debug)]
@@ -81,6 +83,9 @@ impl LiveReader {
         };
         let clock = self.client.clock();
         let now = clock.now_ms();
+        if self.next_ms > now.saturating_add(CLOCK_JUMP_MS) {
+            self.next_ms = now; // the wall clock went back: pace afresh
+        }
         if self.next_ms > now {
             clock.sleep_until(self.next_ms).await;
         }

@@ -1,9 +1,12 @@
 //! Delivery semantics in one process: coalescing, staleness with tie-breaking,
-//! `on_missing = "retry"` up to the maximum age, the client-side rate limit, and the lease heartbeat.
+//! `on_missing = "retry"` up to the maximum age, and the client-side rate limit, on the
+//! daemon's manual clock; the lease heartbeat and scheduled pruning in `lease` and `prune`.
 
+mod lease;
+mod prune;
 pub(crate) mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgsync::clock::ManualClock;
 use orgsync::store::JobState;
@@ -13,10 +16,10 @@ use rand::seq::SliceRandom;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;
-use support::{BASE, ingest_at, subscription};
+use support::{BASE, ingest_at, settle, subscription};
 
 /// `(method, path)` of every `/api` call the stand-in saw for `org`'s lookups and writes.
-fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
+pub(crate) fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
     standin
         .requests()
         .into_iter()
@@ -25,7 +28,7 @@ fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
         .collect()
 }
 
-fn field(standin: &StandIn, org: &str, key: &str) -> Option<String> {
+pub(crate) fn field(standin: &StandIn, org: &str, key: &str) -> Option<String> {
     standin
         .organization_by_external_id(org)?
         .metadata
@@ -260,15 +263,6 @@ async fn retry_ends_dead_at_the_maximum_age_with_the_reason() {
     app.stop().await;
 }
 
-/// Waits (a bounded real time) until `done` holds; the daemon's clock does not move.
-async fn settle(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let limit = Instant::now() + Duration::from_secs(30);
-    while !done().await {
-        assert!(Instant::now() < limit, "{what}: not reached");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_client_side_rate_limit_holds() {
     const RATE: usize = 8;
@@ -327,80 +321,6 @@ async fn the_client_side_rate_limit_holds() {
         starts[20] - starts[0] >= 2500,
         "21 requests at {RATE}/s within {} ms of the clock",
         starts[20] - starts[0]
-    );
-    app.stop().await;
-}
-
-/// The latest lease expiry of `target_key`'s running jobs, read from the SQLite file.
-async fn lease_expiry(db: &mut sqlx::SqliteConnection, target_key: &str) -> Option<i64> {
-    sqlx::query_scalar(
-        "SELECT MAX(lease_expires_ms) FROM jobs WHERE target_key = ?1 AND state = 'running'",
-    )
-    .bind(target_key)
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
-
-#[tokio::test]
-async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() {
-    use sqlx::Connection;
-    const LEASE_MS: i64 = 5_000;
-    let hand = ManualClock::at_system_now();
-    let standin = StandIn::start().await.unwrap();
-    standin.create_organization("Slow", Some("org_slow"), &[]);
-    // The lookup's answer is held while the clock runs through three leases; four workers
-    // poll all along.
-    standin.hold_answers(true);
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin.clone()),
-        run_workers: true,
-        tune: Some(Box::new(|s| {
-            s.worker.lease_seconds = 5;
-            s.scalekit.request_timeout_seconds = 300; // the held answer never times out
-        })),
-        clock: Some(hand.clone()),
-        ..Default::default()
-    })
-    .await;
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.path().join("orgsync.db").display()
-    );
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let body = subscription("evt_slow_1", BASE, "org_slow", "active", 1);
-    assert_eq!(app.post_stripe(&body).await.status(), 200);
-    settle("the first lookup", async || !api_calls(&standin).is_empty()).await;
-    // A second change for the same target waits for the first batch to end.
-    let body = subscription("evt_slow_2", BASE + 1, "org_slow", "active", 2);
-    assert_eq!(app.post_stripe(&body).await.status(), 200);
-    let claimed = hand.now_ms();
-    while hand.now_ms() < claimed + 3 * LEASE_MS {
-        // Every renewal due by now was made: the lease reaches past the next step.
-        let renewed = hand.now_ms() + LEASE_MS - LEASE_MS / 3;
-        settle("the lease renewal", async || {
-            lease_expiry(&mut db, "org:org_slow")
-                .await
-                .is_some_and(|until| until >= renewed)
-        })
-        .await;
-        hand.advance(Duration::from_secs(1));
-    }
-    assert_eq!(
-        api_calls(&standin).len(),
-        1,
-        "another worker took the target"
-    );
-    standin.hold_answers(false);
-    settle("the second change", async || {
-        field(&standin, "org_slow", "seats").as_deref() == Some("2")
-    })
-    .await;
-    let methods: Vec<String> = api_calls(&standin).into_iter().map(|(m, _)| m).collect();
-    assert_eq!(
-        methods,
-        ["GET", "PATCH", "GET", "PATCH"],
-        "one worker at a time per target"
     );
     app.stop().await;
 }

@@ -1,5 +1,8 @@
 //! Shared by the semantics, process and convergence tests: synthetic Stripe events, a
-//! signed POST, storing an event "in the past", and a daemon built from adjusted settings.
+//! signed POST, storing an event "in the past", a daemon built from adjusted settings, and
+//! a bounded wait for a condition.
+
+use std::time::{Duration, Instant};
 
 use orgsync::config::Settings;
 use orgsync::rules::RuleSet;
@@ -61,4 +64,13 @@ pub(crate) async fn ingest_at(store: &Store, body: &[u8], now_ms: i64) {
         .ingest(None, &[IngestItem { event, normalized }], now_ms)
         .await
         .unwrap();
+}
+
+/// Waits (a bounded real time) until `done` holds; the daemon's clock does not move.
+pub(crate) async fn settle(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let limit = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < limit, "{what}: not reached");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
