@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use orgsync::app::{App, AppError};
+use orgsync::clock::Clock;
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -311,7 +311,8 @@ impl Db {
 
 /// POSTs a Stripe body signed now; panics unless it is acknowledged.
 async fn post(client: &reqwest::Client, url: &str, body: String) {
-    let signature = stripe_signature_header(SECRET, now_ms() / 1000, body.as_bytes());
+    let signature =
+        stripe_signature_header(SECRET, Clock::system().now_ms() / 1000, body.as_bytes());
     let response = client
         .post(url)
         .header("stripe-signature", signature)

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{DatabaseSettings, ScalekitSettings, Settings};
 use crate::http::{self, AppState, ConnectionLimits, SourceSlot, WorkersStatus};
 use crate::rules::{RuleError, RuleSet};
@@ -71,6 +72,15 @@ impl App {
         settings: Settings,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, AppError> {
+        Self::build_with_clock(settings, env, Clock::system()).await
+    }
+
+    /// [`App::build`] with the time taken from `clock` everywhere (tests pass a manual one).
+    pub async fn build_with_clock(
+        settings: Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+        clock: Clock,
+    ) -> Result<Self, AppError> {
         let sources = build_sources(&settings, env)?;
         let names: Vec<&str> = sources.keys().map(String::as_str).collect();
         let rules = RuleSet::compile(&settings.rules, &names)?;
@@ -79,7 +89,7 @@ impl App {
         let mut scalekit = None;
         let (workers, status) = match scalekit_config(&settings.scalekit) {
             Ok(config) => {
-                let client = ScalekitClient::new(config)?;
+                let client = ScalekitClient::new(config, clock.clone())?;
                 scalekit = Some(client.clone());
                 let process = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
                 let workers = (0..settings.worker.concurrency)
@@ -92,6 +102,7 @@ impl App {
                             &settings.worker,
                             owner,
                             health.clone(),
+                            clock.clone(),
                         ))
                     })
                     .collect();
@@ -122,6 +133,7 @@ impl App {
             admin_token: settings.server.admin_token.clone(),
             scalekit,
             drift: settings.drift.clone(),
+            clock,
         });
         Ok(Self {
             listener: Some(listener),
@@ -189,6 +201,7 @@ impl App {
             tasks.spawn(prune_periodically(
                 store,
                 self.settings.database.clone(),
+                self.state.clock.clone(),
                 token,
             ));
         }
@@ -198,6 +211,7 @@ impl App {
                 client.clone(),
                 self.state.rules.clone(),
                 self.settings.drift.clone(),
+                self.state.clock.clone(),
                 token.clone(),
             ));
         }
@@ -285,17 +299,19 @@ async fn stop_workers(mut tasks: JoinSet<()>, workers: &[Arc<Worker>], grace: Du
     }
 }
 
-/// Deletes what the retention allows, now and then every `prune_interval_minutes`, until
-/// `token` is cancelled.
-async fn prune_periodically(store: Store, settings: DatabaseSettings, token: CancellationToken) {
+/// Deletes what the retention allows, now and then every `prune_interval_minutes` of
+/// `clock`'s time, until `token` is cancelled.
+async fn prune_periodically(
+    store: Store,
+    settings: DatabaseSettings,
+    clock: Clock,
+    token: CancellationToken,
+) {
     let interval = Duration::from_secs(settings.prune_interval_minutes.saturating_mul(60));
     let retention =
         i64::try_from(settings.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
     loop {
-        match store
-            .prune(worker::now_ms().saturating_sub(retention))
-            .await
-        {
+        match store.prune(clock.now_ms().saturating_sub(retention)).await {
             Ok(report) if report != PruneReport::default() => tracing::info!(
                 jobs = report.jobs,
                 events = report.events,
@@ -307,7 +323,7 @@ async fn prune_periodically(store: Store, settings: DatabaseSettings, token: Can
         }
         tokio::select! {
             _ = token.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = clock.sleep(interval) => {}
         }
     }
 }

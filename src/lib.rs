@@ -18,10 +18,12 @@
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
 //!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
 //!   Prometheus recorder.
-//! - [`model`] holds the domain types every layer shares.
+//! - [`model`] holds the domain types every layer shares; [`clock`] is the one source of
+//!   "now" and of timed waits (the wall clock in the daemon, a manual one in tests).
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod drift;
 pub mod http;

@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use orgsync::clock::Clock;
 use orgsync::config::Settings;
 use orgsync::sources::{Delivery, Source};
-use orgsync::worker::now_ms;
 use serde_json::json;
 use sqlx::Connection;
 use tokio::sync::OnceCell;
@@ -189,7 +189,7 @@ async fn spawn_baseline() -> String {
             headers: &headers,
             query: None,
             body: &body,
-            now_unix: now_ms() / 1000,
+            now_unix: Clock::system().now_ms() / 1000,
         };
         match source.receive(&delivery) {
             Ok(_) => StatusCode::OK,

@@ -109,7 +109,7 @@ fn rss_mb(child: &Child) -> f64 {
 /// One event per organization and ten pending jobs each, due now.
 async fn fill(url: &str) {
     let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-    let now = orgsync::worker::now_ms();
+    let now = orgsync::clock::Clock::system().now_ms();
     let events = format!(
         "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms,
                              received_at_ms, payload, verification, status)

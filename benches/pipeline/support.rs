@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use orgsync::app::App;
+use orgsync::clock::Clock;
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::Store;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -119,7 +119,8 @@ impl Daemon {
 /// Sends one signed delivery; panics on anything but a 2xx (a benchmark must not measure
 /// refusals).
 pub async fn send(client: &reqwest::Client, url: &str, body: String) {
-    let signature = stripe_signature_header(SECRET, now_ms() / 1000, body.as_bytes());
+    let signature =
+        stripe_signature_header(SECRET, Clock::system().now_ms() / 1000, body.as_bytes());
     let response = client
         .post(url)
         .header("stripe-signature", signature)

@@ -6,12 +6,12 @@ use std::num::NonZeroU32;
 use anyhow::Context;
 
 use crate::app::scalekit_config;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::drift::{DriftOptions, LiveReader, check, render_diff, render_drift, repair};
 use crate::rules::RuleSet;
 use crate::scalekit::ScalekitClient;
 use crate::store::{ReplayFilter, Store};
-use crate::worker::now_ms;
 
 /// `orgsync drift …`: which targets, and whether to write orgsync's values back.
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ fn live_reader(settings: &Settings) -> anyhow::Result<LiveReader> {
     let config = scalekit_config(&settings.scalekit).map_err(|missing| {
         anyhow::anyhow!("{missing} not set: reading live Scalekit objects needs the credentials")
     })?;
-    let client = ScalekitClient::new(config)?;
+    let client = ScalekitClient::new(config, Clock::system())?;
     Ok(LiveReader::new(
         client,
         NonZeroU32::new(settings.drift.reads_per_second),
@@ -61,14 +61,21 @@ pub(super) async fn drift(settings: &Settings, args: DriftArgs) -> anyhow::Resul
         target: args.target,
         limit: args.limit,
     };
-    let report = check(&store, &mut reader, &rules, &options, now_ms()).await?;
+    let report = check(
+        &store,
+        &mut reader,
+        &rules,
+        &options,
+        Clock::system().now_ms(),
+    )
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", render_drift(&report));
     }
     if args.repair {
-        let summary = repair(&store, &report, now_ms())
+        let summary = repair(&store, &report, Clock::system().now_ms())
             .await
             .context("enqueueing the repairs")?;
         match summary.event_id {

@@ -18,12 +18,12 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, scalekit_config};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::rules::{RuleSet, describe};
 use crate::scalekit::ScalekitClient;
 use crate::sources::{Source, SourceConfig, SourceConfigError};
 use crate::store::Store;
-use crate::worker::now_ms;
 
 /// orgsync links billing and CRM webhooks to Scalekit organizations and users.
 #[derive(Debug, Parser)]
@@ -220,7 +220,7 @@ async fn send(
 ) -> anyhow::Result<()> {
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let source = Source::from_config(source_config(settings, name)?, env)?;
-    let signed = source.sign(&body, now_ms() / 1000);
+    let signed = source.sign(&body, Clock::system().now_ms() / 1000);
     let base = url.unwrap_or_else(|| local_url(settings));
     let mut target = format!("{}/webhooks/{name}", base.trim_end_matches('/'));
     if let Some(query) = &signed.query {
@@ -247,7 +247,9 @@ async fn doctor(settings: &Settings) -> anyhow::Result<()> {
     let config = scalekit_config(&settings.scalekit)
         .map_err(|missing| anyhow::anyhow!("{missing} not set"))?;
     let url = config.environment_url.clone();
-    ScalekitClient::new(config)?.check_credentials().await?;
+    ScalekitClient::new(config, Clock::system())?
+        .check_credentials()
+        .await?;
     println!("Scalekit at {url}: credentials accepted");
     Ok(())
 }

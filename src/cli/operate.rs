@@ -3,10 +3,10 @@
 use anyhow::bail;
 use clap::Subcommand;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::rules::{RuleSet, describe};
 use crate::store::{EventFilter, JobState, ReplayFilter, Store};
-use crate::worker::now_ms;
 
 /// `orgsync replay …`: which events, and whether to only show what would change.
 #[derive(Debug, clap::Args)]
@@ -107,7 +107,7 @@ pub(super) async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Res
         &rules,
         &filter,
         dry_run,
-        now_ms(),
+        Clock::system().now_ms(),
         |stored, normalized| {
             if dry_run {
                 println!(
@@ -136,7 +136,7 @@ pub(super) async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::R
             }
         }
         JobsCommand::Retry { id } => {
-            if !store.retry_job(id, now_ms()).await? {
+            if !store.retry_job(id, Clock::system().now_ms()).await? {
                 bail!("job {id} is not dead or skipped (see `orgsync jobs list`)");
             }
             println!("job {id} will run again now");
@@ -178,8 +178,9 @@ pub(super) async fn prune(settings: &Settings, older_than_days: Option<u64>) -> 
         bail!("retention is 0 days (keep everything); pass --older-than-days N to prune anyway");
     }
     let store = Store::connect(&settings.database.url).await?;
-    let cutoff =
-        now_ms().saturating_sub(i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX));
+    let cutoff = Clock::system()
+        .now_ms()
+        .saturating_sub(i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX));
     let report = store.prune(cutoff).await?;
     println!(
         "pruned {} jobs, {} events and {} deliveries older than {days} days",

@@ -5,8 +5,6 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::model::{ExternalId, TargetKind};
 use crate::scalekit::{FailureClass, ScalekitClient, ScalekitObject};
 
@@ -16,6 +14,8 @@ const MAX_RATE_WAITS: u32 = 5;
 const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest single wait.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// A next read further ahead than this (ms) means the wall clock went back.
+const CLOCK_JUMP_MS: i64 = 60_000;
 
 /// A reader of live objects; reads are spaced to at most `reads_per_second`.
 #[derive(Debug)]
@@ -24,8 +24,8 @@ pub struct LiveReader {
     client: ScalekitClient,
     /// Time between two reads, when capped.
     spacing: Option<Duration>,
-    /// The earliest start of the next read.
-    next: Instant,
+    /// The earliest start of the next read, in unix milliseconds of the client's clock.
+    next_ms: i64,
 }
 
 impl LiveReader {
@@ -35,7 +35,7 @@ impl LiveReader {
         Self {
             client,
             spacing: reads_per_second.map(|n| Duration::from_secs(1) / n.get()),
-            next: Instant::now(),
+            next_ms: 0,
         }
     }
 
@@ -65,7 +65,7 @@ impl LiveReader {
                 FailureClass::RateLimited { retry_after } if attempt < MAX_RATE_WAITS => {
                     let pause = retry_after.unwrap_or(wait).min(MAX_WAIT);
                     tracing::debug!(?pause, "Scalekit rate-limited a read; waiting");
-                    tokio::time::sleep(pause).await;
+                    self.client.clock().sleep(pause).await;
                     wait = (wait * 2).min(MAX_WAIT);
                 }
                 _ => return Err(error.to_string()),
@@ -81,10 +81,15 @@ impl LiveReader {
         let Some(spacing) = self.spacing else {
             return;
         };
-        let now = Instant::now();
-        if self.next > now {
-            tokio::time::sleep_until(self.next).await;
+        let clock = self.client.clock();
+        let now = clock.now_ms();
+        if self.next_ms > now.saturating_add(CLOCK_JUMP_MS) {
+            self.next_ms = now; // the wall clock went back: pace afresh
         }
-        self.next = self.next.max(now) + spacing;
+        if self.next_ms > now {
+            clock.sleep_until(self.next_ms).await;
+        }
+        let spacing_ms = i64::try_from(spacing.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
+        self.next_ms = self.next_ms.max(now).saturating_add(spacing_ms);
     }
 }

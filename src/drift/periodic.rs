@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{DriftOptions, DriftReport, LiveReader, check};
+use crate::clock::Clock;
 use crate::config::DriftSettings;
 use crate::rules::RuleSet;
 use crate::scalekit::ScalekitClient;
 use crate::store::Store;
-use crate::worker::now_ms;
 
 /// `orgsync_drifted_keys`: keys whose live value differed from orgsync's at the last full
 /// check (periodic, or `GET /admin/drift` without filters).
@@ -35,12 +35,14 @@ pub fn record_metrics(report: &DriftReport) {
     metrics::gauge!(LAST_CHECK).set(report.checked_at_ms as f64 / 1000.0);
 }
 
-/// Checks for drift now and then every `interval_minutes` until `token` is cancelled.
+/// Checks for drift now and then every `interval_minutes` of `clock`'s time until `token`
+/// is cancelled.
 pub async fn run_periodically(
     store: Store,
     client: ScalekitClient,
     rules: RuleSet,
     settings: DriftSettings,
+    clock: Clock,
     token: CancellationToken,
 ) {
     let interval = Duration::from_secs(settings.interval_minutes.saturating_mul(60));
@@ -53,7 +55,7 @@ pub async fn run_periodically(
     loop {
         let checked = tokio::select! {
             _ = token.cancelled() => return,
-            checked = check(&store, &mut reader, &rules, &options, now_ms()) => checked,
+            checked = check(&store, &mut reader, &rules, &options, clock.now_ms()) => checked,
         };
         match checked {
             Ok(report) => {
@@ -72,7 +74,7 @@ pub async fn run_periodically(
         }
         tokio::select! {
             _ = token.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = clock.sleep(interval) => {}
         }
     }
 }

@@ -24,7 +24,6 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::store::{EventFilter, EventRow, JobRow, JobState, StoreError};
-use crate::worker::now_ms;
 
 /// Rows a list returns when the caller names no `limit`.
 const DEFAULT_LIMIT: i64 = 50;
@@ -272,7 +271,7 @@ async fn retry_job(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let id = path_id(id)?;
-    if state.store.retry_job(id, now_ms()).await? {
+    if state.store.retry_job(id, state.clock.now_ms()).await? {
         tracing::info!(job = id, "job retried by the operator");
         state.wake.notify_waiters();
         return Ok(Json(json!({ "retried": id })));
@@ -291,7 +290,7 @@ async fn retry_dead(
     _: Admin,
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Value>, AdminError> {
-    let retried = state.store.retry_dead(now_ms()).await?;
+    let retried = state.store.retry_dead(state.clock.now_ms()).await?;
     if retried > 0 {
         tracing::info!(jobs = retried, "dead jobs retried by the operator");
         state.wake.notify_waiters();

@@ -50,6 +50,8 @@ pub struct AppState {
     pub scalekit: Option<crate::scalekit::ScalekitClient>,
     /// `[drift]`: the read cap of drift checks and diffs.
     pub drift: crate::config::DriftSettings,
+    /// Where "now" comes from (what the store records and signatures are checked at).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {

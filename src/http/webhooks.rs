@@ -13,7 +13,6 @@ use super::AppState;
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
 use crate::telemetry;
-use crate::worker::now_ms;
 use tracing::Instrument;
 
 /// Receives one delivery for the named source; its log lines carry a request id, which the
@@ -55,7 +54,7 @@ async fn receive_delivery(
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
     };
     let started = Instant::now();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let delivery = Delivery {
         headers: &headers,
         query: query.as_deref(),

@@ -28,6 +28,7 @@ use std::time::Duration;
 use reqwest::Method;
 use secrecy::SecretString;
 
+use crate::clock::Clock;
 use crate::model::{ExternalId, TargetKind};
 
 pub use errors::{FailureClass, Operation, ScalekitError};
@@ -73,9 +74,9 @@ impl fmt::Debug for ScalekitClient {
 const DISPLAY_NAME_MAX: usize = 200;
 
 impl ScalekitClient {
-    /// Builds a client; fails when the environment URL is not a bare `http(s)://host[:port]`.
-    /// Makes no request.
-    pub fn new(config: ScalekitConfig) -> Result<Self, ScalekitError> {
+    /// Builds a client that paces itself by `clock`; fails when the environment URL is not a
+    /// bare `http(s)://host[:port]`. Makes no request.
+    pub fn new(config: ScalekitConfig, clock: Clock) -> Result<Self, ScalekitError> {
         let base = base_url(&config.environment_url)?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
@@ -93,9 +94,15 @@ impl ScalekitClient {
                 client_secret: config.client_secret,
                 max_retry_after: config.max_retry_after,
                 tokens: auth::TokenCache::default(),
-                throttle: ratelimit::Throttle::new(config.requests_per_second),
+                throttle: ratelimit::Throttle::new(config.requests_per_second, clock.clone()),
+                clock,
             }),
         })
+    }
+
+    /// The clock this client paces itself by (readers spaced on top of it use it too).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// Finds an organization by external id; `Ok(None)` when Scalekit has none (404).

@@ -2,7 +2,7 @@
 //! segment per id), the bearer token with its refresh-once-on-401 rule, the rate limit and
 //! the 429 pause, and turning transport failures into [`ScalekitError`]s.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::auth::{Issued, Token, TokenCache, parse_token_response};
 use super::errors::{Operation, ScalekitError, error_detail, parse_retry_after, transport_detail};
 use super::ratelimit::Throttle;
+use crate::clock::Clock;
 
 /// What every clone of a client shares.
 pub(crate) struct Inner {
@@ -29,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenCache,
     /// Request spacing and the 429 pause.
     pub(crate) throttle: Throttle,
+    /// Where "now" comes from (an HTTP-date `Retry-After` is read against it).
+    pub(crate) clock: Clock,
 }
 
 /// A completed call other than 429: the status and the whole body.
@@ -155,7 +158,7 @@ impl Inner {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, SystemTime::now(), self.max_retry_after));
+            .and_then(|value| parse_retry_after(value, self.clock.now(), self.max_retry_after));
         let body = response
             .bytes()
             .await

@@ -9,7 +9,7 @@ mod retry;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tracing::Instrument;
 pub use merge::{MergePlan, merge};
 pub use retry::{RetryPolicy, millis};
 
+use crate::clock::Clock;
 use crate::config::WorkerSettings;
 use crate::model::TargetRef;
 use crate::scalekit::ScalekitClient;
@@ -100,16 +101,19 @@ pub struct Worker {
     batch_size: i64,
     merge_warned: AtomicBool,
     health: Arc<WorkerHealth>,
+    clock: Clock,
 }
 
 impl Worker {
-    /// A worker identified by `owner` in leases (unique per task and process).
+    /// A worker identified by `owner` in leases (unique per task and process), reading
+    /// the time from `clock`.
     pub fn new(
         store: Store,
         client: ScalekitClient,
         settings: &WorkerSettings,
         owner: String,
         health: Arc<WorkerHealth>,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
@@ -120,18 +124,22 @@ impl Worker {
             batch_size: settings.batch_size,
             merge_warned: AtomicBool::new(false),
             health,
+            clock,
         }
     }
 
     /// Hands back every job this worker still holds (after a shutdown deadline), so another
     /// process can take them at once instead of after the lease.
     pub async fn release(&self) -> Result<u64, WorkerError> {
-        Ok(self.store.release_leases(&self.owner, now_ms()).await?)
+        Ok(self
+            .store
+            .release_leases(&self.owner, self.clock.now_ms())
+            .await?)
     }
 
     /// Claims the next runnable target, applies its jobs, and records the outcome.
     pub async fn process_next(&self) -> Result<Outcome, WorkerError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let Some(batch) = self
             .store
             .claim(&self.owner, now, millis(self.lease), self.batch_size)
@@ -161,7 +169,12 @@ impl Worker {
         };
         let recorded = self
             .store
-            .finish(&self.owner, &batch.target_key, &decision, now_ms())
+            .finish(
+                &self.owner,
+                &batch.target_key,
+                &decision,
+                self.clock.now_ms(),
+            )
             .await?;
         if recorded == 0 && !decision.outcomes.is_empty() {
             tracing::warn!(
@@ -175,13 +188,13 @@ impl Worker {
             });
         }
         let report = tally(&batch.target_key, &decision);
-        log_report(&report, &decision.outcomes);
+        log_report(&report, &decision.outcomes, self.clock.now_ms());
         count_report(&report);
         Ok(report)
     }
 
     async fn decide(&self, batch: &ClaimedBatch) -> Result<apply::Decision, WorkerError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let Some(first) = batch.jobs.first() else {
             return Ok(apply::Decision::default());
         };
@@ -243,14 +256,12 @@ impl Worker {
         batch: &ClaimedBatch,
         work: impl Future<Output = Result<T, WorkerError>>,
     ) -> Result<Option<T>, WorkerError> {
-        let mut tick = tokio::time::interval(self.lease / 3);
-        tick.tick().await;
         tokio::pin!(work);
         loop {
             tokio::select! {
                 result = &mut work => return result.map(Some),
-                _ = tick.tick() => {
-                    let until = now_ms() + millis(self.lease);
+                _ = self.clock.sleep(self.lease / 3) => {
+                    let until = self.clock.now_ms() + millis(self.lease);
                     if !self.store.extend_lease(&self.owner, &batch.target_key, until).await? {
                         return Ok(None);
                     }
@@ -286,17 +297,9 @@ pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: 
         tokio::select! {
             _ = token.cancelled() => break,
             _ = &mut notified => {}
-            _ = tokio::time::sleep(pause) => {}
+            _ = worker.clock.sleep(pause) => {}
         }
     }
-}
-
-/// The wall clock in unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(millis)
-        .unwrap_or(0)
 }
 
 fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
@@ -334,14 +337,14 @@ fn count_report(report: &BatchReport) {
     metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
 }
 
-fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {
+fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)], now_ms: i64) {
     for (id, outcome) in outcomes {
         match outcome {
             JobOutcome::Dead(reason) => tracing::error!(job = id, %reason, "job is dead"),
             JobOutcome::Retry {
                 error, run_at_ms, ..
             } => {
-                tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms(), "job will be retried")
+                tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms, "job will be retried")
             }
             _ => {}
         }

@@ -158,6 +158,12 @@ impl StandIn {
         lock(&self.shared).latency = d;
     }
 
+    /// Holds every `/api` answer (the change is made, the answer waits) while `on`; `false`
+    /// releases the held answers. Lets a test keep a call in flight as long as it needs.
+    pub fn hold_answers(&self, on: bool) {
+        lock(&self.shared).held.send_replace(on);
+    }
+
     /// Makes every issued token invalid, so the next `/api` call gets 401.
     pub fn expire_tokens(&self) {
         lock(&self.shared).tokens.clear();

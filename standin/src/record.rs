@@ -1,5 +1,5 @@
 //! The request log: every request as received, with its answer's status; plus the latency
-//! added to `/api` answers.
+//! added to `/api` answers, and the hold on them.
 
 use std::time::Instant;
 
@@ -49,8 +49,8 @@ impl RecordedRequest {
 }
 
 /// Outermost middleware: logs the request, runs it, stores the status, then delays `/api`
-/// answers by the configured latency. The change is made before the delay, so a client
-/// that times out meanwhile sees what a lost response looks like.
+/// answers by the configured latency and while they are held. The change is made before
+/// the delay, so a client that times out meanwhile sees what a lost response looks like.
 pub async fn record(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
@@ -80,16 +80,20 @@ pub async fn record(State(shared): State<Shared>, request: Request, next: Next) 
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    let latency = {
+    let (latency, mut held) = {
         let mut inner = lock(&shared);
         if let Some(entry) = inner.requests.get_mut(index) {
             entry.status = Some(response.status().as_u16());
             entry.lost = response.extensions().get::<LostAnswer>().is_some();
         }
-        inner.latency
+        (inner.latency, inner.held.subscribe())
     };
     if is_api && !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if is_api {
+        // The sender lives in the shared state, which outlives this request.
+        let _ = held.wait_for(|held| !*held).await;
     }
     response
 }

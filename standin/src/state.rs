@@ -164,6 +164,8 @@ pub struct Inner {
     pub writes_to_lose: usize,
     /// How many applied writes had their answer lost so far.
     pub lost_answers: usize,
+    /// While true, `/api` answers are held back (after their change is made).
+    pub held: tokio::sync::watch::Sender<bool>,
     /// Merge a PATCHed metadata map into the stored one instead of replacing it.
     pub merge_metadata: bool,
     /// 400 (default) or 409 for duplicate external ids and emails.
@@ -190,6 +192,7 @@ impl Default for Inner {
             latency: Duration::ZERO,
             writes_to_lose: 0,
             lost_answers: 0,
+            held: tokio::sync::watch::Sender::new(false),
             merge_metadata: false,
             duplicate_status: 400,
             requests: Vec::new(),

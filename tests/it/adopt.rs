@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use orgsync::clock::ManualClock;
 use orgsync::store::JobState;
 use scalekit_standin::{Fault, RecordedRequest, StandIn};
 
@@ -46,6 +47,7 @@ async fn signed_up_first(
 async fn app_with_account(standin: StandIn) -> TestApp {
     let app = spawn_app_with(TestOptions {
         standin: Some(standin),
+        clock: Some(ManualClock::at_system_now()), // retries come when drain_until moves it
         ..Default::default()
     })
     .await;

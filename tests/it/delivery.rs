@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use orgsync::clock::ManualClock;
 use orgsync::store::JobState;
 use scalekit_standin::{Fault, StandIn};
 
@@ -164,11 +165,14 @@ async fn rate_limits_and_server_errors_delay_but_everything_is_applied() {
             retry_after_secs: Some(1),
         },
     );
+    let hand = ManualClock::at_system_now();
     let app = spawn_app_with(TestOptions {
         standin: Some(standin),
+        clock: Some(hand.clone()),
         ..Default::default()
     })
     .await;
+    let start = hand.now_ms();
     app.post_stripe(&fixture("stripe/event.customer.subscription.updated.json"))
         .await;
     app.drain_until(Duration::from_secs(30), || {
@@ -193,6 +197,11 @@ async fn rate_limits_and_server_errors_delay_but_everything_is_applied() {
     .await;
     assert!(app.jobs(Some(JobState::Dead)).await.is_empty());
     assert!(app.jobs(Some(JobState::Pending)).await.is_empty());
+    // Two Retry-After waits of a second each, and three backoffs of at least half a second.
+    assert!(
+        hand.now_ms() - start >= 3_500,
+        "it did not wait for the retries"
+    );
     app.stop().await;
 }
 

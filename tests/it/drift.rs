@@ -5,11 +5,11 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use orgsync::clock::Clock;
 use orgsync::drift::{DriftKind, DriftOptions, DriftReport, LiveReader, check, repair};
 use orgsync::rules::RuleSet;
 use orgsync::scalekit::{ScalekitClient, ScalekitConfig};
 use orgsync::store::JobState;
-use orgsync::worker::now_ms;
 use reqwest::{Method, StatusCode};
 use scalekit_standin::{Fault, StandIn};
 use serde_json::{Value, json};
@@ -33,15 +33,15 @@ fn rules() -> RuleSet {
 
 /// A reader of the stand-in's live objects, as the CLI builds it.
 fn reader(standin: &StandIn) -> LiveReader {
-    let client = ScalekitClient::new(ScalekitConfig {
+    let config = ScalekitConfig {
         environment_url: standin.base_url(),
         client_id: scalekit_standin::CLIENT_ID.into(),
         client_secret: scalekit_standin::CLIENT_SECRET.to_owned().into(),
         request_timeout: Duration::from_secs(5),
         requests_per_second: None,
         max_retry_after: Duration::from_secs(1),
-    })
-    .unwrap();
+    };
+    let client = ScalekitClient::new(config, Clock::system()).unwrap();
     LiveReader::new(client, NonZeroU32::new(50))
 }
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orgsync::app::{App, AppError};
+use orgsync::clock::{Clock, ManualClock};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::{EventFilter, EventRow, JobRow, JobState, Store};
-use orgsync::worker::{BatchReport, Outcome, Worker, now_ms};
+use orgsync::worker::{BatchReport, Outcome, Worker};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +50,9 @@ pub struct TestOptions {
     pub extra_config: Option<String>,
     /// Adjusts the loaded settings (knobs with no environment variable).
     pub tune: Option<Tune>,
+    /// Runs the daemon on this clock, which moves only when the test advances it (else
+    /// on the wall clock).
+    pub clock: Option<ManualClock>,
 }
 
 impl Default for TestOptions {
@@ -61,6 +65,7 @@ impl Default for TestOptions {
             env: vec![],
             extra_config: None,
             tune: None,
+            clock: None,
         }
     }
 }
@@ -81,6 +86,10 @@ pub struct TestApp {
     pub data_dir: Arc<tempfile::TempDir>,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// The daemon's clock (what deliveries are signed at).
+    pub clock: Clock,
+    /// The hands of that clock, when it is a manual one.
+    hand: Option<ManualClock>,
     token: CancellationToken,
     handle: JoinHandle<Result<(), AppError>>,
 }
@@ -154,7 +163,13 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if let Some(tune) = options.tune {
         tune(&mut settings);
     }
-    let app = App::build(settings, &lookup).await.expect("the app builds");
+    let clock = options
+        .clock
+        .as_ref()
+        .map_or_else(Clock::system, ManualClock::clock);
+    let app = App::build_with_clock(settings, &lookup, clock.clone())
+        .await
+        .expect("the app builds");
     let addr = app.local_addr();
     let admin_addr = app.admin_addr();
     let store = app.store().clone();
@@ -169,9 +184,16 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         worker,
         data_dir,
         http: reqwest::Client::new(),
+        clock,
+        hand: options.clock,
         token,
         handle,
     }
+}
+
+/// The wall clock now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    Clock::system().now_ms()
 }
 
 /// The committed default config.
@@ -223,7 +245,7 @@ impl TestApp {
 
     /// POSTs `body` to `/webhooks/stripe`, signed now with the test secret.
     pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
-        let header = stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, body);
+        let header = stripe_signature_header(STRIPE_SECRET, self.clock.now_ms() / 1000, body);
         self.post_stripe_with(body, &header).await
     }
 
@@ -260,12 +282,17 @@ impl TestApp {
         reports
     }
 
-    /// Runs the worker step until `done()` holds (waiting for due retries in between),
-    /// failing after `limit`.
+    /// Runs the worker step until `done()` holds, failing after `limit`. In between it
+    /// waits for due retries: on a manual clock by moving it 100 ms at a time, else by
+    /// waiting for the wall clock.
     pub async fn drain_until(&self, limit: Duration, done: impl Fn() -> bool) {
         wait_for(limit, "the drained state", async || {
             done() || {
-                self.drain().await;
+                if self.drain().await.is_empty()
+                    && let Some(hand) = &self.hand
+                {
+                    _ = hand.advance(Duration::from_millis(100));
+                }
                 done()
             }
         })

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use orgsync::app::App;
 use orgsync::config::Settings;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::JobState;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;

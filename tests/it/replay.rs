@@ -4,7 +4,6 @@ use orgsync::config::Settings;
 use orgsync::replay::replay;
 use orgsync::rules::RuleSet;
 use orgsync::store::{EventFilter, JobState, ReplayFilter};
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;

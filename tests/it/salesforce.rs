@@ -5,7 +5,6 @@
 pub(crate) mod soap;
 mod users;
 
-use orgsync::worker::now_ms;
 use soap::*;
 
 use crate::helpers::*;

@@ -1,12 +1,15 @@
 //! Delivery semantics in one process: coalescing, staleness with tie-breaking,
-//! `on_missing = "retry"` up to the maximum age, the client-side rate limit, and the lease heartbeat.
+//! `on_missing = "retry"` up to the maximum age, and the client-side rate limit, on the
+//! daemon's manual clock; the lease heartbeat and scheduled pruning in `lease` and `prune`.
 
+mod lease;
+mod prune;
 pub(crate) mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use orgsync::clock::ManualClock;
 use orgsync::store::JobState;
-use orgsync::worker::now_ms;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -16,7 +19,7 @@ use crate::helpers::*;
 use support::{BASE, ingest_at, subscription};
 
 /// `(method, path)` of every `/api` call the stand-in saw for `org`'s lookups and writes.
-fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
+pub(crate) fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
     standin
         .requests()
         .into_iter()
@@ -25,7 +28,7 @@ fn api_calls(standin: &StandIn) -> Vec<(String, String)> {
         .collect()
 }
 
-fn field(standin: &StandIn, org: &str, key: &str) -> Option<String> {
+pub(crate) fn field(standin: &StandIn, org: &str, key: &str) -> Option<String> {
     standin
         .organization_by_external_id(org)?
         .metadata
@@ -170,7 +173,12 @@ async fn duplicates_and_reorderings_converge_to_the_newest_value() {
 
 #[tokio::test]
 async fn retry_waits_for_an_organization_created_later() {
-    let app = spawn_app().await;
+    let hand = ManualClock::at_system_now();
+    let app = spawn_app_with(TestOptions {
+        clock: Some(hand.clone()),
+        ..Default::default()
+    })
+    .await;
     let body = subscription("evt_late_1", BASE, "org_late", "active", 7);
     assert_eq!(app.post_stripe(&body).await.status(), 200);
     let reports = app.drain().await;
@@ -181,57 +189,64 @@ async fn retry_waits_for_an_organization_created_later() {
         reason.contains("no organization with external id org_late"),
         "{reason}"
     );
-    // It keeps looking (backoff of about a second in the tests)…
     let lookups = |s: &StandIn| {
         s.requests()
             .iter()
             .filter(|r| r.path.ends_with(":external/org_late"))
             .count()
     };
-    app.drain_until(Duration::from_secs(20), || lookups(&app.standin) >= 3)
-        .await;
-    // …until the organization appears.
+    // Nothing is due until the backoff (at most a second in the tests) has passed…
+    assert!(app.drain().await.is_empty(), "retried before its time");
+    // …then it looks again, once per backoff.
+    for looked in 2..=3 {
+        hand.advance(Duration::from_secs(1));
+        let reports = app.drain().await;
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(lookups(&app.standin), looked);
+    }
+    // Once the organization appears, the next attempt applies the change.
     app.standin
         .create_organization("Late Inc", Some("org_late"), &[]);
-    app.drain_until(Duration::from_secs(20), || {
-        field(&app.standin, "org_late", "seats").is_some()
-    })
-    .await;
+    assert!(app.drain().await.is_empty(), "retried before its time");
+    hand.advance(Duration::from_secs(1));
+    app.drain().await;
+    assert_eq!(
+        field(&app.standin, "org_late", "seats").as_deref(),
+        Some("7")
+    );
     let done = app.jobs(Some(JobState::Done)).await;
     assert_eq!(done.len(), 1);
-    assert!(done[0].attempts >= 2, "{:?}", done[0]);
+    assert_eq!(done[0].attempts, 3, "{:?}", done[0]);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn retry_ends_dead_at_the_maximum_age_with_the_reason() {
-    let app = spawn_app().await;
-    // A job queued 72 h minus 1.5 s ago: its retry window ends while the test watches.
+    let hand = ManualClock::at_system_now();
+    let app = spawn_app_with(TestOptions {
+        clock: Some(hand.clone()),
+        ..Default::default()
+    })
+    .await;
+    // A job queued 72 h minus 1.5 s ago: its retry window ends 1.5 s from now.
     let max_age_ms = 72 * 3600 * 1000;
-    let queued_at = now_ms() - max_age_ms + 1500;
+    let deadline = hand.now_ms() + 1500;
     ingest_at(
         &app.store,
         &subscription("evt_never_1", BASE, "org_never", "active", 3),
-        queued_at,
+        deadline - max_age_ms,
     )
     .await;
-    let started = Instant::now();
     let dead = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the job never died"
-        );
         app.drain().await;
         let dead = app.jobs(Some(JobState::Dead)).await;
         if !dead.is_empty() {
             break dead;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(hand.now_ms() < deadline + 1000, "the job never died");
+        hand.advance(Duration::from_millis(500));
     };
-    assert!(
-        started.elapsed() >= Duration::from_millis(1000),
-        "it waited until the deadline"
-    );
+    assert!(hand.now_ms() >= deadline, "it died before the deadline");
     let reason = dead[0].last_error.clone().unwrap_or_default();
     assert!(reason.contains("maximum age of 72 h"), "{reason}");
     assert!(
@@ -251,6 +266,7 @@ async fn retry_ends_dead_at_the_maximum_age_with_the_reason() {
 #[tokio::test]
 async fn the_client_side_rate_limit_holds() {
     const RATE: usize = 8;
+    let hand = ManualClock::at_system_now();
     let standin = StandIn::start().await.unwrap();
     let orgs: Vec<String> = (0..10).map(|i| format!("org_rate_{i}")).collect();
     for org in &orgs {
@@ -259,112 +275,52 @@ async fn the_client_side_rate_limit_holds() {
     let app = spawn_app_with(TestOptions {
         standin: Some(standin.clone()),
         run_workers: true,
-        extra_config: None,
         tune: Some(Box::new(|s| s.scalekit.requests_per_second = RATE as u32)),
+        clock: Some(hand.clone()),
         ..Default::default()
     })
     .await;
-    let http = reqwest::Client::new();
     for (i, org) in orgs.iter().enumerate() {
         let body = subscription(&format!("evt_rate_{i}"), BASE, org, "active", 4);
-        assert_eq!(
-            post_signed(&http, &app.addr.to_string(), &body)
-                .await
-                .unwrap(),
-            200
-        );
+        assert_eq!(app.post_stripe(&body).await.status(), 200);
     }
-    let started = Instant::now();
-    while orgs
-        .iter()
-        .any(|org| field(&standin, org, "seats").is_none())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not applied in time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let applied = || {
+        orgs.iter()
+            .all(|org| field(&standin, org, "seats").is_some())
+    };
+    // The clock moves one request interval at a time, once the request the last step
+    // allowed has arrived; each request is stamped with the clock's reading.
+    let step = Duration::from_secs(1) / RATE as u32;
+    let mut starts: Vec<i64> = Vec::new();
+    loop {
+        let seen = starts.len();
+        wait_for(Duration::from_secs(30), "the next request", async || {
+            standin.requests().len() > seen || applied()
+        })
+        .await;
+        let now = standin.requests().len();
+        starts.extend(std::iter::repeat_n(hand.now_ms(), now - seen));
+        if applied() {
+            break;
+        }
+        hand.advance(step);
     }
     // Token + 10 lookups + 10 writes; any RATE + 1 consecutive starts span a second.
-    let at: Vec<Instant> = standin.requests().iter().map(|r| r.at).collect();
-    assert_eq!(at.len(), 21);
-    let tightest = at.windows(RATE + 1).map(|w| w[RATE] - w[0]).min().unwrap();
+    assert_eq!(starts.len(), 21);
+    let tightest = starts
+        .windows(RATE + 1)
+        .map(|w| w[RATE] - w[0])
+        .min()
+        .unwrap();
     assert!(
-        tightest >= Duration::from_millis(900),
-        "{} requests within {tightest:?}",
-        RATE + 1
-    );
-    let span = at[at.len() - 1] - at[0];
-    eprintln!(
-        "{} requests in {span:?}; tightest {} consecutive: {tightest:?}",
-        at.len(),
+        tightest >= 1000,
+        "{} requests within {tightest} ms of the clock",
         RATE + 1
     );
     assert!(
-        span >= Duration::from_millis(2300),
-        "21 requests at {RATE}/s took only {span:?}"
-    );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn a_batch_slower_than_its_lease_keeps_its_target_through_the_heartbeat() {
-    let standin = StandIn::start().await.unwrap();
-    standin.create_organization("Slow", Some("org_slow"), &[]);
-    // Lookup + write take 2 × 3 s, longer than the 5 s lease; four workers poll every 50 ms.
-    standin.set_latency(Duration::from_secs(3));
-    let app = spawn_app_with(TestOptions {
-        standin: Some(standin.clone()),
-        run_workers: true,
-        extra_config: None,
-        tune: Some(Box::new(|s| s.worker.lease_seconds = 5)),
-        ..Default::default()
-    })
-    .await;
-    let http = reqwest::Client::new();
-    let body = subscription("evt_slow_1", BASE, "org_slow", "active", 1);
-    assert_eq!(
-        post_signed(&http, &app.addr.to_string(), &body)
-            .await
-            .unwrap(),
-        200
-    );
-    let started = Instant::now();
-    while api_calls(&standin).is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // A second change for the same target waits for the first batch to end.
-    let body = subscription("evt_slow_2", BASE + 1, "org_slow", "active", 2);
-    assert_eq!(
-        post_signed(&http, &app.addr.to_string(), &body)
-            .await
-            .unwrap(),
-        200
-    );
-    while field(&standin, "org_slow", "seats").as_deref() != Some("2") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not applied: {:?}",
-            api_calls(&standin)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let methods: Vec<String> = api_calls(&standin).into_iter().map(|(m, _)| m).collect();
-    assert_eq!(
-        methods,
-        ["GET", "PATCH", "GET", "PATCH"],
-        "one worker at a time per target"
-    );
-    let at: Vec<Instant> = standin
-        .requests()
-        .iter()
-        .filter(|r| r.path.starts_with("/api/"))
-        .map(|r| r.at)
-        .collect();
-    assert!(
-        at[2] - at[1] >= Duration::from_millis(2900),
-        "the second batch started before the first ended"
+        starts[20] - starts[0] >= 2500,
+        "21 requests at {RATE}/s within {} ms of the clock",
+        starts[20] - starts[0]
     );
     app.stop().await;
 }

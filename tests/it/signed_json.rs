@@ -3,10 +3,10 @@
 //! create reconciled), and rules that change an organization's or a user's external id.
 //! The organization scenarios are in `signed_json/organizations.rs`.
 
+use orgsync::clock::ManualClock;
 use orgsync::sources::SignatureEncoding;
 use orgsync::sources::hmac::hmac_signature;
 use orgsync::sources::standard_webhooks_signature;
-use orgsync::worker::now_ms;
 use scalekit_standin::StandIn;
 use serde_json::{Value, json};
 
@@ -89,6 +89,7 @@ async fn spawn(standin: StandIn) -> TestApp {
         standin: Some(standin),
         env,
         extra_config: Some(EXTRA.into()),
+        clock: Some(ManualClock::at_system_now()), // retries come when drain_until moves it
         ..Default::default()
     })
     .await

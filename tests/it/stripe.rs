@@ -1,7 +1,6 @@
 //! Stripe deliveries over real HTTP: verification, storage, duplicates, limits.
 
 use orgsync::sources::stripe_signature_header;
-use orgsync::worker::now_ms;
 use serde_json::Value;
 
 use crate::helpers::*;

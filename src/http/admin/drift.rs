@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::{Admin, AdminError, query};
 use crate::drift::{DriftError, DriftOptions, DriftReport, LiveReader, RepairSummary};
 use crate::http::AppState;
-use crate::worker::now_ms;
 
 /// Targets a check reads when the request names no `limit`.
 const DEFAULT_LIMIT: i64 = 1000;
@@ -53,7 +52,7 @@ pub(super) async fn repair(
     q: Result<Query<DriftQuery>, QueryRejection>,
 ) -> Result<Json<RepairAnswer>, AdminError> {
     let report = run_check(&state, query(q)?).await?;
-    let repair = crate::drift::repair(&state.store, &report, now_ms()).await?;
+    let repair = crate::drift::repair(&state.store, &report, state.clock.now_ms()).await?;
     if repair.jobs > 0 {
         tracing::info!(
             jobs = repair.jobs,
@@ -76,12 +75,18 @@ async fn run_check(state: &Arc<AppState>, q: DriftQuery) -> Result<DriftReport, 
         limit: q.limit.unwrap_or(DEFAULT_LIMIT),
     };
     let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
-    let report = crate::drift::check(&state.store, &mut reader, &state.rules, &options, now_ms())
-        .await
-        .map_err(|e| match e {
-            DriftError::Store(e) => AdminError::Store(e),
-            other => AdminError::BadRequest(other.to_string()),
-        })?;
+    let report = crate::drift::check(
+        &state.store,
+        &mut reader,
+        &state.rules,
+        &options,
+        state.clock.now_ms(),
+    )
+    .await
+    .map_err(|e| match e {
+        DriftError::Store(e) => AdminError::Store(e),
+        other => AdminError::BadRequest(other.to_string()),
+    })?;
     if unfiltered && report.targets_checked < limit {
         crate::drift::record_metrics(&report);
     }

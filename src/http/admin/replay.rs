@@ -14,7 +14,6 @@ use crate::http::AppState;
 use crate::model::Normalized;
 use crate::replay::{ReplayReport, TargetDiff};
 use crate::store::{ReplayFilter, StoreError};
-use crate::worker::now_ms;
 
 /// Events a replay selects when the request names no `limit` (as the CLI).
 const DEFAULT_LIMIT: i64 = 100_000;
@@ -184,7 +183,7 @@ async fn run(
         &state.rules,
         &filter,
         dry_run,
-        now_ms(),
+        state.clock.now_ms(),
         |stored, normalized| match dry_run {
             false => {}
             true if outcomes.len() >= MAX_OUTCOMES => truncated = true,

@@ -16,7 +16,6 @@ use super::views::{Chrome, given};
 use super::{BASE, ConsoleError, render};
 use crate::http::AppState;
 use crate::store::{ConsoleJobFilter, JobState};
-use crate::worker::now_ms;
 
 /// The most jobs the list shows.
 const LIST_LIMIT: i64 = 200;
@@ -131,7 +130,7 @@ pub async fn retry_one(
     let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     session.check_post(&origin, &form.csrf)?;
     let Path(id) = id.map_err(|_| ConsoleError::NotFound("job ids are whole numbers".into()))?;
-    if app.store.retry_job(id, now_ms()).await? {
+    if app.store.retry_job(id, app.clock.now_ms()).await? {
         tracing::info!(job = id, "job retried from the console");
         app.wake.notify_waiters();
         return Ok(back(&form, &format!("job {id} will run again now")));
@@ -177,7 +176,7 @@ pub async fn retry_dead(
     }
     let retried = app
         .store
-        .retry_dead_matching(target.as_deref(), now_ms())
+        .retry_dead_matching(target.as_deref(), app.clock.now_ms())
         .await?;
     if retried > 0 {
         tracing::info!(jobs = retried, "dead jobs retried from the console");

@@ -12,7 +12,6 @@ use super::views::{Chrome, duration};
 use super::{ConsoleError, render};
 use crate::http::{AppState, WorkersStatus};
 use crate::store::SourceCounts;
-use crate::worker::now_ms;
 
 /// Minutes the chart covers.
 const CHART_MINUTES: usize = 24 * 60;
@@ -63,7 +62,7 @@ pub async fn page(
     session: Session,
     State(state): State<Arc<AppState>>,
 ) -> Result<Html<String>, ConsoleError> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     // The window ends with the current minute.
     let first = now / 60_000 - (CHART_MINUTES as i64 - 1);
     let since = first * 60_000;

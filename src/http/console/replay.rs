@@ -18,7 +18,6 @@ use crate::http::AppState;
 use crate::model::Normalized;
 use crate::replay::ReplayReport;
 use crate::store::ReplayFilter;
-use crate::worker::now_ms;
 
 /// Events a replay selects when the form names no limit (as the CLI).
 const DEFAULT_LIMIT: i64 = 100_000;
@@ -228,7 +227,7 @@ async fn replay(
         &state.rules,
         &filter,
         dry_run,
-        now_ms(),
+        state.clock.now_ms(),
         |stored, normalized| match dry_run {
             false => {}
             true if outcomes.len() >= MAX_OUTCOMES => truncated = true,

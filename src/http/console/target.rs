@@ -19,7 +19,6 @@ use super::{ConsoleError, render};
 use crate::http::AppState;
 use crate::model::Change;
 use crate::store::{AppliedChange, ConsoleJobFilter};
-use crate::worker::now_ms;
 
 /// The most done changes read to find the last written values.
 const CHANGES_LIMIT: i64 = 500;
@@ -146,12 +145,18 @@ async fn drift(state: &AppState, target_key: &str) -> Result<Option<DiffView>, C
         target: Some(target_key.to_owned()),
         limit: 1,
     };
-    let report = crate::drift::check(&state.store, &mut reader, &state.rules, &options, now_ms())
-        .await
-        .map_err(|e| match e {
-            crate::drift::DriftError::Store(e) => ConsoleError::Store(e),
-            other => ConsoleError::BadRequest(other.to_string()),
-        })?;
+    let report = crate::drift::check(
+        &state.store,
+        &mut reader,
+        &state.rules,
+        &options,
+        state.clock.now_ms(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::drift::DriftError::Store(e) => ConsoleError::Store(e),
+        other => ConsoleError::BadRequest(other.to_string()),
+    })?;
     Ok(Some(DiffView::of_drift(&report)))
 }
 

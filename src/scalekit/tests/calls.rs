@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::clock::ManualClock;
 use crate::scalekit::{FailureClass, NewOrganization, NewUser, ObjectUpdate, ScalekitError};
 
 #[tokio::test]
@@ -173,18 +174,41 @@ async fn users_are_created_as_members_without_an_invitation() {
 
 #[tokio::test]
 async fn requests_are_spaced_to_the_configured_rate() {
-    let (standin, client) = start_with(|c| c.requests_per_second = per_second(20)).await;
-    for _ in 0..4 {
-        client
-            .get_organization_by_external_id(&eid("E1"))
-            .await
-            .unwrap();
+    let hand = ManualClock::new(1_770_000_000_000);
+    let (standin, client) =
+        start_on(hand.clock(), |c| c.requests_per_second = per_second(20)).await;
+    let calls = tokio::spawn(async move {
+        for _ in 0..4 {
+            client
+                .get_organization_by_external_id(&eid("E1"))
+                .await
+                .unwrap();
+        }
+    });
+    // The clock moves one interval once the request it allowed has come; each request is
+    // stamped with the clock's reading when it came.
+    let mut stamps: Vec<i64> = Vec::new();
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    while stamps.len() < 5 {
+        let seen = stamps.len();
+        while standin.requests().len() == seen {
+            assert!(
+                std::time::Instant::now() < limit,
+                "request {} never came",
+                seen + 1
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let now = standin.requests().len();
+        stamps.extend(std::iter::repeat_n(hand.now_ms(), now - seen));
+        hand.advance(Duration::from_millis(50));
     }
-    let requests = standin.requests();
-    assert_eq!(requests.len(), 5);
-    // Five starts at 20/s span at least 200 ms; arrival jitter may shave a little off.
-    let span = requests[4].at.duration_since(requests[0].at);
-    assert!(span >= Duration::from_millis(180), "{span:?}");
+    calls.await.unwrap();
+    assert_eq!(standin.requests().len(), 5, "the token and four lookups");
+    assert!(
+        stamps.windows(2).all(|w| w[1] - w[0] >= 50),
+        "starts closer than 50 ms of the clock: {stamps:?}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use scalekit_standin::Fault;
 use secrecy::SecretString;
 
 use super::*;
+use crate::clock::ManualClock;
 use crate::scalekit::{FailureClass, NewOrganization, ObjectUpdate, ScalekitError};
 
 #[tokio::test]
@@ -57,7 +58,9 @@ async fn one_401_refreshes_once_and_a_second_is_a_retryable_auth_failure() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_pauses_every_call_of_the_client() {
-    let (standin, client) = start_with(|c| c.max_retry_after = Duration::from_millis(300)).await;
+    let hand = ManualClock::new(1_770_000_000_000);
+    let clamp = |c: &mut ScalekitConfig| c.max_retry_after = Duration::from_millis(300);
+    let (standin, client) = start_on(hand.clock(), clamp).await;
     standin.fail_next(
         1,
         Fault::RateLimited {
@@ -86,13 +89,17 @@ async fn a_429_with_retry_after_pauses_every_call_of_the_client() {
         panic!("expected a pause, got {err}");
     };
     assert!(matches!(err, ScalekitError::Paused { .. }));
+    assert_eq!(left, Duration::from_millis(300), "the clock has not moved");
     assert_eq!(
         standin.requests().len(),
         sent,
         "nothing is sent during the pause"
     );
 
-    tokio::time::sleep(left).await;
+    hand.advance(Duration::from_millis(299));
+    let err = other.get_user_by_external_id(&eid("U1")).await.unwrap_err();
+    assert!(matches!(err, ScalekitError::Paused { .. }), "{err}");
+    hand.advance(Duration::from_millis(1));
     assert_eq!(
         client.get_user_by_external_id(&eid("U1")).await.unwrap(),
         None
@@ -239,7 +246,7 @@ async fn bad_environment_urls_are_refused_at_construction() {
     let standin = StandIn::new();
     let mut settings = config(&standin);
     settings.environment_url = "https://acme.scalekit.com/api".into();
-    let err = ScalekitClient::new(settings).unwrap_err();
+    let err = ScalekitClient::new(settings, crate::clock::Clock::system()).unwrap_err();
     assert!(
         err.to_string().contains("SCALEKIT_ENVIRONMENT_URL"),
         "{err}"

@@ -11,6 +11,7 @@ use scalekit_standin::{CLIENT_ID, CLIENT_SECRET, RecordedRequest, StandIn};
 use secrecy::SecretString;
 
 use super::{ScalekitClient, ScalekitConfig};
+use crate::clock::Clock;
 use crate::model::ExternalId;
 
 /// Settings pointing at `standin`, without a rate limit.
@@ -32,10 +33,18 @@ async fn start() -> (StandIn, ScalekitClient) {
 
 /// A started stand-in and a client built from adjusted settings.
 async fn start_with(adjust: impl FnOnce(&mut ScalekitConfig)) -> (StandIn, ScalekitClient) {
+    start_on(Clock::system(), adjust).await
+}
+
+/// A started stand-in and a client on `clock`, built from adjusted settings.
+async fn start_on(
+    clock: Clock,
+    adjust: impl FnOnce(&mut ScalekitConfig),
+) -> (StandIn, ScalekitClient) {
     let standin = StandIn::start().await.unwrap();
     let mut settings = config(&standin);
     adjust(&mut settings);
-    let client = ScalekitClient::new(settings).unwrap();
+    let client = ScalekitClient::new(settings, clock).unwrap();
     (standin, client)
 }
 

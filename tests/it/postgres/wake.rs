@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use orgsync::clock::ManualClock;
 use orgsync::config::Settings;
 use scalekit_standin::StandIn;
 
@@ -10,21 +11,17 @@ use super::on;
 use crate::helpers::*;
 use crate::semantics::support::{BASE, subscription};
 
-/// The workers' poll interval: far longer than the test may take, so only a notification
-/// can wake them in time.
-const POLL_MS: u64 = 60_000;
-
-/// How long a change may take to reach Scalekit: generous for a busy machine, and far
-/// below [`POLL_MS`].
+/// How long a change may take to reach Scalekit: generous for a busy machine.
 const BOUND: Duration = Duration::from_secs(20);
 
-/// A daemon on `db` whose single worker polls only every [`POLL_MS`].
+/// A daemon on `db` with a single worker, on a clock that stands still: its poll never
+/// comes, so only a notification can wake it.
 async fn replica(db: &TestDb, standin: &StandIn, run_workers: bool) -> TestApp {
     let mut options = on(db, standin, run_workers);
     options.tune = Some(Box::new(|settings: &mut Settings| {
-        settings.worker.poll_interval_ms = POLL_MS;
         settings.worker.concurrency = 1;
     }));
+    options.clock = Some(ManualClock::at_system_now());
     spawn_app_with(options).await
 }
 

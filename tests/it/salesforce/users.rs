@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use orgsync::clock::ManualClock;
 use orgsync::store::JobState;
 use scalekit_standin::Fault;
 
@@ -38,6 +39,7 @@ async fn a_contact_becomes_a_user_in_its_accounts_organization_without_an_invita
     standin.create_organization("Someone else", Some("org_other"), &[]);
     let app = spawn_app_with(TestOptions {
         standin: Some(standin),
+        clock: Some(ManualClock::at_system_now()),
         ..Default::default()
     })
     .await;
@@ -125,6 +127,7 @@ async fn a_duplicate_on_create_is_resolved_by_reading_again() {
         let existing = standin.create_user(&org_id, EMAIL, Some(CONTACT));
         let app = spawn_app_with(TestOptions {
             standin: Some(standin),
+            clock: Some(ManualClock::at_system_now()),
             ..Default::default()
         })
         .await;
@@ -170,6 +173,7 @@ async fn an_email_taken_by_another_user_ends_dead_with_scalekits_reason() {
     standin.create_user(&org_id, EMAIL, Some("someone-else"));
     let app = spawn_app_with(TestOptions {
         standin: Some(standin),
+        clock: Some(ManualClock::at_system_now()),
         ..Default::default()
     })
     .await;

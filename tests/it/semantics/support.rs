@@ -1,5 +1,6 @@
 //! Shared by the semantics, process and convergence tests: synthetic Stripe events, a
-//! signed POST, storing an event "in the past", and a daemon built from adjusted settings.
+//! signed POST, storing an event "in the past", a daemon built from adjusted settings, and
+//! a bounded wait for a condition.
 
 use orgsync::config::Settings;
 use orgsync::rules::RuleSet;
