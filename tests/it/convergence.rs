@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use orgsync::store::JobRow;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use scalekit_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 use std::panic::AssertUnwindSafe;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use super::salesforce::{ORG, salesforce};
 use super::{fixture, headers, receive, source};
