@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{Namespace, QName, ResolveResult};
 use quick_xml::reader::NsReader;
@@ -124,8 +125,8 @@ pub fn parse(body: &[u8]) -> Result<Element, SourceError> {
                 tree.close()?;
                 continue;
             }
-            Event::Text(t) => t.xml10_content().map_err(|e| malformed(e.to_string()))?,
-            Event::CData(t) => t.decode().map_err(|e| malformed(e.to_string()))?,
+            Event::Text(t) => t.xml10_content(),
+            Event::CData(t) => t.xml10_content(),
             Event::GeneralRef(r) => Cow::Owned(entity(&r)?),
             Event::DocType(_) => return Err(SourceError::DoctypeNotAllowed),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => continue,
@@ -207,19 +208,13 @@ impl Tree {
     }
 }
 
-/// Bytes the reader already checked as UTF-8.
-fn utf8(bytes: &[u8]) -> Result<&str, SourceError> {
-    std::str::from_utf8(bytes).map_err(|_| malformed("a name is not UTF-8"))
-}
-
 /// The namespace URI a resolution gave, or an error for an undeclared prefix.
 fn namespace(result: ResolveResult<'_>, what: &str) -> Result<String, SourceError> {
     match result {
-        ResolveResult::Bound(Namespace(uri)) => Ok(utf8(uri)?.to_owned()),
+        ResolveResult::Bound(Namespace(uri)) => Ok(uri.to_owned()),
         ResolveResult::Unbound => Ok(String::new()),
         ResolveResult::Unknown(prefix) => Err(malformed(format!(
-            "{what} uses the undeclared prefix {:?}",
-            String::from_utf8_lossy(&prefix)
+            "{what} uses the undeclared prefix {prefix:?}"
         ))),
     }
 }
@@ -248,7 +243,7 @@ fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<(Element, usi
     let (ns, local) = resolver.resolve_element(e.name());
     let mut el = Element {
         ns: namespace(ns, "an element")?,
-        name: utf8(local.as_ref())?.to_owned(),
+        name: local.as_ref().to_owned(),
         ..Element::default()
     };
     for attr in e.attributes() {
@@ -256,23 +251,23 @@ fn element(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<(Element, usi
         if attr.key.as_namespace_binding().is_some() {
             declarations += 1;
         }
-        if !matches!(attr.key.local_name().as_ref(), b"nil" | b"type") {
+        if !matches!(attr.key.local_name().as_ref(), "nil" | "type") {
             continue;
         }
         let (ns, local) = resolver.resolve_attribute(attr.key);
-        if !matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == XSI.as_bytes()) {
+        if !matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == XSI) {
             continue;
         }
         let value = attr
-            .unescape_value()
+            .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|err| malformed(err.to_string()))?;
         match local.as_ref() {
-            b"nil" => el.nil = matches!(value.trim(), "true" | "1"),
-            b"type" => {
-                let qname = QName(value.trim().as_bytes());
+            "nil" => el.nil = matches!(value.trim(), "true" | "1"),
+            "type" => {
+                let qname = QName(value.trim());
                 let (ns, local) = resolver.resolve_element(qname);
                 let ns = namespace(ns, "xsi:type")?;
-                el.xsi_type = Some((ns, utf8(local.as_ref())?.to_owned()));
+                el.xsi_type = Some((ns, local.as_ref().to_owned()));
             }
             _ => {}
         }
@@ -285,8 +280,8 @@ fn entity(r: &BytesRef<'_>) -> Result<String, SourceError> {
     if let Some(ch) = r.resolve_char_ref().map_err(|e| malformed(e.to_string()))? {
         return Ok(ch.to_string());
     }
-    let name = r.decode().map_err(|e| malformed(e.to_string()))?;
-    quick_xml::escape::resolve_xml_entity(&name)
+    let name: &str = r.as_ref();
+    quick_xml::escape::resolve_xml_entity(name)
         .map(str::to_owned)
         .ok_or_else(|| malformed(format!("it uses the undeclared entity &{name};")))
 }
@@ -341,7 +336,6 @@ pub fn content_spans(
 }
 
 /// Whether a resolved name is `{ns}name`.
-fn matches_name(result: ResolveResult<'_>, local: &[u8], ns: &str, name: &str) -> bool {
-    matches!(result, ResolveResult::Bound(Namespace(uri)) if uri == ns.as_bytes())
-        && local == name.as_bytes()
+fn matches_name(result: ResolveResult<'_>, local: &str, ns: &str, name: &str) -> bool {
+    matches!(result, ResolveResult::Bound(Namespace(uri)) if uri == ns) && local == name
 }

@@ -1,7 +1,7 @@
 //! Building blocks the signed-JSON sources share: HMAC-SHA256, constant-time comparison,
 //! the timestamp window, and reading values out of the JSON body.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 use sha2::Sha256;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use crate::config::WorkerSettings;
 use crate::scalekit::FailureClass;

@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 
 use crate::errors::ApiError;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use rand::Rng;
+use rand::RngExt;
 
 use crate::faults::Fault;
 use crate::record::RecordedRequest;
