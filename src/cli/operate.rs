@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::rules::{RuleSet, describe};
-use crate::store::{EventFilter, JobState, ReplayFilter, Store};
+use crate::store::{EventFilter, EventStatus, JobState, ReplayFilter, Store};
 use crate::worker::now_ms;
 
 /// `orgsync replay …`: which events, and whether to only show what would change.
@@ -19,7 +19,7 @@ pub struct ReplayArgs {
     event_type: Option<String>,
     /// Only events with this status: accepted, ignored or rejected.
     #[arg(long)]
-    status: Option<String>,
+    status: Option<EventStatus>,
     /// Only events received at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
     #[arg(long, value_parser = crate::replay::parse_time)]
     since: Option<i64>,
@@ -73,7 +73,7 @@ pub enum EventsCommand {
         source: Option<String>,
         /// Only this status: accepted, ignored or rejected.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<EventStatus>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,

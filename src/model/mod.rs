@@ -6,6 +6,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod states;
+
+pub use states::{EventStatus, JobState};
+
 /// A value that failed one of the domain constructors below.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {

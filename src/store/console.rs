@@ -6,6 +6,7 @@
 use super::events::{EVENT_COLUMNS, event_row};
 use super::job_views::{JOB_COLUMNS, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};
+use crate::model::{EventStatus, JobState};
 
 /// How far before the chart window a done job's last run time may lie and still be counted
 /// (a job is applied shortly after its run time unless the workers were stopped for long).
@@ -34,7 +35,7 @@ pub struct ConsoleEventFilter {
     /// Only this event type.
     pub event_type: Option<String>,
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
     /// Received at or after this time (unix ms).
     pub since_ms: Option<i64>,
     /// Received before this time (unix ms).
@@ -46,8 +47,8 @@ pub struct ConsoleEventFilter {
 /// Which jobs the console lists or retries.
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleJobFilter {
-    /// Only jobs in this state (`pending`, `running`, `done`, `skipped`, `dead`).
-    pub state: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
     /// Only jobs of this target key (`org:<external id>`, `user:<external id>`).
     pub target_key: Option<String>,
     /// Only jobs of this event.
@@ -103,10 +104,10 @@ impl Store {
                 });
             }
             if let Some(counts) = out.last_mut() {
-                match status.as_str() {
-                    "accepted" => counts.accepted += count,
-                    "ignored" => counts.ignored += count,
-                    _ => counts.rejected += count,
+                match status.parse::<EventStatus>() {
+                    Ok(EventStatus::Accepted) => counts.accepted += count,
+                    Ok(EventStatus::Ignored) => counts.ignored += count,
+                    Ok(EventStatus::Rejected) | Err(_) => counts.rejected += count,
                 }
                 counts.duplicates += duplicates;
             }
@@ -167,7 +168,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.since_ms)
             .bind(filter.until_ms)
             .bind(filter.limit)
@@ -185,7 +186,7 @@ impl Store {
              ORDER BY id DESC LIMIT $4"
         );
         let rows = sqlx::query(&sql)
-            .bind(&filter.state)
+            .bind(filter.state.map(JobState::as_str))
             .bind(&filter.target_key)
             .bind(filter.event_id)
             .bind(filter.limit)

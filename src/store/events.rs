@@ -4,15 +4,15 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
-use crate::model::VERSION_CAPPED_MARK;
+use crate::model::{EventStatus, VERSION_CAPPED_MARK};
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     /// Only this source.
     pub source: Option<String>,
-    /// Only this status (`accepted`, `ignored`, `rejected`).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -32,8 +32,8 @@ pub struct EventRow {
     pub occurred_at_ms: Option<i64>,
     /// Arrival time (unix ms).
     pub received_at_ms: i64,
-    /// `accepted`, `ignored` or `rejected`.
-    pub status: String,
+    /// What the rules made of it.
+    pub status: EventStatus,
     /// Why it was rejected.
     pub reason: Option<String>,
     /// How many redeliveries were acknowledged without storing again.
@@ -66,7 +66,7 @@ impl Store {
         );
         let rows = sqlx::query(&sql)
             .bind(&filter.source)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
@@ -108,7 +108,7 @@ pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, St
         event_type: row.try_get("event_type")?,
         occurred_at_ms: row.try_get("occurred_at_ms")?,
         received_at_ms: row.try_get("received_at_ms")?,
-        status: row.try_get("status")?,
+        status: super::parse_column("event", id, row.try_get("status")?)?,
         reason: row.try_get("reason")?,
         duplicates: row.try_get("duplicates")?,
         version_capped: verification.contains(VERSION_CAPPED_MARK),

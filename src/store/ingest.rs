@@ -6,7 +6,7 @@ use super::group_commit::Request;
 use super::links::record_links;
 use super::new_jobs::NewJobs;
 use super::{Backend, Store, StoreError};
-use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, Version};
+use crate::model::{Change, EventStatus, InboundEvent, LinkUpdate, Normalized, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -192,11 +192,7 @@ pub(super) async fn ingest_one(
     now_ms: i64,
 ) -> Result<IngestedEvent, StoreError> {
     let event = &item.event;
-    let (status, reason) = match &item.normalized {
-        Normalized::Matched { .. } => ("accepted", None),
-        Normalized::Ignored => ("ignored", None),
-        Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
-    };
+    let (status, reason) = EventStatus::of(&item.normalized);
     let delivery_id = raw.row(tx, &event.source, now_ms).await?;
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
@@ -212,7 +208,7 @@ pub(super) async fn ingest_one(
     .bind(now_ms)
     .bind(raw.payload_text(&event.payload))
     .bind(&event.verification)
-    .bind(status)
+    .bind(status.as_str())
     .bind(reason)
     .bind(delivery_id)
     .fetch_optional(&mut **tx)

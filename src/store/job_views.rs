@@ -1,57 +1,12 @@
 //! The operator's view of the queue: job states, listing, counting and manual retry.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
-
-/// The life of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Waiting for its `run_at`.
-    Pending,
-    /// Claimed by a worker under a lease.
-    Running,
-    /// Applied (or found already applied).
-    Done,
-    /// Deliberately not applied (`on_missing = "skip"`).
-    Skipped,
-    /// Failed permanently; kept for inspection and manual retry.
-    Dead,
-}
-
-impl std::str::FromStr for JobState {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        [
-            JobState::Pending,
-            JobState::Running,
-            JobState::Done,
-            JobState::Skipped,
-            JobState::Dead,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == name)
-        .ok_or_else(|| {
-            format!("unknown job state {name:?}; use pending, running, done, skipped or dead")
-        })
-    }
-}
-
-impl JobState {
-    /// The name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Skipped => "skipped",
-            JobState::Dead => "dead",
-        }
-    }
-}
+use crate::model::JobState;
 
 /// A job as the operator sees it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -63,7 +18,7 @@ pub struct JobRow {
     /// Its target key.
     pub target_key: String,
     /// Current state.
-    pub state: String,
+    pub state: JobState,
     /// Failed attempts so far.
     pub attempts: i64,
     /// Next attempt time (unix ms).
@@ -138,13 +93,22 @@ impl Store {
         row.as_ref().map(job_row).transpose()
     }
 
-    /// Counts jobs per state (for readiness and the operator).
-    pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+    /// Counts jobs per state, every state listed (for readiness and the operator).
+    pub async fn job_counts(&self) -> Result<BTreeMap<JobState, i64>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().collect())
+        let mut counts: BTreeMap<JobState, i64> = JobState::ALL.map(|s| (s, 0)).into();
+        for (name, count) in rows {
+            let state = name.parse().map_err(|reason| StoreError::Corrupt {
+                what: "job state count",
+                id: 0,
+                reason,
+            })?;
+            counts.insert(state, count);
+        }
+        Ok(counts)
     }
 }
 
@@ -160,7 +124,7 @@ pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
         id,
         event_id: row.try_get("event_id")?,
         target_key: row.try_get("target_key")?,
-        state: row.try_get("state")?,
+        state: super::parse_column("job", id, row.try_get("state")?)?,
         attempts: row.try_get("attempts")?,
         run_at_ms: row.try_get("run_at_ms")?,
         last_error: row.try_get("last_error")?,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::links::{Rename, follow_rename};
 use super::written::{AppliedField, record_applied};
 use super::{Store, StoreError, encode_json};
-use crate::model::{Change, Version};
+use crate::model::{Change, JobState, Version};
 
 /// A job handed to a worker.
 #[derive(Debug, Clone)]
@@ -181,21 +181,27 @@ async fn finish_job(
         }
     ));
     let (state, error, run_at, attempt, change) = match outcome {
-        JobOutcome::Done => ("done", None, None, 0, None),
-        JobOutcome::Skipped(reason) => ("skipped", Some(reason.as_str()), None, 0, None),
-        JobOutcome::Dead(reason) => ("dead", Some(reason.as_str()), None, 1, None),
+        JobOutcome::Done => (JobState::Done, None, None, 0, None),
+        JobOutcome::Skipped(reason) => (JobState::Skipped, Some(reason.as_str()), None, 0, None),
+        JobOutcome::Dead(reason) => (JobState::Dead, Some(reason.as_str()), None, 1, None),
         JobOutcome::Retry {
             run_at_ms,
             error,
             count_attempt,
         } => (
-            "pending",
+            JobState::Pending,
             Some(error.as_str()),
             Some(*run_at_ms),
             i64::from(*count_attempt),
             None,
         ),
-        JobOutcome::Rekey(change) => ("pending", None, Some(now_ms), 0, Some(change.as_ref())),
+        JobOutcome::Rekey(change) => (
+            JobState::Pending,
+            None,
+            Some(now_ms),
+            0,
+            Some(change.as_ref()),
+        ),
     };
     let done = sqlx::query(
         "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),
@@ -207,7 +213,7 @@ async fn finish_job(
     )
     .bind(id)
     .bind(owner)
-    .bind(state)
+    .bind(state.as_str())
     .bind(error)
     .bind(run_at)
     .bind(attempt)

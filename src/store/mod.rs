@@ -30,10 +30,11 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, Executor, Transaction};
 
+pub use crate::model::{EventStatus, JobState};
 pub use console::{AppliedChange, ConsoleEventFilter, ConsoleJobFilter, OwnedField, SourceCounts};
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
-pub use job_views::{JobRow, JobState};
+pub use job_views::JobRow;
 pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
 pub use prune::PruneReport;
@@ -349,6 +350,17 @@ fn decode_json<T: serde::de::DeserializeOwned>(
         id,
         reason: e.to_string(),
     })
+}
+
+/// Parses a text column holding one of a closed set of names, naming the row when it
+/// holds another.
+fn parse_column<T: std::str::FromStr<Err = String>>(
+    what: &'static str,
+    id: i64,
+    text: String,
+) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|reason| StoreError::Corrupt { what, id, reason })
 }
 
 /// Encodes a value for a JSON column.

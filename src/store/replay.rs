@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::ingest::enqueue;
 use super::{Backend, Store, StoreError};
-use crate::model::{InboundEvent, Normalized, Version};
+use crate::model::{EventStatus, InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
 #[derive(Debug, Clone, Default)]
@@ -14,8 +14,8 @@ pub struct ReplayFilter {
     pub source: Option<String>,
     /// Only this event type.
     pub event_type: Option<String>,
-    /// Only this status (`accepted`, `ignored`, `rejected`).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
     /// Received at or after this time (unix ms).
     pub since_ms: Option<i64>,
     /// Received before this time (unix ms).
@@ -66,7 +66,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.since_ms)
             .bind(filter.until_ms)
             .bind(ids)
@@ -108,17 +108,13 @@ impl Store {
         normalized: &Normalized,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        let (status, reason) = match normalized {
-            Normalized::Matched { .. } => ("accepted", None),
-            Normalized::Ignored => ("ignored", None),
-            Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
-        };
+        let (status, reason) = EventStatus::of(normalized);
         // The event row first, then its links, then jobs: the order ingest uses too (see
         // `group_commit`), so a replay and a group commit cannot deadlock.
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
             .bind(stored.id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(reason)
             .execute(&mut *tx)
             .await?;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use orgsync::store::JobRow;
+use orgsync::store::{JobRow, JobState};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -311,13 +311,14 @@ async fn run_case(seed: u64) {
     loop {
         let counts = app.store.job_counts().await.unwrap();
         assert!(
-            !counts.contains_key("dead"),
+            counts[&JobState::Dead] == 0,
             "dead jobs: {:?}",
             app.store.list_jobs(None, 200).await
         );
-        if observed(&standin) == want && counts.keys().all(|k| k == "done") {
+        if observed(&standin) == want && counts.iter().all(|(s, n)| *s == JobState::Done || *n == 0)
+        {
             assert_eq!(
-                counts.get("done").copied(),
+                counts.get(&JobState::Done).copied(),
                 Some(events.len() as i64),
                 "one job per distinct event"
             );

@@ -170,9 +170,9 @@ async fn two_replicas_share_the_queue_without_overlapping_on_an_organization() {
     let started = Instant::now();
     loop {
         let counts = replicas[0].store.job_counts().await.unwrap();
-        assert!(!counts.contains_key("dead"), "dead jobs: {counts:?}");
-        let all_done = counts.keys().all(|k| k == "done");
-        if all_done && counts.get("done") == Some(&(EVENTS as i64)) && observed() == want {
+        assert!(counts[&JobState::Dead] == 0, "dead jobs: {counts:?}");
+        let all_done = counts.iter().all(|(s, n)| *s == JobState::Done || *n == 0);
+        if all_done && counts.get(&JobState::Done) == Some(&(EVENTS as i64)) && observed() == want {
             break;
         }
         assert!(

@@ -13,7 +13,7 @@ use crate::drift::LiveReader;
 use crate::http::AppState;
 use crate::model::Normalized;
 use crate::replay::{ReplayReport, TargetDiff};
-use crate::store::{ReplayFilter, StoreError};
+use crate::store::{EventStatus, ReplayFilter, StoreError};
 use crate::worker::now_ms;
 
 /// Events a replay selects when the request names no `limit` (as the CLI).
@@ -101,6 +101,12 @@ impl ReplayRequest {
                 "since must be before until; nothing would be selected".to_owned(),
             ));
         }
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<EventStatus>)
+            .transpose()
+            .map_err(AdminError::BadRequest)?;
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit < 1 {
             return Err(AdminError::BadRequest(format!(
@@ -110,7 +116,7 @@ impl ReplayRequest {
         Ok(ReplayFilter {
             source: self.source,
             event_type: self.event_type,
-            status: self.status,
+            status,
             since_ms,
             until_ms,
             ids: self.ids,

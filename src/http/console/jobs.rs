@@ -20,8 +20,6 @@ use crate::worker::now_ms;
 
 /// The most jobs the list shows.
 const LIST_LIMIT: i64 = 200;
-/// The job states, for the filter.
-const STATES: [&str; 5] = ["pending", "running", "done", "skipped", "dead"];
 
 /// The list's filters (and the one-line result of the last action).
 #[derive(Debug, Default, Deserialize)]
@@ -55,13 +53,13 @@ pub async fn list(
     q: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     let Query(q) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
-    let state = given(&q.state);
-    if let Some(s) = &state {
-        s.parse::<JobState>().map_err(ConsoleError::BadRequest)?;
-    }
+    let state = given(&q.state)
+        .map(|s| s.parse::<JobState>())
+        .transpose()
+        .map_err(ConsoleError::BadRequest)?;
     let target = given(&q.target);
     let filter = ConsoleJobFilter {
-        state: state.clone(),
+        state,
         target_key: target.clone(),
         event_id: None,
         limit: LIST_LIMIT,
@@ -70,10 +68,10 @@ pub async fn list(
     let page = JobsPage {
         chrome: Chrome::new("jobs", &session.csrf),
         dead_matching: app.store.count_dead(target.as_deref()).await?,
-        state: state.unwrap_or_default(),
+        state: state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         target: target.unwrap_or_default(),
         done: given(&q.done),
-        states: STATES,
+        states: JobState::ALL.map(JobState::as_str),
         jobs: jobs.into_iter().map(JobView::of).collect(),
         limit: LIST_LIMIT,
     };

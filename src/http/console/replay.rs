@@ -17,7 +17,7 @@ use super::{ConsoleError, render};
 use crate::http::AppState;
 use crate::model::Normalized;
 use crate::replay::ReplayReport;
-use crate::store::ReplayFilter;
+use crate::store::{EventStatus, ReplayFilter};
 use crate::worker::now_ms;
 
 /// Events a replay selects when the form names no limit (as the CLI).
@@ -86,7 +86,10 @@ impl ReplayForm {
         Ok(ReplayFilter {
             source: given(&self.source),
             event_type: given(&self.event_type),
-            status: given(&self.status),
+            status: given(&self.status)
+                .map(|s| s.parse::<EventStatus>())
+                .transpose()
+                .map_err(ConsoleError::BadRequest)?,
             since_ms,
             until_ms,
             ids,

@@ -22,7 +22,7 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
     loop {
         let Some(batch) = store.claim(&owner, 10, 60_000, 3).await.unwrap() else {
             let counts = store.job_counts().await.unwrap();
-            if !counts.contains_key("pending") && !counts.contains_key("running") {
+            if counts[&JobState::Pending] == 0 && counts[&JobState::Running] == 0 {
                 return claimed;
             }
             tokio::task::yield_now().await;
@@ -79,5 +79,5 @@ async fn concurrent_claimers_never_share_a_target(store: Store) {
     all.dedup();
     assert_eq!(before, all.len(), "a job was claimed twice");
     assert_eq!(all.len(), 240);
-    assert_eq!(store.job_counts().await.unwrap()["done"], 240);
+    assert_eq!(store.job_counts().await.unwrap()[&JobState::Done], 240);
 }

@@ -101,6 +101,7 @@ pub(super) fn item(
 }
 
 mod claims;
+mod closed_sets;
 mod links;
 mod queue;
 mod replicas;

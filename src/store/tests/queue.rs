@@ -216,7 +216,7 @@ async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     let jobs = store.list_jobs(Some(JobState::Pending), 10).await.unwrap();
     assert_eq!(jobs.len(), 3);
     let one = store.job(jobs[0].id).await.unwrap().unwrap();
-    assert_eq!((one.state.as_str(), one.attempts), ("pending", 0));
+    assert_eq!((one.state, one.attempts), (JobState::Pending, 0));
     assert!(store.job(9_999).await.unwrap().is_none());
 }
 
