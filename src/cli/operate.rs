@@ -4,6 +4,7 @@ use anyhow::bail;
 use clap::Subcommand;
 
 use crate::config::Settings;
+use crate::model::{EventId, JobId};
 use crate::rules::{RuleSet, describe};
 use crate::store::{EventFilter, EventStatus, JobState, ReplayFilter, Store};
 use crate::worker::now_ms;
@@ -28,7 +29,7 @@ pub struct ReplayArgs {
     until: Option<i64>,
     /// Only this event id (repeatable).
     #[arg(long = "id")]
-    ids: Vec<i64>,
+    ids: Vec<EventId>,
     /// At most this many events, oldest first.
     #[arg(long, default_value_t = 100_000)]
     limit: i64,
@@ -59,7 +60,7 @@ pub enum JobsCommand {
     /// Make a dead or skipped job run again now.
     Retry {
         /// The job id.
-        id: i64,
+        id: JobId,
     },
 }
 
@@ -81,7 +82,7 @@ pub enum EventsCommand {
     /// Show one event with its payload.
     Show {
         /// The event id.
-        id: i64,
+        id: EventId,
     },
 }
 

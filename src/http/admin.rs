@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use crate::model::{EventId, JobId};
 use crate::store::{EventFilter, EventRow, EventStatus, JobRow, JobState, StoreError};
 use crate::worker::now_ms;
 
@@ -165,7 +166,7 @@ fn limit(requested: Option<i64>) -> Result<i64, AdminError> {
 }
 
 /// A path id, or a JSON 400 saying what was wrong with it.
-fn path_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, AdminError> {
+fn path_id<Id>(path: Result<Path<Id>, PathRejection>) -> Result<Id, AdminError> {
     path.map(|Path(id)| id)
         .map_err(|e| AdminError::BadRequest(format!("{}; ids are whole numbers", e.body_text())))
 }
@@ -214,7 +215,7 @@ async fn list_events(
 async fn show_event(
     _: Admin,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<EventId>, PathRejection>,
 ) -> Result<Json<EventRow>, AdminError> {
     let id = path_id(id)?;
     match state.store.event(id).await? {
@@ -268,11 +269,11 @@ async fn job_counts(
 async fn retry_job(
     _: Admin,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<JobId>, PathRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let id = path_id(id)?;
     if state.store.retry_job(id, now_ms()).await? {
-        tracing::info!(job = id, "job retried by the operator");
+        tracing::info!(job = id.get(), "job retried by the operator");
         state.wake.notify_waiters();
         return Ok(Json(json!({ "retried": id })));
     }

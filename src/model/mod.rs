@@ -6,8 +6,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod ids;
 mod states;
 
+pub use ids::{EventId, JobId, TargetKey};
 pub use states::{EventStatus, JobState};
 
 /// A value that failed one of the domain constructors below.
@@ -20,6 +22,12 @@ pub enum ModelError {
         value: String,
         /// Why it was refused.
         reason: &'static str,
+    },
+    /// A target key that names no known kind of target.
+    #[error("invalid target key {key:?}: use org:<external id> or user:<external id>")]
+    TargetKey {
+        /// The offending key.
+        key: String,
     },
     /// A metadata key outside Scalekit's 3–25 character rule.
     #[error("invalid metadata key {key:?}: keys must be 3 to 25 characters long")]
@@ -199,10 +207,10 @@ impl TargetRef {
 
     /// The key the worker serialises on: `org:<external id>`, `user:<external id>`, or
     /// `link:org:<link>:<key>` while only an alias is known.
-    pub fn key(&self) -> String {
+    pub fn key(&self) -> TargetKey {
         match self {
-            TargetRef::External { kind, external_id } => format!("{}:{external_id}", kind.prefix()),
-            TargetRef::Link { kind, link, key } => format!("link:{}:{link}:{key}", kind.prefix()),
+            TargetRef::External { kind, external_id } => TargetKey::external(*kind, external_id),
+            TargetRef::Link { kind, link, key } => TargetKey::link(*kind, link, key),
         }
     }
 }

@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::jobs::{ClaimedBatch, ClaimedJob};
 use super::{Backend, Store, StoreError, decode_json};
-use crate::model::Version;
+use crate::model::{JobId, TargetKey, Version};
 
 /// A job that may be claimed at `$1`: due, or running under an expired lease.
 const RUNNABLE: &str = "(state = 'pending' AND run_at_ms <= $1)
@@ -43,7 +43,7 @@ impl Store {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let target_key: String = first.try_get("target_key")?;
+        let target_key: TargetKey = first.try_get("target_key")?;
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
             match claimed_job(row) {
@@ -181,7 +181,7 @@ impl Store {
     }
 
     /// Marks one claimed job dead with the reason (a job that cannot be read back).
-    async fn bury(&self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+    async fn bury(&self, id: JobId, reason: &str, now_ms: i64) -> Result<(), StoreError> {
         let _turn = self.writer.acquire().await;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = $2, lease_owner = NULL,
@@ -224,12 +224,12 @@ async fn lock_free_target(
 }
 
 fn claimed_job(row: &AnyRow) -> Result<ClaimedJob, StoreError> {
-    let id: i64 = row.try_get("id")?;
+    let id: JobId = row.try_get("id")?;
     let change: String = row.try_get("change")?;
     Ok(ClaimedJob {
         id,
         event_id: row.try_get("event_id")?,
-        change: decode_json("job", id, &change)?,
+        change: decode_json("job", id.get(), &change)?,
         version: Version {
             at_ms: row.try_get("version_ms")?,
             seq: row.try_get("version_seq")?,

@@ -6,7 +6,7 @@
 use super::events::{EVENT_COLUMNS, event_row};
 use super::job_views::{JOB_COLUMNS, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};
-use crate::model::{EventStatus, JobState};
+use crate::model::{EventId, EventStatus, JobId, JobState, TargetKey};
 
 /// How far before the chart window a done job's last run time may lie and still be counted
 /// (a job is applied shortly after its run time unless the workers were stopped for long).
@@ -50,9 +50,9 @@ pub struct ConsoleJobFilter {
     /// Only jobs in this state.
     pub state: Option<JobState>,
     /// Only jobs of this target key (`org:<external id>`, `user:<external id>`).
-    pub target_key: Option<String>,
+    pub target_key: Option<TargetKey>,
     /// Only jobs of this event.
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -72,9 +72,9 @@ pub struct OwnedField {
 #[derive(Debug, Clone)]
 pub struct AppliedChange {
     /// The job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// Its event.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// The change as stored.
     pub change: serde_json::Value,
 }
@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// How many dead jobs a bulk retry with this target filter would run again.
-    pub async fn count_dead(&self, target_key: Option<&str>) -> Result<i64, StoreError> {
+    pub async fn count_dead(&self, target_key: Option<&TargetKey>) -> Result<i64, StoreError> {
         let row: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND ($1 IS NULL OR target_key = $1)",
         )
@@ -210,7 +210,7 @@ impl Store {
     /// fresh retry window. Returns how many.
     pub async fn retry_dead_matching(
         &self,
-        target_key: Option<&str>,
+        target_key: Option<&TargetKey>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
@@ -227,7 +227,10 @@ impl Store {
     }
 
     /// The fields orgsync applied to a target, by name.
-    pub async fn owned_fields(&self, target_key: &str) -> Result<Vec<OwnedField>, StoreError> {
+    pub async fn owned_fields(
+        &self,
+        target_key: &TargetKey,
+    ) -> Result<Vec<OwnedField>, StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT field, version_ms, version_seq FROM field_versions
              WHERE target_key = $1 ORDER BY field",
@@ -248,10 +251,10 @@ impl Store {
     /// The newest `limit` done changes of a target, newest version first.
     pub async fn applied_changes(
         &self,
-        target_key: &str,
+        target_key: &TargetKey,
         limit: i64,
     ) -> Result<Vec<AppliedChange>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<(JobId, EventId, String)> = sqlx::query_as(
             "SELECT id, event_id, change FROM jobs WHERE target_key = $1 AND state = 'done'
              ORDER BY version_ms DESC, version_seq DESC, id DESC LIMIT $2",
         )
@@ -264,7 +267,7 @@ impl Store {
                 Ok(AppliedChange {
                     job_id,
                     event_id,
-                    change: decode_json("job", job_id, &change)?,
+                    change: decode_json("job", job_id.get(), &change)?,
                 })
             })
             .collect()

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
-use crate::model::{EventStatus, VERSION_CAPPED_MARK};
+use crate::model::{EventId, EventStatus, VERSION_CAPPED_MARK};
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +21,7 @@ pub struct EventFilter {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EventRow {
     /// Row id (also the arrival sequence).
-    pub id: i64,
+    pub id: EventId,
     /// Source name.
     pub source: String,
     /// The sender's event id.
@@ -74,7 +74,7 @@ impl Store {
     }
 
     /// One event with its payload.
-    pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
+    pub async fn event(&self, id: EventId) -> Result<Option<EventRow>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, payload,
                     (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body
@@ -90,11 +90,11 @@ impl Store {
 
 /// An event row of `SELECT {EVENT_COLUMNS}` (plus `payload` and `raw_body` when asked).
 pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
-    let id: i64 = row.try_get("id")?;
+    let id: EventId = row.try_get("id")?;
     let (payload, raw_body) = if with_payload {
         let text: String = row.try_get("payload")?;
         let raw: Option<Vec<u8>> = row.try_get("raw_body")?;
-        let payload = payload(id, &text, raw.as_deref())?;
+        let payload = payload(id.get(), &text, raw.as_deref())?;
         let raw = raw.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
         (Some(payload), raw)
     } else {
@@ -108,7 +108,7 @@ pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, St
         event_type: row.try_get("event_type")?,
         occurred_at_ms: row.try_get("occurred_at_ms")?,
         received_at_ms: row.try_get("received_at_ms")?,
-        status: super::parse_column("event", id, row.try_get("status")?)?,
+        status: super::parse_column("event", id.get(), row.try_get("status")?)?,
         reason: row.try_get("reason")?,
         duplicates: row.try_get("duplicates")?,
         version_capped: verification.contains(VERSION_CAPPED_MARK),

@@ -6,17 +6,17 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, decode_json};
-use crate::model::JobState;
+use crate::model::{EventId, JobId, JobState, TargetKey};
 
 /// A job as the operator sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRow {
     /// Row id.
-    pub id: i64,
+    pub id: JobId,
     /// The event it came from.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Its target key.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// Current state.
     pub state: JobState,
     /// Failed attempts so far.
@@ -50,7 +50,7 @@ impl Store {
 
     /// Makes a dead (or skipped) job runnable again now, with a fresh retry window.
     /// Returns false when no such job is in one of those states.
-    pub async fn retry_job(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn retry_job(&self, id: JobId, now_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = 0, throttles = 0, run_at_ms = $2, window_start_ms = $2,
                              updated_at_ms = $2, lease_owner = NULL, lease_expires_ms = NULL
@@ -84,7 +84,7 @@ impl Store {
     }
 
     /// One job, if it exists.
-    pub async fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRow>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -118,16 +118,16 @@ pub(super) const JOB_COLUMNS: &str =
 
 /// A job row of `SELECT {JOB_COLUMNS}`.
 pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
-    let id: i64 = row.try_get("id")?;
+    let id: JobId = row.try_get("id")?;
     let change: String = row.try_get("change")?;
     Ok(JobRow {
         id,
         event_id: row.try_get("event_id")?,
         target_key: row.try_get("target_key")?,
-        state: super::parse_column("job", id, row.try_get("state")?)?,
+        state: super::parse_column("job", id.get(), row.try_get("state")?)?,
         attempts: row.try_get("attempts")?,
         run_at_ms: row.try_get("run_at_ms")?,
         last_error: row.try_get("last_error")?,
-        change: decode_json("job", id, &change)?,
+        change: decode_json("job", id.get(), &change)?,
     })
 }

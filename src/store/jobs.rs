@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use super::links::{Rename, follow_rename};
 use super::written::{AppliedField, record_applied};
 use super::{Store, StoreError, encode_json};
-use crate::model::{Change, JobState, Version};
+use crate::model::{Change, EventId, JobId, JobState, TargetKey, Version};
 
 /// A job handed to a worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     /// Row id.
-    pub id: i64,
+    pub id: JobId,
     /// The event it came from.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// The change to apply.
     pub change: Change,
     /// Its order among changes to the same field.
@@ -34,7 +34,7 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub struct ClaimedBatch {
     /// The target key all jobs share.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// The jobs, oldest version first.
     pub jobs: Vec<ClaimedJob>,
 }
@@ -66,7 +66,7 @@ pub enum JobOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct BatchResult {
     /// One outcome per claimed job.
-    pub outcomes: Vec<(i64, JobOutcome)>,
+    pub outcomes: Vec<(JobId, JobOutcome)>,
     /// Field versions and the values written, to record (only when the write succeeded).
     pub applied_fields: Vec<AppliedField>,
     /// The target's external id changed.
@@ -81,7 +81,7 @@ impl Store {
     pub async fn extend_lease(
         &self,
         owner: &str,
-        target_key: &str,
+        target_key: &TargetKey,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let _turn = self.writer.acquire().await;
@@ -115,7 +115,7 @@ impl Store {
     /// The newest applied version of each field of a target.
     pub async fn field_versions(
         &self,
-        target_key: &str,
+        target_key: &TargetKey,
     ) -> Result<HashMap<String, Version>, StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT field, version_ms, version_seq FROM field_versions WHERE target_key = $1",
@@ -136,7 +136,7 @@ impl Store {
     pub async fn finish(
         &self,
         owner: &str,
-        target_key: &str,
+        target_key: &TargetKey,
         result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
@@ -169,7 +169,7 @@ impl Store {
 async fn finish_job(
     tx: &mut sqlx::AnyConnection,
     owner: &str,
-    id: i64,
+    id: JobId,
     outcome: &JobOutcome,
     now_ms: i64,
 ) -> Result<u64, StoreError> {

@@ -39,7 +39,7 @@ pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
 pub use links::Rename;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
-pub use written::{AppliedField, RepairJob, WrittenField, WrittenFilter, parse_target_key};
+pub use written::{AppliedField, RepairJob, WrittenField, WrittenFilter};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

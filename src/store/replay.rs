@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::ingest::enqueue;
 use super::{Backend, Store, StoreError};
-use crate::model::{EventStatus, InboundEvent, Normalized, Version};
+use crate::model::{EventId, EventStatus, InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
 #[derive(Debug, Clone, Default)]
@@ -21,7 +21,7 @@ pub struct ReplayFilter {
     /// Received before this time (unix ms).
     pub until_ms: Option<i64>,
     /// Only these event ids (empty: any).
-    pub ids: Vec<i64>,
+    pub ids: Vec<EventId>,
     /// At most this many, oldest first.
     pub limit: i64,
 }
@@ -30,7 +30,7 @@ pub struct ReplayFilter {
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     /// Row id (the arrival sequence).
-    pub id: i64,
+    pub id: EventId,
     /// The event as first verified and parsed.
     pub event: InboundEvent,
     /// Its version: the source's time (else the arrival time), then the arrival sequence.
@@ -75,7 +75,7 @@ impl Store {
             .await?;
         rows.iter()
             .map(|row| {
-                let id: i64 = row.try_get("id")?;
+                let id: EventId = row.try_get("id")?;
                 let occurred_at_ms: Option<i64> = row.try_get("occurred_at_ms")?;
                 let received_at_ms: i64 = row.try_get("received_at_ms")?;
                 let payload: String = row.try_get("payload")?;
@@ -84,14 +84,14 @@ impl Store {
                     id,
                     version: Version {
                         at_ms: occurred_at_ms.unwrap_or(received_at_ms),
-                        seq: id,
+                        seq: id.get(),
                     },
                     event: InboundEvent {
                         source: row.try_get("source")?,
                         provider_event_id: row.try_get("provider_event_id")?,
                         event_type: row.try_get("event_type")?,
                         occurred_at_ms,
-                        payload: super::events::payload(id, &payload, raw_body.as_deref())?,
+                        payload: super::events::payload(id.get(), &payload, raw_body.as_deref())?,
                         verification: row.try_get("verification")?,
                     },
                 })

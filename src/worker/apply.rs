@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Worker;
 use super::merge::{MergePlan, merge};
-use crate::model::{ExternalId, TargetKind, TargetRef, Version};
+use crate::model::{ExternalId, JobId, TargetKey, TargetKind, TargetRef, Version};
 use crate::scalekit::{FailureClass, ObjectUpdate, ScalekitError, ScalekitObject};
 use crate::store::{AppliedField, BatchResult, ClaimedJob, JobOutcome, Rename};
 
@@ -132,7 +132,7 @@ impl Worker {
         let Some(object) = self.lookup(kind, &to).await? else {
             return Ok(None);
         };
-        let key = format!("{}:{to}", kind.prefix());
+        let key = TargetKey::external(kind, &to);
         let theirs = self
             .store
             .field_versions(&key)
@@ -203,7 +203,7 @@ impl Worker {
         if credentials {
             self.health.report(Some(message.clone()));
         }
-        let refused: HashMap<i64, &String> = plan
+        let refused: HashMap<JobId, &String> = plan
             .map(|p| p.refused.iter().map(|(id, r)| (*id, r)).collect())
             .unwrap_or_default();
         let mut rng = rand::rng();
@@ -318,7 +318,7 @@ impl Failure {
 
 /// Done for every job the plan accepted, dead for those it refused.
 pub(super) fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
-    let refused: HashMap<i64, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
+    let refused: HashMap<JobId, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
     Decision {
         outcomes: jobs
             .iter()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::Worker;
 use super::apply::{Decision, Failure, settle};
 use super::merge::{MergePlan, merge};
-use crate::model::{CreateSpec, ExternalId, OnMissing, TargetKind, TargetRef, Version};
+use crate::model::{CreateSpec, ExternalId, JobId, OnMissing, TargetKind, TargetRef, Version};
 use crate::scalekit::{FailureClass, NewOrganization, NewUser, ScalekitError};
 use crate::store::{ClaimedJob, JobOutcome, Rename};
 
@@ -186,7 +186,7 @@ fn skipped<'a>(
     kind: TargetKind,
     external_id: &'a ExternalId,
     jobs: &'a [ClaimedJob],
-) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
+) -> impl Iterator<Item = (JobId, JobOutcome)> + 'a {
     jobs.iter()
         .filter(|j| j.change.on_missing == OnMissing::Skip)
         .map(move |j| {

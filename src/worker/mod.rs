@@ -19,7 +19,7 @@ pub use merge::{MergePlan, merge};
 pub use retry::{RetryPolicy, millis};
 
 use crate::config::WorkerSettings;
-use crate::model::TargetRef;
+use crate::model::{JobId, TargetKey, TargetRef};
 use crate::scalekit::ScalekitClient;
 use crate::store::{ClaimedBatch, ClaimedJob, JobOutcome, Store, StoreError};
 
@@ -41,10 +41,10 @@ pub enum Outcome {
 }
 
 /// The tally of one processed batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchReport {
     /// The target key.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// Jobs applied (or already in effect).
     pub done: usize,
     /// Jobs scheduled again.
@@ -59,6 +59,22 @@ pub struct BatchReport {
     pub wrote: bool,
     /// The lease ran out mid-pass; nothing was recorded (another worker redoes it).
     pub lease_lost: bool,
+}
+
+impl BatchReport {
+    /// A report of nothing done yet for one target.
+    fn empty(target_key: TargetKey) -> Self {
+        Self {
+            target_key,
+            done: 0,
+            retried: 0,
+            dead: 0,
+            skipped: 0,
+            relinked: 0,
+            wrote: false,
+            lease_lost: false,
+        }
+    }
 }
 
 /// What operators should know about the workers beyond "running" (shown by `/readyz`):
@@ -154,9 +170,8 @@ impl Worker {
                 batch.target_key
             );
             return Ok(BatchReport {
-                target_key: batch.target_key.clone(),
                 lease_lost: true,
-                ..Default::default()
+                ..BatchReport::empty(batch.target_key.clone())
             });
         };
         let recorded = self
@@ -169,9 +184,8 @@ impl Worker {
                 batch.target_key
             );
             return Ok(BatchReport {
-                target_key: batch.target_key.clone(),
                 lease_lost: true,
-                ..Default::default()
+                ..BatchReport::empty(batch.target_key.clone())
             });
         }
         let report = tally(&batch.target_key, &decision);
@@ -299,11 +313,10 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
+fn tally(target_key: &TargetKey, decision: &apply::Decision) -> BatchReport {
     let mut report = BatchReport {
-        target_key: target_key.to_owned(),
         wrote: decision.wrote,
-        ..Default::default()
+        ..BatchReport::empty(target_key.clone())
     };
     for (_, outcome) in &decision.outcomes {
         match outcome {
@@ -334,14 +347,14 @@ fn count_report(report: &BatchReport) {
     metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
 }
 
-fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {
+fn log_report(report: &BatchReport, outcomes: &[(JobId, JobOutcome)]) {
     for (id, outcome) in outcomes {
         match outcome {
-            JobOutcome::Dead(reason) => tracing::error!(job = id, %reason, "job is dead"),
+            JobOutcome::Dead(reason) => tracing::error!(job = id.get(), %reason, "job is dead"),
             JobOutcome::Retry {
                 error, run_at_ms, ..
             } => {
-                tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms(), "job will be retried")
+                tracing::warn!(job = id.get(), %error, retry_in_ms = run_at_ms - now_ms(), "job will be retried")
             }
             _ => {}
         }

@@ -121,8 +121,8 @@ mod tests {
             "rule": "r", "target": {"by": "external", "kind": "organization", "external_id": "E"}
         }))
         .map(|change| ClaimedJob {
-            id: 1,
-            event_id: 1,
+            id: crate::model::JobId(1),
+            event_id: crate::model::EventId(1),
             change,
             version: crate::model::Version { at_ms: 0, seq: 1 },
             attempts,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Admin, AdminError};
 use crate::drift::LiveReader;
 use crate::http::AppState;
-use crate::model::Normalized;
+use crate::model::{EventId, Normalized};
 use crate::replay::{ReplayReport, TargetDiff};
 use crate::store::{EventStatus, ReplayFilter, StoreError};
 use crate::worker::now_ms;
@@ -37,7 +37,7 @@ pub(super) struct ReplayRequest {
     until: Option<String>,
     /// Only these event ids (empty: any).
     #[serde(default)]
-    ids: Vec<i64>,
+    ids: Vec<EventId>,
     /// At most this many events, oldest first.
     limit: Option<i64>,
     /// Only report what the rules make of each event; store nothing.
@@ -53,7 +53,7 @@ pub(super) struct ReplayRequest {
 #[derive(Debug, Serialize)]
 pub(super) struct Outcome {
     /// The stored event's id.
-    event_id: i64,
+    event_id: EventId,
     /// The sender's event id.
     provider_event_id: String,
     /// The event type.

@@ -13,7 +13,7 @@ use super::auth::Session;
 use super::views::{Chrome, given, pretty, time, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::Change;
+use crate::model::{Change, EventId};
 use crate::store::{ConsoleEventFilter, ConsoleJobFilter, EventRow, EventStatus, JobRow};
 
 /// The most events a list shows.
@@ -141,7 +141,7 @@ impl JobView {
 pub async fn detail(
     session: Session,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<EventId>, PathRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     let Path(id) = id.map_err(|_| ConsoleError::NotFound("event ids are whole numbers".into()))?;
     let event = state

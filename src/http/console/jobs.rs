@@ -15,6 +15,7 @@ use super::events::JobView;
 use super::views::{Chrome, given};
 use super::{BASE, ConsoleError, render};
 use crate::http::AppState;
+use crate::model::{JobId, TargetKey};
 use crate::store::{ConsoleJobFilter, JobState};
 use crate::worker::now_ms;
 
@@ -58,16 +59,17 @@ pub async fn list(
         .transpose()
         .map_err(ConsoleError::BadRequest)?;
     let target = given(&q.target);
+    let key = target_key(&target)?;
     let filter = ConsoleJobFilter {
         state,
-        target_key: target.clone(),
+        target_key: key.clone(),
         event_id: None,
         limit: LIST_LIMIT,
     };
     let jobs = app.store.console_jobs(&filter).await?;
     let page = JobsPage {
         chrome: Chrome::new("jobs", &session.csrf),
-        dead_matching: app.store.count_dead(target.as_deref()).await?,
+        dead_matching: app.store.count_dead(key.as_ref()).await?,
         state: state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         target: target.unwrap_or_default(),
         done: given(&q.done),
@@ -123,14 +125,14 @@ pub async fn retry_one(
     session: Session,
     State(app): State<Arc<AppState>>,
     origin: OriginCheck,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<JobId>, PathRejection>,
     form: Result<Form<RetryForm>, FormRejection>,
 ) -> Result<Redirect, ConsoleError> {
     let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     session.check_post(&origin, &form.csrf)?;
     let Path(id) = id.map_err(|_| ConsoleError::NotFound("job ids are whole numbers".into()))?;
     if app.store.retry_job(id, now_ms()).await? {
-        tracing::info!(job = id, "job retried from the console");
+        tracing::info!(job = id.get(), "job retried from the console");
         app.wake.notify_waiters();
         return Ok(back(&form, &format!("job {id} will run again now")));
     }
@@ -164,10 +166,11 @@ pub async fn retry_dead(
     let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     session.check_post(&origin, &form.csrf)?;
     let target = given(&form.target);
+    let key = target_key(&target)?;
     if form.confirm.as_deref() != Some("yes") {
         let page = ConfirmPage {
             chrome: Chrome::new("jobs", &session.csrf),
-            count: app.store.count_dead(target.as_deref()).await?,
+            count: app.store.count_dead(key.as_ref()).await?,
             target: target.unwrap_or_default(),
             state: given(&form.state).unwrap_or_default(),
         };
@@ -175,7 +178,7 @@ pub async fn retry_dead(
     }
     let retried = app
         .store
-        .retry_dead_matching(target.as_deref(), now_ms())
+        .retry_dead_matching(key.as_ref(), now_ms())
         .await?;
     if retried > 0 {
         tracing::info!(jobs = retried, "dead jobs retried from the console");
@@ -192,4 +195,13 @@ mod tests {
     fn query_values_are_percent_encoded() {
         assert_eq!(encode("org:a b&c"), "org:a%20b%26c");
     }
+}
+
+/// The target filter as a key, or a 400 saying what a key looks like.
+fn target_key(target: &Option<String>) -> Result<Option<TargetKey>, ConsoleError> {
+    target
+        .as_deref()
+        .map(TargetKey::parse)
+        .transpose()
+        .map_err(|e| ConsoleError::BadRequest(e.to_string()))
 }

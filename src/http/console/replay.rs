@@ -15,7 +15,7 @@ use super::diff::{DiffView, NO_CREDENTIALS};
 use super::views::{Chrome, given, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::Normalized;
+use crate::model::{EventId, Normalized};
 use crate::replay::ReplayReport;
 use crate::store::{EventStatus, ReplayFilter};
 use crate::worker::now_ms;
@@ -67,7 +67,7 @@ impl ReplayForm {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<i64>().map_err(|_| {
+                s.parse::<EventId>().map_err(|_| {
                     ConsoleError::BadRequest(format!("event id {s:?} is not a whole number"))
                 })
             })
@@ -117,7 +117,7 @@ pub struct ChangeView {
 /// What the rules make of one event.
 pub struct OutcomeView {
     /// The stored event.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Its type.
     pub event_type: String,
     /// `matched`, `ignored` or `rejected: why`.
@@ -243,7 +243,7 @@ async fn replay(
 }
 
 /// The view of one event's verdict.
-fn outcome(event_id: i64, event_type: &str, normalized: &Normalized) -> OutcomeView {
+fn outcome(event_id: EventId, event_type: &str, normalized: &Normalized) -> OutcomeView {
     let (verdict, changes) = match normalized {
         Normalized::Matched { changes, .. } => ("matched".to_owned(), changes.as_slice()),
         Normalized::Ignored => ("ignored: no rule handles it".to_owned(), &[][..]),

@@ -10,7 +10,7 @@ use super::*;
 /// lease lost).
 #[derive(Default)]
 struct Holds {
-    now: HashSet<String>,
+    now: HashSet<TargetKey>,
     shared: Vec<String>,
 }
 
@@ -31,11 +31,11 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
         {
             let mut held = held.lock().unwrap();
             if !held.now.insert(batch.target_key.clone()) {
-                held.shared.push(batch.target_key.clone());
+                held.shared.push(batch.target_key.to_string());
             }
         }
         tokio::task::yield_now().await;
-        claimed.extend(batch.jobs.iter().map(|j| j.id));
+        claimed.extend(batch.jobs.iter().map(|j| j.id.get()));
         let result = BatchResult {
             outcomes: batch
                 .jobs

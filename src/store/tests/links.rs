@@ -97,8 +97,17 @@ async fn a_rename_moves_field_versions_and_links(store: Store) {
         .finish("w", &batch.target_key, &result, 11)
         .await
         .unwrap();
-    assert!(store.field_versions("org:OLD").await.unwrap().is_empty());
-    assert_eq!(store.field_versions("org:NEW").await.unwrap()["plan"], v);
+    assert!(
+        store
+            .field_versions(&key("org:OLD"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.field_versions(&key("org:NEW")).await.unwrap()["plan"],
+        v
+    );
     let linked = store
         .resolve_link(TargetKind::Organization, "stripe_customer", "cus_1")
         .await

@@ -71,7 +71,10 @@ async fn claim_takes_every_job_of_one_target_and_holds_it(store: Store) {
         ..Default::default()
     };
     assert_eq!(
-        store.finish("w1", "org:E1", &result, 70_001).await.unwrap(),
+        store
+            .finish("w1", &key("org:E1"), &result, 70_001)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -121,7 +124,10 @@ async fn finish_records_versions_and_outcomes(store: Store) {
         .unwrap();
     let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
-    assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
+    assert_eq!(
+        store.field_versions(&key("org:E1")).await.unwrap()["plan"],
+        v
+    );
     assert!(store.retry_job(dead[0].id, 600).await.unwrap());
     assert!(store.claim("w", 600, 60_000, 100).await.unwrap().is_some());
 }
@@ -217,7 +223,7 @@ async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     assert_eq!(jobs.len(), 3);
     let one = store.job(jobs[0].id).await.unwrap().unwrap();
     assert_eq!((one.state, one.attempts), (JobState::Pending, 0));
-    assert!(store.job(9_999).await.unwrap().is_none());
+    assert!(store.job(JobId(9_999)).await.unwrap().is_none());
 }
 
 store_test!(prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events);
