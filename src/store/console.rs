@@ -3,8 +3,8 @@
 //! time-bounded query is a range scan on an existing index (`events_by_received`,
 //! `jobs_by_state_run_at`, `jobs_by_target`, `jobs_by_event`).
 
-use super::events::{EVENT_COLUMNS, event_row};
-use super::job_views::{JOB_COLUMNS, job_row};
+use super::events::{EVENT_COLUMNS, EventColumns, event_row};
+use super::job_views::{JOB_COLUMNS, JobColumns, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};
 use crate::model::{EventId, EventStatus, JobId, JobState, TargetKey};
 
@@ -165,7 +165,7 @@ impl Store {
                AND ($5 IS NULL OR received_at_ms < $5)
              ORDER BY id DESC LIMIT $6"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<EventColumns> = sqlx::query_as(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
             .bind(filter.status.map(EventStatus::as_str))
@@ -174,7 +174,7 @@ impl Store {
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| event_row(r, false)).collect()
+        rows.into_iter().map(event_row).collect()
     }
 
     /// Jobs matching `filter`, newest first.
@@ -185,14 +185,14 @@ impl Store {
                AND ($3 IS NULL OR event_id = $3)
              ORDER BY id DESC LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<JobColumns> = sqlx::query_as(&sql)
             .bind(filter.state.map(JobState::as_str))
             .bind(&filter.target_key)
             .bind(filter.event_id)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(job_row).collect()
+        rows.into_iter().map(job_row).collect()
     }
 
     /// How many dead jobs a bulk retry with this target filter would run again.

@@ -2,9 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{Store, StoreError, decode_json};
 use crate::model::{EventId, JobId, JobState, TargetKey};
 
@@ -40,12 +37,12 @@ impl Store {
             "SELECT {JOB_COLUMNS} FROM jobs
              WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<JobColumns> = sqlx::query_as(&sql)
             .bind(state.map(JobState::as_str))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(job_row).collect()
+        rows.into_iter().map(job_row).collect()
     }
 
     /// Makes a dead (or skipped) job runnable again now, with a fresh retry window.
@@ -86,11 +83,11 @@ impl Store {
     /// One job, if it exists.
     pub async fn job(&self, id: JobId) -> Result<Option<JobRow>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row: Option<JobColumns> = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(job_row).transpose()
+        row.map(job_row).transpose()
     }
 
     /// Counts jobs per state, every state listed (for readiness and the operator).
@@ -116,18 +113,30 @@ impl Store {
 pub(super) const JOB_COLUMNS: &str =
     "id, event_id, target_key, state, attempts, run_at_ms, last_error, change";
 
-/// A job row of `SELECT {JOB_COLUMNS}`.
-pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
-    let id: JobId = row.try_get("id")?;
-    let change: String = row.try_get("change")?;
+/// A job row of `SELECT {JOB_COLUMNS}`, as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct JobColumns {
+    id: JobId,
+    event_id: EventId,
+    target_key: TargetKey,
+    #[sqlx(try_from = "String")]
+    state: JobState,
+    attempts: i64,
+    run_at_ms: i64,
+    last_error: Option<String>,
+    change: String,
+}
+
+/// The operator's view of a stored job row (its change decoded).
+pub(super) fn job_row(row: JobColumns) -> Result<JobRow, StoreError> {
     Ok(JobRow {
-        id,
-        event_id: row.try_get("event_id")?,
-        target_key: row.try_get("target_key")?,
-        state: super::parse_column("job", id.get(), row.try_get("state")?)?,
-        attempts: row.try_get("attempts")?,
-        run_at_ms: row.try_get("run_at_ms")?,
-        last_error: row.try_get("last_error")?,
-        change: decode_json("job", id.get(), &change)?,
+        change: decode_json("job", row.id.get(), &row.change)?,
+        id: row.id,
+        event_id: row.event_id,
+        target_key: row.target_key,
+        state: row.state,
+        attempts: row.attempts,
+        run_at_ms: row.run_at_ms,
+        last_error: row.last_error,
     })
 }

@@ -352,17 +352,6 @@ fn decode_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Parses a text column holding one of a closed set of names, naming the row when it
-/// holds another.
-fn parse_column<T: std::str::FromStr<Err = String>>(
-    what: &'static str,
-    id: i64,
-    text: String,
-) -> Result<T, StoreError> {
-    text.parse()
-        .map_err(|reason| StoreError::Corrupt { what, id, reason })
-}
-
 /// Encodes a value for a JSON column.
 fn encode_json<T: serde::Serialize>(value: &T) -> String {
     // Serialising our own plain data types cannot fail (no maps with non-string keys).

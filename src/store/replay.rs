@@ -1,8 +1,6 @@
 //! Reading stored events back for a replay, and enqueueing what the current rules make
 //! of them.
 
-use sqlx::Row;
-
 use super::ingest::enqueue;
 use super::{Backend, Store, StoreError};
 use crate::model::{EventId, EventStatus, InboundEvent, Normalized, Version};
@@ -24,6 +22,20 @@ pub struct ReplayFilter {
     pub ids: Vec<EventId>,
     /// At most this many, oldest first.
     pub limit: i64,
+}
+
+/// An event row as [`Store::events_to_replay`] selects it.
+#[derive(sqlx::FromRow)]
+struct ReplayColumns {
+    id: EventId,
+    source: String,
+    provider_event_id: String,
+    event_type: String,
+    occurred_at_ms: Option<i64>,
+    received_at_ms: i64,
+    payload: String,
+    verification: String,
+    raw_body: Option<Vec<u8>>,
 }
 
 /// A stored event, as the rules see it again.
@@ -63,7 +75,7 @@ impl Store {
                AND ($6 IS NULL OR id IN ({id_list}))
              ORDER BY id LIMIT $7"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<ReplayColumns> = sqlx::query_as(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
             .bind(filter.status.map(EventStatus::as_str))
@@ -73,26 +85,26 @@ impl Store {
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
-                let id: EventId = row.try_get("id")?;
-                let occurred_at_ms: Option<i64> = row.try_get("occurred_at_ms")?;
-                let received_at_ms: i64 = row.try_get("received_at_ms")?;
-                let payload: String = row.try_get("payload")?;
-                let raw_body: Option<Vec<u8>> = row.try_get("raw_body")?;
+                let id = row.id;
                 Ok(StoredEvent {
                     id,
                     version: Version {
-                        at_ms: occurred_at_ms.unwrap_or(received_at_ms),
+                        at_ms: row.occurred_at_ms.unwrap_or(row.received_at_ms),
                         seq: id.get(),
                     },
                     event: InboundEvent {
-                        source: row.try_get("source")?,
-                        provider_event_id: row.try_get("provider_event_id")?,
-                        event_type: row.try_get("event_type")?,
-                        occurred_at_ms,
-                        payload: super::events::payload(id.get(), &payload, raw_body.as_deref())?,
-                        verification: row.try_get("verification")?,
+                        payload: super::events::payload(
+                            id.get(),
+                            &row.payload,
+                            row.raw_body.as_deref(),
+                        )?,
+                        source: row.source,
+                        provider_event_id: row.provider_event_id,
+                        event_type: row.event_type,
+                        occurred_at_ms: row.occurred_at_ms,
+                        verification: row.verification,
                     },
                 })
             })

@@ -1,8 +1,6 @@
 //! The values orgsync wrote (migration 0005): recorded with each field version when a batch
 //! finishes, read back by `orgsync drift`, and the repair jobs drift enqueues.
 
-use sqlx::Row;
-
 use super::ingest::enqueue;
 use super::{Store, StoreError};
 use crate::model::{Change, EventId, ExternalId, TargetKey, TargetKind, Version};
@@ -32,6 +30,17 @@ pub struct WrittenField {
     /// What was written: `None` for rows recorded before values were kept (migration
     /// 0005); `Some(None)` when orgsync removed the key; `Some(Some(v))` when it set `v`.
     pub written: Option<Option<String>>,
+}
+
+/// A `field_versions` row as [`Store::written_fields`] selects it.
+#[derive(sqlx::FromRow)]
+struct WrittenRow {
+    target_key: TargetKey,
+    field: String,
+    version_ms: i64,
+    version_seq: i64,
+    written: Option<String>,
+    written_value: Option<String>,
 }
 
 /// Which recorded fields to read back.
@@ -104,30 +113,27 @@ impl Store {
                                               WHERE e.id = g.version_seq AND e.source = $2))
                  ORDER BY g.target_key LIMIT $3)
              ORDER BY f.target_key, f.field";
-        let rows = sqlx::query(sql)
+        let rows: Vec<WrittenRow> = sqlx::query_as(sql)
             .bind(&filter.target_key)
             .bind(&filter.source)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
         let mut fields = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key: TargetKey = row.try_get("target_key")?;
-            let Some((kind, external_id)) = key.external_target() else {
+        for row in rows {
+            let Some((kind, external_id)) = row.target_key.external_target() else {
                 continue; // not an external target (cannot happen: links have no versions)
             };
-            let written: Option<String> = row.try_get("written")?;
-            let value: Option<String> = row.try_get("written_value")?;
             fields.push(WrittenField {
                 kind,
                 external_id,
-                field: row.try_get("field")?,
+                field: row.field,
                 version: Version {
-                    at_ms: row.try_get("version_ms")?,
-                    seq: row.try_get("version_seq")?,
+                    at_ms: row.version_ms,
+                    seq: row.version_seq,
                 },
-                written: match written.as_deref() {
-                    Some("set") => Some(value),
+                written: match row.written.as_deref() {
+                    Some("set") => Some(row.written_value),
                     Some(_) => Some(None),
                     None => None,
                 },
