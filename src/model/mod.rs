@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod ids;
+pub mod limits;
 mod states;
 
 pub use ids::{EventId, JobId, TargetKey};
@@ -30,7 +31,11 @@ pub enum ModelError {
         key: String,
     },
     /// A metadata key outside Scalekit's 3–25 character rule.
-    #[error("invalid metadata key {key:?}: keys must be 3 to 25 characters long")]
+    #[error(
+        "invalid metadata key {key:?}: keys must be {} to {} characters long",
+        limits::METADATA_KEY_CHARS.start(),
+        limits::METADATA_KEY_CHARS.end()
+    )]
     MetadataKey {
         /// The offending key.
         key: String,
@@ -51,8 +56,8 @@ impl TargetKind {
     /// The most metadata pairs Scalekit accepts on this kind of object.
     pub fn max_metadata_pairs(self) -> usize {
         match self {
-            TargetKind::Organization => 10,
-            TargetKind::User => 20,
+            TargetKind::Organization => limits::ORGANIZATION_MAX_PAIRS,
+            TargetKind::User => limits::USER_MAX_PAIRS,
         }
     }
 
@@ -141,7 +146,7 @@ impl MetadataKey {
     /// Checks and wraps a metadata key.
     pub fn parse(key: &str) -> Result<Self, ModelError> {
         let len = key.chars().count();
-        if !(3..=25).contains(&len) {
+        if !limits::METADATA_KEY_CHARS.contains(&len) {
             return Err(ModelError::MetadataKey {
                 key: key.to_owned(),
             });

@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 /// The most characters Scalekit accepts in one metadata value.
-const MAX_VALUE_CHARS: usize = 256;
+const MAX_VALUE_CHARS: usize = *crate::model::limits::METADATA_VALUE_CHARS.end();
 
 /// What a matching rule produced.
 pub(crate) struct Applied {

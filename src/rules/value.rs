@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::config::{ValueSpecConfig, ValueTable};
+use crate::model::limits::METADATA_VALUE_CHARS;
 
 /// A parsed JSONPath that remembers its text (for messages) and whether it can select more
 /// than one node (wildcards, filters, slices, unions, descendants).
@@ -176,9 +177,12 @@ impl ValueSpec {
             _ => return Err("give exactly one of `path`, `paths` or `value`".into()),
         };
         if let Some(v) = &table.value
-            && (v.is_empty() || v.chars().count() > 256)
+            && !METADATA_VALUE_CHARS.contains(&v.chars().count())
         {
-            return Err(format!("literal value {v:?} must be 1 to 256 characters"));
+            let (min, max) = (METADATA_VALUE_CHARS.start(), METADATA_VALUE_CHARS.end());
+            return Err(format!(
+                "literal value {v:?} must be {min} to {max} characters"
+            ));
         }
         let format = match table.format.as_deref() {
             None => None,
