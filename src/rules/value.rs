@@ -124,7 +124,7 @@ fn is_singular(text: &str) -> bool {
 
 /// The result of evaluating a value spec against an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum ValueEffect {
     /// The event does not carry the value: leave the target alone.
     Absent,
     /// The event says "no value" (null or empty): remove the key.
@@ -203,16 +203,16 @@ impl ValueSpec {
     }
 
     /// Evaluates the spec: the first path with a non-null, non-empty value wins.
-    pub(crate) fn evaluate(&self, doc: &Value) -> Result<Outcome, String> {
+    pub(crate) fn evaluate(&self, doc: &Value) -> Result<ValueEffect, String> {
         if let Some(literal) = &self.literal {
-            return Ok(Outcome::Set(literal.clone()));
+            return Ok(ValueEffect::Set(literal.clone()));
         }
         let mut saw_null = false;
         for path in &self.paths {
             match self.evaluate_path(path, doc)? {
-                Outcome::Set(text) => return Ok(Outcome::Set(text)),
-                Outcome::Remove => saw_null = true,
-                Outcome::Absent => {}
+                ValueEffect::Set(text) => return Ok(ValueEffect::Set(text)),
+                ValueEffect::Remove => saw_null = true,
+                ValueEffect::Absent => {}
             }
         }
         if self.required {
@@ -224,35 +224,35 @@ impl ValueSpec {
             ));
         }
         Ok(if saw_null {
-            Outcome::Remove
+            ValueEffect::Remove
         } else {
-            Outcome::Absent
+            ValueEffect::Absent
         })
     }
 
     /// Evaluates one path: a single node, or with `join` every node a wildcard selects.
-    fn evaluate_path(&self, path: &Path, doc: &Value) -> Result<Outcome, String> {
+    fn evaluate_path(&self, path: &Path, doc: &Value) -> Result<ValueEffect, String> {
         let text = match (&self.join, path.singular) {
             (Some(sep), false) => {
                 let nodes = path.query.query(doc).all();
                 self.join_values(nodes.into_iter(), sep, path)?
             }
             (Some(sep), true) => match path.find(doc)? {
-                Found::Absent => return Ok(Outcome::Absent),
-                Found::Null => return Ok(Outcome::Remove),
+                Found::Absent => return Ok(ValueEffect::Absent),
+                Found::Null => return Ok(ValueEffect::Remove),
                 Found::Value(Value::Array(items)) => self.join_values(items.iter(), sep, path)?,
                 Found::Value(v) => self.scalar(v, path)?,
             },
             (None, _) => match path.find(doc)? {
-                Found::Absent => return Ok(Outcome::Absent),
-                Found::Null => return Ok(Outcome::Remove),
+                Found::Absent => return Ok(ValueEffect::Absent),
+                Found::Null => return Ok(ValueEffect::Remove),
                 Found::Value(v) => self.scalar(v, path)?,
             },
         };
         Ok(if text.is_empty() {
-            Outcome::Remove
+            ValueEffect::Remove
         } else {
-            Outcome::Set(text)
+            ValueEffect::Set(text)
         })
     }
 

@@ -41,7 +41,7 @@ pub struct ClaimedBatch {
 
 /// How one claimed job ends this pass.
 #[derive(Debug, Clone, PartialEq)]
-pub enum JobOutcome {
+pub enum JobVerdict {
     /// Applied.
     Done,
     /// Not applied on purpose, with the reason.
@@ -60,13 +60,16 @@ pub enum JobOutcome {
     },
     /// The target became known (a link resolved): run again under the new change/key.
     Rekey(Box<Change>),
+    /// A duplicate create found the object and adopted it: run again now, using up
+    /// neither an attempt nor a throttle; the note says what was adopted.
+    RunAgain(String),
 }
 
 /// Everything a pass over one batch decided, recorded in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct BatchResult {
     /// One outcome per claimed job.
-    pub outcomes: Vec<(JobId, JobOutcome)>,
+    pub outcomes: Vec<(JobId, JobVerdict)>,
     /// Field versions and the values written, to record (only when the write succeeded).
     pub applied_fields: Vec<AppliedField>,
     /// The target's external id changed.
@@ -170,21 +173,21 @@ async fn finish_job(
     tx: &mut sqlx::AnyConnection,
     owner: &str,
     id: JobId,
-    outcome: &JobOutcome,
+    outcome: &JobVerdict,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let throttle = i64::from(matches!(
         outcome,
-        JobOutcome::Retry {
+        JobVerdict::Retry {
             count_attempt: false,
             ..
         }
     ));
     let (state, error, run_at, attempt, change) = match outcome {
-        JobOutcome::Done => (JobState::Done, None, None, 0, None),
-        JobOutcome::Skipped(reason) => (JobState::Skipped, Some(reason.as_str()), None, 0, None),
-        JobOutcome::Dead(reason) => (JobState::Dead, Some(reason.as_str()), None, 1, None),
-        JobOutcome::Retry {
+        JobVerdict::Done => (JobState::Done, None, None, 0, None),
+        JobVerdict::Skipped(reason) => (JobState::Skipped, Some(reason.as_str()), None, 0, None),
+        JobVerdict::Dead(reason) => (JobState::Dead, Some(reason.as_str()), None, 1, None),
+        JobVerdict::Retry {
             run_at_ms,
             error,
             count_attempt,
@@ -195,12 +198,19 @@ async fn finish_job(
             i64::from(*count_attempt),
             None,
         ),
-        JobOutcome::Rekey(change) => (
+        JobVerdict::Rekey(change) => (
             JobState::Pending,
             None,
             Some(now_ms),
             0,
             Some(change.as_ref()),
+        ),
+        JobVerdict::RunAgain(note) => (
+            JobState::Pending,
+            Some(note.as_str()),
+            Some(now_ms),
+            0,
+            None,
         ),
     };
     let done = sqlx::query(

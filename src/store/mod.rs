@@ -35,7 +35,7 @@ pub use console::{AppliedChange, ConsoleEventFilter, ConsoleJobFilter, OwnedFiel
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::JobRow;
-pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
+pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobVerdict};
 pub use links::Rename;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};

@@ -10,7 +10,7 @@ use orgsync::app::{App, AppError};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::{JobRow, JobState, Store};
-use orgsync::worker::{BatchReport, Outcome, Worker, now_ms};
+use orgsync::worker::{BatchReport, PassOutcome, Worker, now_ms};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -252,7 +252,8 @@ impl TestApp {
             .as_ref()
             .expect("the app has Scalekit credentials");
         let mut reports = vec![];
-        while let Outcome::Processed(report) = worker.process_next().await.expect("worker pass") {
+        while let PassOutcome::Processed(report) = worker.process_next().await.expect("worker pass")
+        {
             reports.push(report);
         }
         reports

@@ -51,7 +51,7 @@ pub(super) struct ReplayRequest {
 
 /// What the rules make of one event in a dry run.
 #[derive(Debug, Serialize)]
-pub(super) struct Outcome {
+pub(super) struct DryRunEvent {
     /// The stored event's id.
     event_id: EventId,
     /// The sender's event id.
@@ -72,7 +72,7 @@ pub(super) struct ReplayAnswer {
     report: ReplayReport,
     /// A dry run's verdicts, the first [`MAX_OUTCOMES`] of them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    outcomes: Option<Vec<Outcome>>,
+    outcomes: Option<Vec<DryRunEvent>>,
     /// Whether more events were selected than `outcomes` holds.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outcomes_truncated: bool,
@@ -194,7 +194,7 @@ async fn run(
         |stored, normalized| match dry_run {
             false => {}
             true if outcomes.len() >= MAX_OUTCOMES => truncated = true,
-            true => outcomes.push(Outcome {
+            true => outcomes.push(DryRunEvent {
                 event_id: stored.id,
                 provider_event_id: stored.event.provider_event_id.clone(),
                 event_type: stored.event.event_type.clone(),

@@ -40,7 +40,7 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
             outcomes: batch
                 .jobs
                 .iter()
-                .map(|j| (j.id, JobOutcome::Done))
+                .map(|j| (j.id, JobVerdict::Done))
                 .collect(),
             ..Default::default()
         };

@@ -64,7 +64,7 @@ async fn claim_takes_every_job_of_one_target_and_holds_it(store: Store) {
     let outcomes: Vec<_> = batch
         .jobs
         .iter()
-        .map(|j| (j.id, JobOutcome::Done))
+        .map(|j| (j.id, JobVerdict::Done))
         .collect();
     let result = BatchResult {
         outcomes,
@@ -89,7 +89,7 @@ async fn finish_records_versions_and_outcomes(store: Store) {
     let v = batch.jobs[0].version;
     let outcomes = vec![(
         batch.jobs[0].id,
-        JobOutcome::Retry {
+        JobVerdict::Retry {
             run_at_ms: 500,
             error: "boom".into(),
             count_attempt: true,
@@ -115,7 +115,7 @@ async fn finish_records_versions_and_outcomes(store: Store) {
     let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(batch.jobs[0].attempts, 1);
     let result = BatchResult {
-        outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+        outcomes: vec![(batch.jobs[0].id, JobVerdict::Dead("bad".into()))],
         ..Default::default()
     };
     store
@@ -209,7 +209,7 @@ async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     for _ in 0..2 {
         let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
         let result = BatchResult {
-            outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+            outcomes: vec![(batch.jobs[0].id, JobVerdict::Dead("bad".into()))],
             ..Default::default()
         };
         store
@@ -249,9 +249,9 @@ async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store:
         .unwrap();
     while let Some(batch) = store.claim("w", 6_000, 60_000, 100).await.unwrap() {
         let outcome = if batch.target_key == "org:E2" {
-            JobOutcome::Dead("x".into())
+            JobVerdict::Dead("x".into())
         } else {
-            JobOutcome::Done
+            JobVerdict::Done
         };
         let outcomes = batch.jobs.iter().map(|j| (j.id, outcome.clone())).collect();
         let at = if batch.target_key == "org:E3" {
@@ -301,4 +301,30 @@ async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store:
         1
     );
     assert_eq!(store.prune(1_000).await.unwrap(), PruneReport::default());
+}
+
+store_test!(a_job_run_again_after_an_adoption_is_due_at_once_and_uses_up_nothing);
+async fn a_job_run_again_after_an_adoption_is_due_at_once_and_uses_up_nothing(store: Store) {
+    store
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let note = "adopted Scalekit user usr_1";
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, JobVerdict::RunAgain(note.into()))],
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .finish("w", &batch.target_key, &result, 11)
+            .await
+            .unwrap(),
+        1
+    );
+    let again = store.claim("w", 11, 60_000, 100).await.unwrap().unwrap();
+    let job = &again.jobs[0];
+    assert_eq!((job.run_at_ms, job.attempts, job.throttles), (11, 0, 0));
+    let row = store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(row.last_error.as_deref(), Some(note));
 }

@@ -21,7 +21,7 @@ async fn finish_with(store: &Store, now_ms: i64, fields: Vec<AppliedField>) {
         outcomes: batch
             .jobs
             .iter()
-            .map(|j| (j.id, JobOutcome::Done))
+            .map(|j| (j.id, JobVerdict::Done))
             .collect(),
         applied_fields: fields,
         ..Default::default()
