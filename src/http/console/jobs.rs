@@ -187,6 +187,15 @@ pub async fn retry_dead(
     Ok(back(&form, &format!("{retried} dead jobs will run again now")).into_response())
 }
 
+/// The target filter as a key, or a 400 saying what a key looks like.
+fn target_key(target: &Option<String>) -> Result<Option<TargetKey>, ConsoleError> {
+    target
+        .as_deref()
+        .map(TargetKey::parse)
+        .transpose()
+        .map_err(|e| ConsoleError::BadRequest(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,13 +204,4 @@ mod tests {
     fn query_values_are_percent_encoded() {
         assert_eq!(encode("org:a b&c"), "org:a%20b%26c");
     }
-}
-
-/// The target filter as a key, or a 400 saying what a key looks like.
-fn target_key(target: &Option<String>) -> Result<Option<TargetKey>, ConsoleError> {
-    target
-        .as_deref()
-        .map(TargetKey::parse)
-        .transpose()
-        .map_err(|e| ConsoleError::BadRequest(e.to_string()))
 }
