@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orgsync::store::JobState;
 use scalekit_standin::StandIn;
 use serde_json::json;
 
@@ -153,9 +154,9 @@ pub async fn drain() -> String {
 /// Jobs not finished yet (pending or running).
 async fn open_jobs(daemon: &Daemon) -> u64 {
     let counts = daemon.store.job_counts().await.expect("count");
-    ["pending", "running"]
+    [JobState::Pending, JobState::Running]
         .iter()
-        .map(|s| counts.get(*s).copied().unwrap_or(0) as u64)
+        .map(|s| counts.get(s).copied().unwrap_or(0) as u64)
         .sum()
 }
 

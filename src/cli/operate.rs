@@ -5,8 +5,9 @@ use clap::Subcommand;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::model::{EventId, JobId};
 use crate::rules::{RuleSet, describe};
-use crate::store::{EventFilter, JobState, ReplayFilter, Store};
+use crate::store::{EventFilter, EventStatus, JobState, ReplayFilter, Store};
 
 /// `orgsync replay …`: which events, and whether to only show what would change.
 #[derive(Debug, clap::Args)]
@@ -19,7 +20,7 @@ pub struct ReplayArgs {
     event_type: Option<String>,
     /// Only events with this status: accepted, ignored or rejected.
     #[arg(long)]
-    status: Option<String>,
+    status: Option<EventStatus>,
     /// Only events received at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
     #[arg(long, value_parser = crate::replay::parse_time)]
     since: Option<i64>,
@@ -28,7 +29,7 @@ pub struct ReplayArgs {
     until: Option<i64>,
     /// Only this event id (repeatable).
     #[arg(long = "id")]
-    ids: Vec<i64>,
+    ids: Vec<EventId>,
     /// At most this many events, oldest first.
     #[arg(long, default_value_t = 100_000)]
     limit: i64,
@@ -59,7 +60,7 @@ pub enum JobsCommand {
     /// Make a dead or skipped job run again now.
     Retry {
         /// The job id.
-        id: i64,
+        id: JobId,
     },
 }
 
@@ -73,7 +74,7 @@ pub enum EventsCommand {
         source: Option<String>,
         /// Only this status: accepted, ignored or rejected.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<EventStatus>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -81,7 +82,7 @@ pub enum EventsCommand {
     /// Show one event with its payload.
     Show {
         /// The event id.
-        id: i64,
+        id: EventId,
     },
 }
 

@@ -33,10 +33,12 @@ pub use live::LiveReader;
 pub use periodic::{DRIFTED_KEYS, LAST_CHECK, record_metrics, run_periodically};
 pub use render::{render_diff, render_drift};
 
-use crate::model::{Change, ExternalId, MetadataKey, OnMissing, TargetKind, TargetRef, Version};
+use crate::model::{
+    Change, EventId, ExternalId, MetadataKey, OnMissing, TargetKey, TargetKind, TargetRef, Version,
+};
 use crate::rules::RuleSet;
 use crate::scalekit::ScalekitObject;
-use crate::store::{RepairJob, Store, StoreError, WrittenField, WrittenFilter, parse_target_key};
+use crate::store::{RepairJob, Store, StoreError, WrittenField, WrittenFilter};
 
 /// The rule name repair jobs carry (shown in job lists and logs).
 pub const REPAIR_RULE: &str = "drift repair";
@@ -97,7 +99,7 @@ pub struct KeyDrift {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetDrift {
     /// `org:EXT` or `user:EXT`.
-    pub target: String,
+    pub target: TargetKey,
     /// Organization or user.
     pub kind: TargetKind,
     /// Its external id.
@@ -140,16 +142,20 @@ pub async fn check(
     options: &DriftOptions,
     now_ms: i64,
 ) -> Result<DriftReport, DriftError> {
-    if let Some(target) = &options.target
-        && parse_target_key(target).is_none()
-    {
-        return Err(DriftError::BadTarget(target.clone()));
-    }
+    let target_key = match &options.target {
+        None => None,
+        Some(target) => Some(
+            TargetKey::parse(target)
+                .ok()
+                .filter(|key| key.external_target().is_some())
+                .ok_or_else(|| DriftError::BadTarget(target.clone()))?,
+        ),
+    };
     if options.limit < 1 {
         return Err(DriftError::BadLimit(options.limit));
     }
     let filter = WrittenFilter {
-        target_key: options.target.clone(),
+        target_key,
         source: options.source.clone(),
         limit: options.limit,
     };
@@ -185,11 +191,7 @@ async fn compare(
     owned: &BTreeSet<MetadataKey>,
 ) -> TargetDrift {
     let mut found = TargetDrift {
-        target: TargetRef::External {
-            kind,
-            external_id: external_id.clone(),
-        }
-        .key(),
+        target: TargetKey::external(kind, &external_id),
         kind,
         external_id,
         scalekit_id: None,
@@ -255,7 +257,7 @@ fn drifted_keys(
 /// The jobs that write orgsync's values back: one per target and recorded version, for
 /// every `absent` or `changed` key (a `never_written` key has no value to restore).
 pub fn repair_jobs(report: &DriftReport) -> Vec<RepairJob> {
-    let mut jobs: BTreeMap<(String, Version), RepairJob> = BTreeMap::new();
+    let mut jobs: BTreeMap<(TargetKey, Version), RepairJob> = BTreeMap::new();
     for target in &report.targets {
         for key in &target.keys {
             let (Some(version), Ok(metadata_key)) = (key.version, MetadataKey::parse(&key.key))
@@ -303,7 +305,7 @@ fn repair_change(target: &TargetDrift) -> Change {
 pub struct RepairSummary {
     /// The `drift.repair` event the jobs belong to (none when nothing needed repair).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
     /// Jobs enqueued.
     pub jobs: usize,
     /// Keys they write back.

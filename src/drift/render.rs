@@ -53,7 +53,7 @@ pub fn render_drift(report: &DriftReport) -> String {
 }
 
 fn drift_target(out: &mut String, target: &TargetDrift) {
-    heading(out, &target.target, target.scalekit_id.as_deref());
+    heading(out, target.target.as_str(), target.scalekit_id.as_deref());
     if target.missing {
         let _ = writeln!(out, "  no {} has this external id any more", target.kind);
     }
@@ -87,7 +87,11 @@ pub fn render_diff(diffs: &[TargetDiff]) -> String {
     let mut out = String::new();
     let mut writes = 0;
     for target in diffs {
-        heading(&mut out, &target.target, target.scalekit_id.as_deref());
+        heading(
+            &mut out,
+            target.target.as_str(),
+            target.scalekit_id.as_deref(),
+        );
         if let Some(error) = &target.error {
             let _ = writeln!(out, "  not read: {error}");
         } else if !target.exists {

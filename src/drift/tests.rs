@@ -71,7 +71,7 @@ fn keys_are_absent_changed_never_written_or_fine() {
 #[test]
 fn repairs_group_keys_by_target_and_version_and_skip_never_written() {
     let target = TargetDrift {
-        target: "org:E".into(),
+        target: TargetKey::parse("org:E").unwrap(),
         kind: TargetKind::Organization,
         external_id: ExternalId::parse("E").unwrap(),
         scalekit_id: Some("org_1".into()),

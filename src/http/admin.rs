@@ -23,14 +23,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::store::{EventFilter, EventRow, JobRow, JobState, StoreError};
+use crate::model::{EventId, JobId};
+use crate::store::{EventFilter, EventRow, EventStatus, JobRow, JobState, StoreError};
 
 /// Rows a list returns when the caller names no `limit`.
 const DEFAULT_LIMIT: i64 = 50;
 /// The largest `limit` a list accepts.
 const MAX_LIMIT: i64 = 1000;
-/// The event statuses the store records.
-const EVENT_STATUSES: [&str; 3] = ["accepted", "ignored", "rejected"];
 
 /// The admin routes, relative to `/admin`; every handler checks the bearer token.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -166,7 +165,7 @@ fn limit(requested: Option<i64>) -> Result<i64, AdminError> {
 }
 
 /// A path id, or a JSON 400 saying what was wrong with it.
-fn path_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, AdminError> {
+fn path_id<Id>(path: Result<Path<Id>, PathRejection>) -> Result<Id, AdminError> {
     path.map(|Path(id)| id)
         .map_err(|e| AdminError::BadRequest(format!("{}; ids are whole numbers", e.body_text())))
 }
@@ -197,15 +196,15 @@ async fn list_events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EventRow>>, AdminError> {
     let q = query(q)?;
-    if let Some(status) = q.status.as_deref().filter(|s| !EVENT_STATUSES.contains(s)) {
-        return Err(AdminError::BadRequest(format!(
-            "unknown event status {status:?}; use {}",
-            EVENT_STATUSES.join(", ")
-        )));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<EventStatus>)
+        .transpose()
+        .map_err(AdminError::BadRequest)?;
     let filter = EventFilter {
         source: q.source,
-        status: q.status,
+        status,
         limit: limit(q.limit)?,
     };
     Ok(Json(state.store.list_events(&filter).await?))
@@ -215,7 +214,7 @@ async fn list_events(
 async fn show_event(
     _: Admin,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<EventId>, PathRejection>,
 ) -> Result<Json<EventRow>, AdminError> {
     let id = path_id(id)?;
     match state.store.event(id).await? {
@@ -256,23 +255,24 @@ async fn job_counts(
     _: Admin,
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<BTreeMap<String, i64>>, AdminError> {
-    let mut counts: BTreeMap<String, i64> = ["pending", "running", "done", "skipped", "dead"]
-        .into_iter()
-        .map(|s| (s.to_owned(), 0))
-        .collect();
-    counts.extend(state.store.job_counts().await?);
-    Ok(Json(counts))
+    let counts = state.store.job_counts().await?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect(),
+    ))
 }
 
 /// `POST /admin/jobs/{id}/retry`: a dead or skipped job runs again now.
 async fn retry_job(
     _: Admin,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<JobId>, PathRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let id = path_id(id)?;
     if state.store.retry_job(id, state.clock.now_ms()).await? {
-        tracing::info!(job = id, "job retried by the operator");
+        tracing::info!(job = id.get(), "job retried by the operator");
         state.wake.notify_waiters();
         return Ok(Json(json!({ "retried": id })));
     }

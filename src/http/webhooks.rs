@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
+use crate::sources::{AckSummary, Delivery, ReplyFormat, Source, WebhookReply};
 use crate::store::{IngestItem, RawDelivery};
 use crate::telemetry;
 use tracing::Instrument;
@@ -134,9 +134,9 @@ async fn store(
         Err(e) => {
             tracing::error!(source = %name, error = %e, "could not store a delivery; the sender will retry");
             count(name, "store_error");
-            let status = match source.answer_format() {
-                AnswerFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
-                AnswerFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
+            let status = match source.reply_format() {
+                ReplyFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
+                ReplyFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
             };
             answer(
                 status,
@@ -163,13 +163,13 @@ fn log_refusal(source: &Source, e: &crate::sources::SourceError) {
 /// Stripe, HMAC and Standard Webhooks senders get 400 for a refused delivery; a SOAP fault
 /// goes with 500 (SOAP 1.1).
 fn refusal_status(source: &Source) -> StatusCode {
-    match source.answer_format() {
-        AnswerFormat::Json => StatusCode::BAD_REQUEST,
-        AnswerFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
+    match source.reply_format() {
+        ReplyFormat::Json => StatusCode::BAD_REQUEST,
+        ReplyFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-fn answer(status: StatusCode, answer: Answer) -> Response {
+fn answer(status: StatusCode, answer: WebhookReply) -> Response {
     let mut response = (status, answer.body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -6,6 +6,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod ids;
+pub mod limits;
+mod states;
+
+pub use ids::{EventId, JobId, TargetKey};
+pub use states::{EventStatus, JobState};
+
 /// A value that failed one of the domain constructors below.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
@@ -17,8 +24,18 @@ pub enum ModelError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A target key that names no known kind of target.
+    #[error("invalid target key {key:?}: use org:<external id> or user:<external id>")]
+    TargetKey {
+        /// The offending key.
+        key: String,
+    },
     /// A metadata key outside Scalekit's 3–25 character rule.
-    #[error("invalid metadata key {key:?}: keys must be 3 to 25 characters long")]
+    #[error(
+        "invalid metadata key {key:?}: keys must be {} to {} characters long",
+        limits::METADATA_KEY_CHARS.start(),
+        limits::METADATA_KEY_CHARS.end()
+    )]
     MetadataKey {
         /// The offending key.
         key: String,
@@ -39,8 +56,8 @@ impl TargetKind {
     /// The most metadata pairs Scalekit accepts on this kind of object.
     pub fn max_metadata_pairs(self) -> usize {
         match self {
-            TargetKind::Organization => 10,
-            TargetKind::User => 20,
+            TargetKind::Organization => limits::ORGANIZATION_MAX_PAIRS,
+            TargetKind::User => limits::USER_MAX_PAIRS,
         }
     }
 
@@ -129,7 +146,7 @@ impl MetadataKey {
     /// Checks and wraps a metadata key.
     pub fn parse(key: &str) -> Result<Self, ModelError> {
         let len = key.chars().count();
-        if !(3..=25).contains(&len) {
+        if !limits::METADATA_KEY_CHARS.contains(&len) {
             return Err(ModelError::MetadataKey {
                 key: key.to_owned(),
             });
@@ -195,10 +212,10 @@ impl TargetRef {
 
     /// The key the worker serialises on: `org:<external id>`, `user:<external id>`, or
     /// `link:org:<link>:<key>` while only an alias is known.
-    pub fn key(&self) -> String {
+    pub fn key(&self) -> TargetKey {
         match self {
-            TargetRef::External { kind, external_id } => format!("{}:{external_id}", kind.prefix()),
-            TargetRef::Link { kind, link, key } => format!("link:{}:{link}:{key}", kind.prefix()),
+            TargetRef::External { kind, external_id } => TargetKey::external(*kind, external_id),
+            TargetRef::Link { kind, link, key } => TargetKey::link(*kind, link, key),
         }
     }
 }

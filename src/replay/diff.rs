@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::drift::LiveReader;
-use crate::model::{Change, ExternalId, Normalized, TargetKind, TargetRef};
+use crate::model::{
+    Change, EventId, ExternalId, JobId, Normalized, TargetKey, TargetKind, TargetRef,
+};
 use crate::rules::RuleSet;
 use crate::store::{ClaimedJob, ReplayFilter, Store, StoreError};
 use crate::worker::merge;
@@ -32,7 +34,7 @@ pub struct KeyDiff {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetDiff {
     /// `org:EXT`, `user:EXT`, or `link:…` while the link is not known yet.
-    pub target: String,
+    pub target: TargetKey,
     /// Scalekit's id, when the live object was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scalekit_id: Option<String>,
@@ -62,7 +64,7 @@ pub async fn diff(
     filter: &ReplayFilter,
     reader: &mut LiveReader,
 ) -> Result<Vec<TargetDiff>, StoreError> {
-    let mut by_target: BTreeMap<String, (Resolved, Vec<ClaimedJob>)> = BTreeMap::new();
+    let mut by_target: BTreeMap<TargetKey, (Resolved, Vec<ClaimedJob>)> = BTreeMap::new();
     let mut next_id = 0;
     for stored in store.events_to_replay(filter).await? {
         let Normalized::Matched { changes, .. } = rules.normalize(&stored.event) else {
@@ -71,11 +73,11 @@ pub async fn diff(
         for change in changes {
             let resolved = resolve(store, &change.target).await?;
             let key = match &resolved {
-                Some((kind, id)) => external_key(*kind, id),
+                Some((kind, id)) => TargetKey::external(*kind, id),
                 None => change.target.key(),
             };
             next_id += 1;
-            let job = pseudo_job(next_id, stored.id, stored.version, change);
+            let job = pseudo_job(JobId(next_id), stored.id, stored.version, change);
             let entry = by_target
                 .entry(key)
                 .or_insert_with(|| (resolved, Vec::new()));
@@ -110,7 +112,7 @@ async fn resolve(store: &Store, target: &TargetRef) -> Result<Resolved, StoreErr
 async fn target_diff(
     store: &Store,
     reader: &mut LiveReader,
-    key: String,
+    key: TargetKey,
     kind: TargetKind,
     external_id: &ExternalId,
     jobs: &[ClaimedJob],
@@ -130,7 +132,7 @@ async fn target_diff(
         .iter()
         .map(|(f, _)| f.as_str())
         .collect();
-    let refused_jobs: BTreeSet<i64> = plan.refused.iter().map(|(id, _)| *id).collect();
+    let refused_jobs: BTreeSet<JobId> = plan.refused.iter().map(|(id, _)| *id).collect();
     let keys = touched_keys(jobs, &refused_jobs)
         .into_iter()
         .map(|k| {
@@ -161,7 +163,7 @@ async fn target_diff(
 }
 
 /// A target known only by a link no event has taught yet.
-fn unresolved(key: String, jobs: &[ClaimedJob]) -> TargetDiff {
+fn unresolved(key: TargetKey, jobs: &[ClaimedJob]) -> TargetDiff {
     let error = match jobs.first().map(|j| &j.change.target) {
         Some(TargetRef::Link { kind, link, key }) => {
             format!("no {kind} is linked to {link} {key} yet; the replayed changes would wait")
@@ -190,7 +192,7 @@ fn unresolved(key: String, jobs: &[ClaimedJob]) -> TargetDiff {
 }
 
 /// Every key the (not refused) changes set or remove, in order.
-fn touched_keys(jobs: &[ClaimedJob], refused: &BTreeSet<i64>) -> BTreeSet<String> {
+fn touched_keys(jobs: &[ClaimedJob], refused: &BTreeSet<JobId>) -> BTreeSet<String> {
     jobs.iter()
         .filter(|j| !refused.contains(&j.id))
         .flat_map(|j| j.change.set.keys().chain(&j.change.unset))
@@ -200,8 +202,8 @@ fn touched_keys(jobs: &[ClaimedJob], refused: &BTreeSet<i64>) -> BTreeSet<String
 
 /// The job a replay would enqueue for `change`, as the worker would claim it.
 fn pseudo_job(
-    id: i64,
-    event_id: i64,
+    id: JobId,
+    event_id: EventId,
     version: crate::model::Version,
     change: Change,
 ) -> ClaimedJob {
@@ -218,13 +220,4 @@ fn pseudo_job(
         run_at_ms: 0,
         window_start_ms: 0,
     }
-}
-
-/// `org:EXT` / `user:EXT`.
-fn external_key(kind: TargetKind, external_id: &ExternalId) -> String {
-    TargetRef::External {
-        kind,
-        external_id: external_id.clone(),
-    }
-    .key()
 }

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::compile::{Candidate, CompiledCreate, CompiledRule};
-use super::value::{Outcome, ValueSpec};
+use super::value::{ValueEffect, ValueSpec};
 use crate::model::{
     Change, CreateSpec, ExternalId, LinkUpdate, MetadataKey, OnMissing, TargetKind, TargetRef,
 };
 
 /// The most characters Scalekit accepts in one metadata value.
-const MAX_VALUE_CHARS: usize = 256;
+const MAX_VALUE_CHARS: usize = *crate::model::limits::METADATA_VALUE_CHARS.end();
 
 /// What a matching rule produced.
 pub(crate) struct Applied {
@@ -42,10 +42,10 @@ impl CompiledRule {
                 .evaluate(doc)
                 .map_err(|e| format!("new_external_id: {e}"))?
             {
-                Outcome::Set(id) => {
+                ValueEffect::Set(id) => {
                     Some(ExternalId::parse(&id).map_err(|e| format!("new_external_id: {e}"))?)
                 }
-                Outcome::Absent | Outcome::Remove => None,
+                ValueEffect::Absent | ValueEffect::Remove => None,
             },
             None => None,
         };
@@ -75,11 +75,11 @@ impl CompiledRule {
         let mut unset: BTreeSet<MetadataKey> = self.unset.iter().cloned().collect();
         for (key, spec) in &self.set {
             match spec.evaluate(doc).map_err(|e| format!("key {key}: {e}"))? {
-                Outcome::Absent => {}
-                Outcome::Remove => {
+                ValueEffect::Absent => {}
+                ValueEffect::Remove => {
                     unset.insert(key.clone());
                 }
-                Outcome::Set(value) => {
+                ValueEffect::Set(value) => {
                     let len = value.chars().count();
                     if len > MAX_VALUE_CHARS {
                         return Err(format!(
@@ -159,8 +159,8 @@ fn create_spec(create: &CompiledCreate, doc: &Value) -> Result<CreateSpec, Strin
                 .evaluate(doc)
                 .map_err(|e| format!("create.{field}: {e}"))?
             {
-                Outcome::Set(v) => Ok(Some(v)),
-                Outcome::Absent | Outcome::Remove => Ok(None),
+                ValueEffect::Set(v) => Ok(Some(v)),
+                ValueEffect::Absent | ValueEffect::Remove => Ok(None),
             },
             None => Ok(None),
         }

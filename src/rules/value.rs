@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::config::{ValueSpecConfig, ValueTable};
+use crate::model::limits::METADATA_VALUE_CHARS;
 
 /// A parsed JSONPath that remembers its text (for messages) and whether it can select more
 /// than one node (wildcards, filters, slices, unions, descendants).
@@ -123,7 +124,7 @@ fn is_singular(text: &str) -> bool {
 
 /// The result of evaluating a value spec against an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum ValueEffect {
     /// The event does not carry the value: leave the target alone.
     Absent,
     /// The event says "no value" (null or empty): remove the key.
@@ -176,9 +177,12 @@ impl ValueSpec {
             _ => return Err("give exactly one of `path`, `paths` or `value`".into()),
         };
         if let Some(v) = &table.value
-            && (v.is_empty() || v.chars().count() > 256)
+            && !METADATA_VALUE_CHARS.contains(&v.chars().count())
         {
-            return Err(format!("literal value {v:?} must be 1 to 256 characters"));
+            let (min, max) = (METADATA_VALUE_CHARS.start(), METADATA_VALUE_CHARS.end());
+            return Err(format!(
+                "literal value {v:?} must be {min} to {max} characters"
+            ));
         }
         let format = match table.format.as_deref() {
             None => None,
@@ -199,16 +203,16 @@ impl ValueSpec {
     }
 
     /// Evaluates the spec: the first path with a non-null, non-empty value wins.
-    pub(crate) fn evaluate(&self, doc: &Value) -> Result<Outcome, String> {
+    pub(crate) fn evaluate(&self, doc: &Value) -> Result<ValueEffect, String> {
         if let Some(literal) = &self.literal {
-            return Ok(Outcome::Set(literal.clone()));
+            return Ok(ValueEffect::Set(literal.clone()));
         }
         let mut saw_null = false;
         for path in &self.paths {
             match self.evaluate_path(path, doc)? {
-                Outcome::Set(text) => return Ok(Outcome::Set(text)),
-                Outcome::Remove => saw_null = true,
-                Outcome::Absent => {}
+                ValueEffect::Set(text) => return Ok(ValueEffect::Set(text)),
+                ValueEffect::Remove => saw_null = true,
+                ValueEffect::Absent => {}
             }
         }
         if self.required {
@@ -220,35 +224,35 @@ impl ValueSpec {
             ));
         }
         Ok(if saw_null {
-            Outcome::Remove
+            ValueEffect::Remove
         } else {
-            Outcome::Absent
+            ValueEffect::Absent
         })
     }
 
     /// Evaluates one path: a single node, or with `join` every node a wildcard selects.
-    fn evaluate_path(&self, path: &Path, doc: &Value) -> Result<Outcome, String> {
+    fn evaluate_path(&self, path: &Path, doc: &Value) -> Result<ValueEffect, String> {
         let text = match (&self.join, path.singular) {
             (Some(sep), false) => {
                 let nodes = path.query.query(doc).all();
                 self.join_values(nodes.into_iter(), sep, path)?
             }
             (Some(sep), true) => match path.find(doc)? {
-                Found::Absent => return Ok(Outcome::Absent),
-                Found::Null => return Ok(Outcome::Remove),
+                Found::Absent => return Ok(ValueEffect::Absent),
+                Found::Null => return Ok(ValueEffect::Remove),
                 Found::Value(Value::Array(items)) => self.join_values(items.iter(), sep, path)?,
                 Found::Value(v) => self.scalar(v, path)?,
             },
             (None, _) => match path.find(doc)? {
-                Found::Absent => return Ok(Outcome::Absent),
-                Found::Null => return Ok(Outcome::Remove),
+                Found::Absent => return Ok(ValueEffect::Absent),
+                Found::Null => return Ok(ValueEffect::Remove),
                 Found::Value(v) => self.scalar(v, path)?,
             },
         };
         Ok(if text.is_empty() {
-            Outcome::Remove
+            ValueEffect::Remove
         } else {
-            Outcome::Set(text)
+            ValueEffect::Set(text)
         })
     }
 

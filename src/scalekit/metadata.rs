@@ -4,15 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::TargetKind;
-
-/// Shortest metadata key Scalekit accepts, in characters.
-const KEY_MIN: usize = 3;
-/// Longest metadata key Scalekit accepts, in characters.
-const KEY_MAX: usize = 25;
-/// Shortest metadata value Scalekit accepts, in characters.
-const VALUE_MIN: usize = 1;
-/// Longest metadata value Scalekit accepts, in characters.
-const VALUE_MAX: usize = 256;
+use crate::model::limits::{METADATA_KEY_CHARS, METADATA_VALUE_CHARS};
 
 /// A metadata map Scalekit would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,8 +24,10 @@ pub enum MetadataError {
     },
     /// A key outside 3–25 characters.
     #[error(
-        "{kind} metadata key {key:?} has {len} characters but Scalekit needs 3 to 25; \
-         rename the key in the mapping rules"
+        "{kind} metadata key {key:?} has {len} characters but Scalekit needs {} to {}; \
+         rename the key in the mapping rules",
+        METADATA_KEY_CHARS.start(),
+        METADATA_KEY_CHARS.end()
     )]
     KeyLength {
         /// Organization or user.
@@ -45,8 +39,10 @@ pub enum MetadataError {
     },
     /// A value outside 1–256 characters.
     #[error(
-        "{kind} metadata value of key {key:?} has {len} characters but Scalekit needs 1 to 256; \
-         unset the key instead of sending an empty value, or shorten the value"
+        "{kind} metadata value of key {key:?} has {len} characters but Scalekit needs {} to {}; \
+         unset the key instead of sending an empty value, or shorten the value",
+        METADATA_VALUE_CHARS.start(),
+        METADATA_VALUE_CHARS.end()
     )]
     ValueLength {
         /// Organization or user.
@@ -74,7 +70,7 @@ pub fn validate_metadata(
     }
     for (key, value) in metadata {
         let len = key.chars().count();
-        if !(KEY_MIN..=KEY_MAX).contains(&len) {
+        if !METADATA_KEY_CHARS.contains(&len) {
             return Err(MetadataError::KeyLength {
                 kind,
                 key: key.clone(),
@@ -82,7 +78,7 @@ pub fn validate_metadata(
             });
         }
         let len = value.chars().count();
-        if !(VALUE_MIN..=VALUE_MAX).contains(&len) {
+        if !METADATA_VALUE_CHARS.contains(&len) {
             return Err(MetadataError::ValueLength {
                 kind,
                 key: key.clone(),

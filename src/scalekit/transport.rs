@@ -35,14 +35,14 @@ pub(crate) struct Inner {
 }
 
 /// A completed call other than 429: the status and the whole body.
-pub(crate) struct Answer {
+pub(crate) struct HttpReply {
     /// The HTTP status.
     pub(crate) status: StatusCode,
     /// The body bytes.
     pub(crate) body: Vec<u8>,
 }
 
-impl Answer {
+impl HttpReply {
     /// The error for an unexpected status of this answer.
     pub(crate) fn into_error(self, op: Operation) -> ScalekitError {
         ScalekitError::Api {
@@ -64,7 +64,7 @@ impl Inner {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, ScalekitError> {
+    ) -> Result<HttpReply, ScalekitError> {
         let token = self.tokens.current(|| self.fetch_token()).await?;
         let answer = self.send(op, &method, path, body, &token).await?;
         if answer.status != StatusCode::UNAUTHORIZED {
@@ -118,7 +118,7 @@ impl Inner {
         path: &str,
         body: Option<&Value>,
         token: &Token,
-    ) -> Result<Answer, ScalekitError> {
+    ) -> Result<HttpReply, ScalekitError> {
         self.throttle
             .acquire()
             .await
@@ -142,7 +142,7 @@ impl Inner {
         op: Operation,
         path: &str,
         request: reqwest::RequestBuilder,
-    ) -> Result<Answer, ScalekitError> {
+    ) -> Result<HttpReply, ScalekitError> {
         let transport = |error: reqwest::Error| ScalekitError::Transport {
             op,
             detail: transport_detail(&error),
@@ -184,7 +184,7 @@ impl Inner {
                 retry_after,
             });
         }
-        Ok(Answer { status, body })
+        Ok(HttpReply { status, body })
     }
 }
 

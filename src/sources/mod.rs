@@ -80,7 +80,7 @@ pub struct AckSummary {
 
 /// The body to send back to the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub struct WebhookReply {
     /// The `Content-Type` of `body`.
     pub content_type: &'static str,
     /// The body.
@@ -89,7 +89,7 @@ pub struct Answer {
 
 /// The family of answers a source gives, so the http layer can choose statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerFormat {
+pub enum ReplyFormat {
     /// JSON bodies; errors go with a 4xx.
     Json,
     /// SOAP documents; a fault goes with HTTP 500 (SOAP 1.1).
@@ -254,9 +254,9 @@ impl Source {
             Kind::Hmac(s) => s.sign(body, now_unix),
             Kind::StandardWebhooks(s) => s.sign(body, now_unix),
         };
-        let content_type = match self.answer_format() {
-            AnswerFormat::Soap => soap::CONTENT_TYPE,
-            AnswerFormat::Json => JSON,
+        let content_type = match self.reply_format() {
+            ReplyFormat::Soap => soap::CONTENT_TYPE,
+            ReplyFormat::Json => JSON,
         };
         signed
             .headers
@@ -272,10 +272,10 @@ impl Source {
     }
 
     /// The success answer, sent once every event of the delivery is stored.
-    pub fn acknowledgement(&self, summary: &AckSummary) -> Answer {
-        match self.answer_format() {
-            AnswerFormat::Soap => soap::ack(),
-            AnswerFormat::Json => Answer {
+    pub fn acknowledgement(&self, summary: &AckSummary) -> WebhookReply {
+        match self.reply_format() {
+            ReplyFormat::Soap => soap::ack(),
+            ReplyFormat::Json => WebhookReply {
                 content_type: JSON,
                 body: format!(
                     r#"{{"received":true,"accepted":{},"duplicates":{}}}"#,
@@ -287,17 +287,17 @@ impl Source {
 
     /// The answer to a delivery refused because of the request (a SOAP `Client` fault for
     /// Salesforce).
-    pub fn rejection(&self, message: &str) -> Answer {
+    pub fn rejection(&self, message: &str) -> WebhookReply {
         self.error_answer(message, soap::FaultCode::Client)
     }
 
     /// The answer to a delivery refused for `error`. JSON senders learn the reason; a SOAP
     /// fault only names the request id, as the reason could teach a forger about the
     /// parser: the detail goes to the log under that id.
-    pub fn refusal(&self, error: &SourceError, request_id: &str) -> Answer {
-        match self.answer_format() {
-            AnswerFormat::Json => self.rejection(&format!("{}: {error}", error.kind())),
-            AnswerFormat::Soap => self.rejection(&format!(
+    pub fn refusal(&self, error: &SourceError, request_id: &str) -> WebhookReply {
+        match self.reply_format() {
+            ReplyFormat::Json => self.rejection(&format!("{}: {error}", error.kind())),
+            ReplyFormat::Soap => self.rejection(&format!(
                 "the message was refused (request id {request_id}); the receiver's log has \
                  the reason"
             )),
@@ -306,23 +306,23 @@ impl Source {
 
     /// The answer to a delivery that could not be processed on our side, e.g. the store
     /// failed (a SOAP `Server` fault for Salesforce); the sender retries.
-    pub fn failure(&self, message: &str) -> Answer {
+    pub fn failure(&self, message: &str) -> WebhookReply {
         self.error_answer(message, soap::FaultCode::Server)
     }
 
     /// Whether answers are JSON or SOAP.
-    pub fn answer_format(&self) -> AnswerFormat {
+    pub fn reply_format(&self) -> ReplyFormat {
         match self.inner.kind {
-            Kind::Salesforce(_) => AnswerFormat::Soap,
-            _ => AnswerFormat::Json,
+            Kind::Salesforce(_) => ReplyFormat::Soap,
+            _ => ReplyFormat::Json,
         }
     }
 
     /// A JSON error body or a SOAP fault.
-    fn error_answer(&self, message: &str, code: soap::FaultCode) -> Answer {
-        match self.answer_format() {
-            AnswerFormat::Soap => soap::fault(code, message),
-            AnswerFormat::Json => Answer {
+    fn error_answer(&self, message: &str, code: soap::FaultCode) -> WebhookReply {
+        match self.reply_format() {
+            ReplyFormat::Soap => soap::fault(code, message),
+            ReplyFormat::Json => WebhookReply {
                 content_type: JSON,
                 body: serde_json::json!({ "error": message }).to_string(),
             },

@@ -3,12 +3,11 @@
 //! time); PostgreSQL needs row locks and a per-target advisory lock, see
 //! [`Store::claim_postgres`].
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::jobs::{ClaimedBatch, ClaimedJob};
 use super::{Backend, Store, StoreError, decode_json};
-use crate::model::Version;
+use crate::model::{EventId, JobId, TargetKey, Version};
 
 /// A job that may be claimed at `$1`: due, or running under an expired lease.
 const RUNNABLE: &str = "(state = 'pending' AND run_at_ms <= $1)
@@ -43,16 +42,14 @@ impl Store {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let target_key: String = first.try_get("target_key")?;
+        let target_key = first.target_key.clone();
         let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
+            let id = row.id;
             match claimed_job(row) {
                 Ok(job) => jobs.push(job),
                 // An unreadable job must not block its target forever: it ends dead, named.
-                Err(e) => {
-                    self.bury(row.try_get("id")?, &e.to_string(), now_ms)
-                        .await?
-                }
+                Err(e) => self.bury(id, &e.to_string(), now_ms).await?,
             }
         }
         jobs.sort_by_key(|j| j.version);
@@ -72,7 +69,7 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<AnyRow>, StoreError> {
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_ms = $3,
                              updated_at_ms = $1
@@ -95,7 +92,7 @@ impl Store {
              RETURNING {CLAIMED}"
         );
         let _turn = self.writer.acquire().await;
-        Ok(sqlx::query(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(now_ms)
             .bind(owner)
             .bind(now_ms + lease_ms)
@@ -130,7 +127,7 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<AnyRow>, StoreError> {
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
         let mut tx = self.begin().await?;
         let candidates: Vec<(String,)> = sqlx::query_as(&format!(
             "SELECT j.target_key FROM jobs j
@@ -153,7 +150,7 @@ impl Store {
             if !lock_free_target(&mut tx, key, now_ms).await? {
                 continue;
             }
-            let rows = sqlx::query(&format!(
+            let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
                 "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_ms = $3,
                                  updated_at_ms = $1
                  WHERE id IN (
@@ -181,7 +178,7 @@ impl Store {
     }
 
     /// Marks one claimed job dead with the reason (a job that cannot be read back).
-    async fn bury(&self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+    async fn bury(&self, id: JobId, reason: &str, now_ms: i64) -> Result<(), StoreError> {
         let _turn = self.writer.acquire().await;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = $2, lease_owner = NULL,
@@ -223,20 +220,33 @@ async fn lock_free_target(
     Ok(!held)
 }
 
-fn claimed_job(row: &AnyRow) -> Result<ClaimedJob, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let change: String = row.try_get("change")?;
+/// A job row as a claim returns it (the [`CLAIMED`] columns).
+#[derive(sqlx::FromRow)]
+pub(super) struct ClaimedRow {
+    id: JobId,
+    event_id: EventId,
+    target_key: TargetKey,
+    change: String,
+    version_ms: i64,
+    version_seq: i64,
+    attempts: i64,
+    throttles: i64,
+    run_at_ms: i64,
+    window_start_ms: i64,
+}
+
+fn claimed_job(row: ClaimedRow) -> Result<ClaimedJob, StoreError> {
     Ok(ClaimedJob {
-        id,
-        event_id: row.try_get("event_id")?,
-        change: decode_json("job", id, &change)?,
+        id: row.id,
+        event_id: row.event_id,
+        change: decode_json("job", row.id.get(), &row.change)?,
         version: Version {
-            at_ms: row.try_get("version_ms")?,
-            seq: row.try_get("version_seq")?,
+            at_ms: row.version_ms,
+            seq: row.version_seq,
         },
-        attempts: row.try_get("attempts")?,
-        throttles: row.try_get("throttles")?,
-        run_at_ms: row.try_get("run_at_ms")?,
-        window_start_ms: row.try_get("window_start_ms")?,
+        attempts: row.attempts,
+        throttles: row.throttles,
+        run_at_ms: row.run_at_ms,
+        window_start_ms: row.window_start_ms,
     })
 }

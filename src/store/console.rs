@@ -3,9 +3,10 @@
 //! time-bounded query is a range scan on an existing index (`events_by_received`,
 //! `jobs_by_state_run_at`, `jobs_by_target`, `jobs_by_event`).
 
-use super::events::{EVENT_COLUMNS, event_row};
-use super::job_views::{JOB_COLUMNS, job_row};
+use super::events::{EVENT_COLUMNS, EventColumns, event_row};
+use super::job_views::{JOB_COLUMNS, JobColumns, job_row};
 use super::{EventRow, JobRow, Store, StoreError, decode_json};
+use crate::model::{EventId, EventStatus, JobId, JobState, TargetKey};
 
 /// How far before the chart window a done job's last run time may lie and still be counted
 /// (a job is applied shortly after its run time unless the workers were stopped for long).
@@ -34,7 +35,7 @@ pub struct ConsoleEventFilter {
     /// Only this event type.
     pub event_type: Option<String>,
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
     /// Received at or after this time (unix ms).
     pub since_ms: Option<i64>,
     /// Received before this time (unix ms).
@@ -46,12 +47,12 @@ pub struct ConsoleEventFilter {
 /// Which jobs the console lists or retries.
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleJobFilter {
-    /// Only jobs in this state (`pending`, `running`, `done`, `skipped`, `dead`).
-    pub state: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
     /// Only jobs of this target key (`org:<external id>`, `user:<external id>`).
-    pub target_key: Option<String>,
+    pub target_key: Option<TargetKey>,
     /// Only jobs of this event.
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -71,9 +72,9 @@ pub struct OwnedField {
 #[derive(Debug, Clone)]
 pub struct AppliedChange {
     /// The job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// Its event.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// The change as stored.
     pub change: serde_json::Value,
 }
@@ -103,10 +104,10 @@ impl Store {
                 });
             }
             if let Some(counts) = out.last_mut() {
-                match status.as_str() {
-                    "accepted" => counts.accepted += count,
-                    "ignored" => counts.ignored += count,
-                    _ => counts.rejected += count,
+                match status.parse::<EventStatus>() {
+                    Ok(EventStatus::Accepted) => counts.accepted += count,
+                    Ok(EventStatus::Ignored) => counts.ignored += count,
+                    Ok(EventStatus::Rejected) | Err(_) => counts.rejected += count,
                 }
                 counts.duplicates += duplicates;
             }
@@ -164,16 +165,16 @@ impl Store {
                AND ($5 IS NULL OR received_at_ms < $5)
              ORDER BY id DESC LIMIT $6"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<EventColumns> = sqlx::query_as(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.since_ms)
             .bind(filter.until_ms)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| event_row(r, false)).collect()
+        rows.into_iter().map(event_row).collect()
     }
 
     /// Jobs matching `filter`, newest first.
@@ -184,18 +185,18 @@ impl Store {
                AND ($3 IS NULL OR event_id = $3)
              ORDER BY id DESC LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(&filter.state)
+        let rows: Vec<JobColumns> = sqlx::query_as(&sql)
+            .bind(filter.state.map(JobState::as_str))
             .bind(&filter.target_key)
             .bind(filter.event_id)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(job_row).collect()
+        rows.into_iter().map(job_row).collect()
     }
 
     /// How many dead jobs a bulk retry with this target filter would run again.
-    pub async fn count_dead(&self, target_key: Option<&str>) -> Result<i64, StoreError> {
+    pub async fn count_dead(&self, target_key: Option<&TargetKey>) -> Result<i64, StoreError> {
         let row: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND ($1 IS NULL OR target_key = $1)",
         )
@@ -209,7 +210,7 @@ impl Store {
     /// fresh retry window. Returns how many.
     pub async fn retry_dead_matching(
         &self,
-        target_key: Option<&str>,
+        target_key: Option<&TargetKey>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
@@ -226,7 +227,10 @@ impl Store {
     }
 
     /// The fields orgsync applied to a target, by name.
-    pub async fn owned_fields(&self, target_key: &str) -> Result<Vec<OwnedField>, StoreError> {
+    pub async fn owned_fields(
+        &self,
+        target_key: &TargetKey,
+    ) -> Result<Vec<OwnedField>, StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT field, version_ms, version_seq FROM field_versions
              WHERE target_key = $1 ORDER BY field",
@@ -247,10 +251,10 @@ impl Store {
     /// The newest `limit` done changes of a target, newest version first.
     pub async fn applied_changes(
         &self,
-        target_key: &str,
+        target_key: &TargetKey,
         limit: i64,
     ) -> Result<Vec<AppliedChange>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<(JobId, EventId, String)> = sqlx::query_as(
             "SELECT id, event_id, change FROM jobs WHERE target_key = $1 AND state = 'done'
              ORDER BY version_ms DESC, version_seq DESC, id DESC LIMIT $2",
         )
@@ -263,7 +267,7 @@ impl Store {
                 Ok(AppliedChange {
                     job_id,
                     event_id,
-                    change: decode_json("job", job_id, &change)?,
+                    change: decode_json("job", job_id.get(), &change)?,
                 })
             })
             .collect()

@@ -1,18 +1,15 @@
 //! Reading stored events back (operator views; replay builds on these).
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{Store, StoreError, decode_json};
-use crate::model::VERSION_CAPPED_MARK;
+use crate::model::{EventId, EventStatus, VERSION_CAPPED_MARK};
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     /// Only this source.
     pub source: Option<String>,
-    /// Only this status (`accepted`, `ignored`, `rejected`).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -21,7 +18,7 @@ pub struct EventFilter {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EventRow {
     /// Row id (also the arrival sequence).
-    pub id: i64,
+    pub id: EventId,
     /// Source name.
     pub source: String,
     /// The sender's event id.
@@ -32,8 +29,8 @@ pub struct EventRow {
     pub occurred_at_ms: Option<i64>,
     /// Arrival time (unix ms).
     pub received_at_ms: i64,
-    /// `accepted`, `ignored` or `rejected`.
-    pub status: String,
+    /// What the rules made of it.
+    pub status: EventStatus,
     /// Why it was rejected.
     pub reason: Option<String>,
     /// How many redeliveries were acknowledged without storing again.
@@ -64,55 +61,72 @@ impl Store {
              WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR status = $2)
              ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<EventColumns> = sqlx::query_as(&sql)
             .bind(&filter.source)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| event_row(r, false)).collect()
+        rows.into_iter().map(event_row).collect()
     }
 
     /// One event with its payload.
-    pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
+    pub async fn event(&self, id: EventId) -> Result<Option<EventRow>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, payload,
                     (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body
              FROM events WHERE id = $1"
         );
-        let row = sqlx::query(&sql)
+        let row: Option<EventColumns> = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| event_row(&r, true)).transpose()
+        row.map(event_row).transpose()
     }
 }
 
-/// An event row of `SELECT {EVENT_COLUMNS}` (plus `payload` and `raw_body` when asked).
-pub(super) fn event_row(row: &AnyRow, with_payload: bool) -> Result<EventRow, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let (payload, raw_body) = if with_payload {
-        let text: String = row.try_get("payload")?;
-        let raw: Option<Vec<u8>> = row.try_get("raw_body")?;
-        let payload = payload(id, &text, raw.as_deref())?;
-        let raw = raw.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        (Some(payload), raw)
-    } else {
-        (None, None)
+/// An event row of `SELECT {EVENT_COLUMNS}`, as stored (plus `payload` and `raw_body`
+/// when selected).
+#[derive(sqlx::FromRow)]
+pub(super) struct EventColumns {
+    id: EventId,
+    source: String,
+    provider_event_id: String,
+    event_type: String,
+    occurred_at_ms: Option<i64>,
+    received_at_ms: i64,
+    #[sqlx(try_from = "String")]
+    status: EventStatus,
+    reason: Option<String>,
+    duplicates: i64,
+    verification: String,
+    #[sqlx(default)]
+    payload: Option<String>,
+    #[sqlx(default)]
+    raw_body: Option<Vec<u8>>,
+}
+
+/// The operator's view of a stored event row (its payload decoded when selected).
+pub(super) fn event_row(row: EventColumns) -> Result<EventRow, StoreError> {
+    let payload = match &row.payload {
+        Some(text) => Some(payload(row.id.get(), text, row.raw_body.as_deref())?),
+        None => None,
     };
-    let verification: String = row.try_get("verification")?;
+    let raw_body = row
+        .raw_body
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     Ok(EventRow {
-        id,
-        source: row.try_get("source")?,
-        provider_event_id: row.try_get("provider_event_id")?,
-        event_type: row.try_get("event_type")?,
-        occurred_at_ms: row.try_get("occurred_at_ms")?,
-        received_at_ms: row.try_get("received_at_ms")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        duplicates: row.try_get("duplicates")?,
-        version_capped: verification.contains(VERSION_CAPPED_MARK),
-        verification,
+        id: row.id,
+        source: row.source,
+        provider_event_id: row.provider_event_id,
+        event_type: row.event_type,
+        occurred_at_ms: row.occurred_at_ms,
+        received_at_ms: row.received_at_ms,
+        status: row.status,
+        reason: row.reason,
+        duplicates: row.duplicates,
+        version_capped: row.verification.contains(VERSION_CAPPED_MARK),
+        verification: row.verification,
         payload,
         raw_body,
     })

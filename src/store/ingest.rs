@@ -6,7 +6,7 @@ use super::group_commit::Request;
 use super::links::record_links;
 use super::new_jobs::NewJobs;
 use super::{Backend, Store, StoreError};
-use crate::model::{Change, InboundEvent, LinkUpdate, Normalized, Version};
+use crate::model::{Change, EventId, EventStatus, InboundEvent, LinkUpdate, Normalized, Version};
 
 /// One verified event with what the rules made of it.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct RawDelivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestedEvent {
     /// The event's row id.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// True when the event had been stored before (a redelivery).
     pub duplicate: bool,
     /// How many jobs were enqueued for it.
@@ -168,7 +168,7 @@ async fn count_duplicate(
     tx: &mut Transaction<'_, Any>,
     event: &InboundEvent,
 ) -> Result<IngestedEvent, StoreError> {
-    let (event_id,): (i64,) = sqlx::query_as(
+    let (event_id,): (EventId,) = sqlx::query_as(
         "UPDATE events SET duplicates = duplicates + 1
          WHERE source = $1 AND provider_event_id = $2 RETURNING id",
     )
@@ -192,13 +192,9 @@ pub(super) async fn ingest_one(
     now_ms: i64,
 ) -> Result<IngestedEvent, StoreError> {
     let event = &item.event;
-    let (status, reason) = match &item.normalized {
-        Normalized::Matched { .. } => ("accepted", None),
-        Normalized::Ignored => ("ignored", None),
-        Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
-    };
+    let (status, reason) = EventStatus::of(&item.normalized);
     let delivery_id = raw.row(tx, &event.source, now_ms).await?;
-    let inserted: Option<(i64,)> = sqlx::query_as(
+    let inserted: Option<(EventId,)> = sqlx::query_as(
         "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms, received_at_ms,
                              payload, verification, status, reason, delivery_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -212,7 +208,7 @@ pub(super) async fn ingest_one(
     .bind(now_ms)
     .bind(raw.payload_text(&event.payload))
     .bind(&event.verification)
-    .bind(status)
+    .bind(status.as_str())
     .bind(reason)
     .bind(delivery_id)
     .fetch_optional(&mut **tx)
@@ -230,10 +226,10 @@ pub(super) async fn ingest_one(
 }
 
 /// A new event's version: the source's time (else the arrival time), then its row id.
-pub(super) fn version_of(event: &InboundEvent, event_id: i64, now_ms: i64) -> Version {
+pub(super) fn version_of(event: &InboundEvent, event_id: EventId, now_ms: i64) -> Version {
     Version {
         at_ms: event.occurred_at_ms.unwrap_or(now_ms),
-        seq: event_id,
+        seq: event_id.get(),
     }
 }
 
@@ -242,7 +238,7 @@ pub(super) fn version_of(event: &InboundEvent, event_id: i64, now_ms: i64) -> Ve
 pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    event_id: i64,
+    event_id: EventId,
     version: Version,
     changes: &[Change],
     links: &[LinkUpdate],

@@ -1,69 +1,21 @@
 //! The operator's view of the queue: job states, listing, counting and manual retry.
 
-use std::collections::HashMap;
-
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 use super::{Store, StoreError, decode_json};
-
-/// The life of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Waiting for its `run_at`.
-    Pending,
-    /// Claimed by a worker under a lease.
-    Running,
-    /// Applied (or found already applied).
-    Done,
-    /// Deliberately not applied (`on_missing = "skip"`).
-    Skipped,
-    /// Failed permanently; kept for inspection and manual retry.
-    Dead,
-}
-
-impl std::str::FromStr for JobState {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        [
-            JobState::Pending,
-            JobState::Running,
-            JobState::Done,
-            JobState::Skipped,
-            JobState::Dead,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == name)
-        .ok_or_else(|| {
-            format!("unknown job state {name:?}; use pending, running, done, skipped or dead")
-        })
-    }
-}
-
-impl JobState {
-    /// The name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Skipped => "skipped",
-            JobState::Dead => "dead",
-        }
-    }
-}
+use crate::model::{EventId, JobId, JobState, TargetKey};
 
 /// A job as the operator sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRow {
     /// Row id.
-    pub id: i64,
+    pub id: JobId,
     /// The event it came from.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Its target key.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// Current state.
-    pub state: String,
+    pub state: JobState,
     /// Failed attempts so far.
     pub attempts: i64,
     /// Next attempt time (unix ms).
@@ -85,17 +37,17 @@ impl Store {
             "SELECT {JOB_COLUMNS} FROM jobs
              WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<JobColumns> = sqlx::query_as(&sql)
             .bind(state.map(JobState::as_str))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(job_row).collect()
+        rows.into_iter().map(job_row).collect()
     }
 
     /// Makes a dead (or skipped) job runnable again now, with a fresh retry window.
     /// Returns false when no such job is in one of those states.
-    pub async fn retry_job(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn retry_job(&self, id: JobId, now_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = 0, throttles = 0, run_at_ms = $2, window_start_ms = $2,
                              updated_at_ms = $2, lease_owner = NULL, lease_expires_ms = NULL
@@ -129,22 +81,31 @@ impl Store {
     }
 
     /// One job, if it exists.
-    pub async fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRow>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row: Option<JobColumns> = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(job_row).transpose()
+        row.map(job_row).transpose()
     }
 
-    /// Counts jobs per state (for readiness and the operator).
-    pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+    /// Counts jobs per state, every state listed (for readiness and the operator).
+    pub async fn job_counts(&self) -> Result<BTreeMap<JobState, i64>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().collect())
+        let mut counts: BTreeMap<JobState, i64> = JobState::ALL.map(|s| (s, 0)).into();
+        for (name, count) in rows {
+            let state = name.parse().map_err(|reason| StoreError::Corrupt {
+                what: "job state count",
+                id: 0,
+                reason,
+            })?;
+            counts.insert(state, count);
+        }
+        Ok(counts)
     }
 }
 
@@ -152,18 +113,30 @@ impl Store {
 pub(super) const JOB_COLUMNS: &str =
     "id, event_id, target_key, state, attempts, run_at_ms, last_error, change";
 
-/// A job row of `SELECT {JOB_COLUMNS}`.
-pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let change: String = row.try_get("change")?;
+/// A job row of `SELECT {JOB_COLUMNS}`, as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct JobColumns {
+    id: JobId,
+    event_id: EventId,
+    target_key: TargetKey,
+    #[sqlx(try_from = "String")]
+    state: JobState,
+    attempts: i64,
+    run_at_ms: i64,
+    last_error: Option<String>,
+    change: String,
+}
+
+/// The operator's view of a stored job row (its change decoded).
+pub(super) fn job_row(row: JobColumns) -> Result<JobRow, StoreError> {
     Ok(JobRow {
-        id,
-        event_id: row.try_get("event_id")?,
-        target_key: row.try_get("target_key")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get("attempts")?,
-        run_at_ms: row.try_get("run_at_ms")?,
-        last_error: row.try_get("last_error")?,
-        change: decode_json("job", id, &change)?,
+        change: decode_json("job", row.id.get(), &row.change)?,
+        id: row.id,
+        event_id: row.event_id,
+        target_key: row.target_key,
+        state: row.state,
+        attempts: row.attempts,
+        run_at_ms: row.run_at_ms,
+        last_error: row.last_error,
     })
 }

@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use super::links::{Rename, follow_rename};
 use super::written::{AppliedField, record_applied};
 use super::{Store, StoreError, encode_json};
-use crate::model::{Change, Version};
+use crate::model::{Change, EventId, JobId, JobState, TargetKey, Version};
 
 /// A job handed to a worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     /// Row id.
-    pub id: i64,
+    pub id: JobId,
     /// The event it came from.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// The change to apply.
     pub change: Change,
     /// Its order among changes to the same field.
@@ -34,14 +34,14 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub struct ClaimedBatch {
     /// The target key all jobs share.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// The jobs, oldest version first.
     pub jobs: Vec<ClaimedJob>,
 }
 
 /// How one claimed job ends this pass.
 #[derive(Debug, Clone, PartialEq)]
-pub enum JobOutcome {
+pub enum JobVerdict {
     /// Applied.
     Done,
     /// Not applied on purpose, with the reason.
@@ -60,13 +60,16 @@ pub enum JobOutcome {
     },
     /// The target became known (a link resolved): run again under the new change/key.
     Rekey(Box<Change>),
+    /// A duplicate create found the object and adopted it: run again now, using up
+    /// neither an attempt nor a throttle; the note says what was adopted.
+    RunAgain(String),
 }
 
 /// Everything a pass over one batch decided, recorded in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct BatchResult {
     /// One outcome per claimed job.
-    pub outcomes: Vec<(i64, JobOutcome)>,
+    pub outcomes: Vec<(JobId, JobVerdict)>,
     /// Field versions and the values written, to record (only when the write succeeded).
     pub applied_fields: Vec<AppliedField>,
     /// The target's external id changed.
@@ -81,7 +84,7 @@ impl Store {
     pub async fn extend_lease(
         &self,
         owner: &str,
-        target_key: &str,
+        target_key: &TargetKey,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let _turn = self.writer.acquire().await;
@@ -115,7 +118,7 @@ impl Store {
     /// The newest applied version of each field of a target.
     pub async fn field_versions(
         &self,
-        target_key: &str,
+        target_key: &TargetKey,
     ) -> Result<HashMap<String, Version>, StoreError> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT field, version_ms, version_seq FROM field_versions WHERE target_key = $1",
@@ -136,7 +139,7 @@ impl Store {
     pub async fn finish(
         &self,
         owner: &str,
-        target_key: &str,
+        target_key: &TargetKey,
         result: &BatchResult,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
@@ -169,33 +172,46 @@ impl Store {
 async fn finish_job(
     tx: &mut sqlx::AnyConnection,
     owner: &str,
-    id: i64,
-    outcome: &JobOutcome,
+    id: JobId,
+    outcome: &JobVerdict,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let throttle = i64::from(matches!(
         outcome,
-        JobOutcome::Retry {
+        JobVerdict::Retry {
             count_attempt: false,
             ..
         }
     ));
     let (state, error, run_at, attempt, change) = match outcome {
-        JobOutcome::Done => ("done", None, None, 0, None),
-        JobOutcome::Skipped(reason) => ("skipped", Some(reason.as_str()), None, 0, None),
-        JobOutcome::Dead(reason) => ("dead", Some(reason.as_str()), None, 1, None),
-        JobOutcome::Retry {
+        JobVerdict::Done => (JobState::Done, None, None, 0, None),
+        JobVerdict::Skipped(reason) => (JobState::Skipped, Some(reason.as_str()), None, 0, None),
+        JobVerdict::Dead(reason) => (JobState::Dead, Some(reason.as_str()), None, 1, None),
+        JobVerdict::Retry {
             run_at_ms,
             error,
             count_attempt,
         } => (
-            "pending",
+            JobState::Pending,
             Some(error.as_str()),
             Some(*run_at_ms),
             i64::from(*count_attempt),
             None,
         ),
-        JobOutcome::Rekey(change) => ("pending", None, Some(now_ms), 0, Some(change.as_ref())),
+        JobVerdict::Rekey(change) => (
+            JobState::Pending,
+            None,
+            Some(now_ms),
+            0,
+            Some(change.as_ref()),
+        ),
+        JobVerdict::RunAgain(note) => (
+            JobState::Pending,
+            Some(note.as_str()),
+            Some(now_ms),
+            0,
+            None,
+        ),
     };
     let done = sqlx::query(
         "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),
@@ -207,7 +223,7 @@ async fn finish_job(
     )
     .bind(id)
     .bind(owner)
-    .bind(state)
+    .bind(state.as_str())
     .bind(error)
     .bind(run_at)
     .bind(attempt)

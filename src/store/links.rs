@@ -4,7 +4,7 @@
 use sqlx::{Any, AnyConnection, Transaction};
 
 use super::{Backend, Store, StoreError, encode_json};
-use crate::model::{ExternalId, LinkUpdate, TargetKind, TargetRef, Version};
+use crate::model::{ExternalId, LinkUpdate, TargetKey, TargetKind, TargetRef, Version};
 
 /// The link kind that records external-id renames.
 const RENAMED: &str = "renamed";
@@ -169,7 +169,7 @@ pub(super) const WAKE_WAITING_SQLITE: &str = "UPDATE jobs SET run_at_ms = 0 WHER
 async fn wake_waiting(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    links: &[String],
+    links: &[TargetKey],
 ) -> Result<(), StoreError> {
     if links.is_empty() {
         return Ok(());

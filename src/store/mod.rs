@@ -30,15 +30,16 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, Executor, Transaction};
 
+pub use crate::model::{EventStatus, JobState};
 pub use console::{AppliedChange, ConsoleEventFilter, ConsoleJobFilter, OwnedField, SourceCounts};
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
-pub use job_views::{JobRow, JobState};
-pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobOutcome};
+pub use job_views::JobRow;
+pub use jobs::{BatchResult, ClaimedBatch, ClaimedJob, JobVerdict};
 pub use links::Rename;
 pub use prune::PruneReport;
 pub use replay::{ReplayFilter, StoredEvent};
-pub use written::{AppliedField, RepairJob, WrittenField, WrittenFilter, parse_target_key};
+pub use written::{AppliedField, RepairJob, WrittenField, WrittenFilter};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use sqlx::{Any, Transaction};
 
 use super::links::{KnownRenames, resolve_target};
 use super::{StoreError, encode_json};
-use crate::model::{Change, TargetRef, Version};
+use crate::model::{Change, EventId, TargetKey, TargetRef, Version};
 
 /// The most jobs one INSERT writes: 7 bound values each, far below SQLite's 32 766 and
 /// PostgreSQL's 65 535 parameters per statement.
@@ -19,12 +19,12 @@ const VALUES_PER_ROW: usize = 7;
 
 /// One job row to insert.
 struct Row {
-    event_id: i64,
-    target_key: String,
+    event_id: EventId,
+    target_key: TargetKey,
     change: String,
     version: Version,
     now_ms: i64,
-    waits_for: Option<String>,
+    waits_for: Option<TargetKey>,
 }
 
 /// The jobs a transaction writes, gathered in arrival order and inserted together.
@@ -40,7 +40,7 @@ impl NewJobs {
     pub(super) async fn add(
         &mut self,
         tx: &mut Transaction<'_, Any>,
-        event_id: i64,
+        event_id: EventId,
         version: Version,
         changes: &[Change],
         now_ms: i64,
@@ -79,7 +79,7 @@ impl NewJobs {
                     .bind(row.version.at_ms)
                     .bind(row.version.seq)
                     .bind(row.now_ms)
-                    .bind(row.waits_for.as_deref());
+                    .bind(row.waits_for.as_ref().map(TargetKey::as_str));
             }
             query.execute(&mut **tx).await?;
         }
@@ -117,7 +117,7 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// The link a job's create step still needs (a user's organization known only by alias).
-fn waits_for(change: &Change) -> Option<String> {
+fn waits_for(change: &Change) -> Option<TargetKey> {
     match change.create.as_ref()?.organization.as_ref()? {
         link @ TargetRef::Link { .. } => Some(link.key()),
         TargetRef::External { .. } => None,

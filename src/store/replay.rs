@@ -1,11 +1,9 @@
 //! Reading stored events back for a replay, and enqueueing what the current rules make
 //! of them.
 
-use sqlx::Row;
-
 use super::ingest::enqueue;
 use super::{Backend, Store, StoreError};
-use crate::model::{InboundEvent, Normalized, Version};
+use crate::model::{EventId, EventStatus, InboundEvent, Normalized, Version};
 
 /// Which stored events to replay (all conditions must hold).
 #[derive(Debug, Clone, Default)]
@@ -14,23 +12,37 @@ pub struct ReplayFilter {
     pub source: Option<String>,
     /// Only this event type.
     pub event_type: Option<String>,
-    /// Only this status (`accepted`, `ignored`, `rejected`).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
     /// Received at or after this time (unix ms).
     pub since_ms: Option<i64>,
     /// Received before this time (unix ms).
     pub until_ms: Option<i64>,
     /// Only these event ids (empty: any).
-    pub ids: Vec<i64>,
+    pub ids: Vec<EventId>,
     /// At most this many, oldest first.
     pub limit: i64,
+}
+
+/// An event row as [`Store::events_to_replay`] selects it.
+#[derive(sqlx::FromRow)]
+struct ReplayColumns {
+    id: EventId,
+    source: String,
+    provider_event_id: String,
+    event_type: String,
+    occurred_at_ms: Option<i64>,
+    received_at_ms: i64,
+    payload: String,
+    verification: String,
+    raw_body: Option<Vec<u8>>,
 }
 
 /// A stored event, as the rules see it again.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     /// Row id (the arrival sequence).
-    pub id: i64,
+    pub id: EventId,
     /// The event as first verified and parsed.
     pub event: InboundEvent,
     /// Its version: the source's time (else the arrival time), then the arrival sequence.
@@ -63,36 +75,36 @@ impl Store {
                AND ($6 IS NULL OR id IN ({id_list}))
              ORDER BY id LIMIT $7"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<ReplayColumns> = sqlx::query_as(&sql)
             .bind(&filter.source)
             .bind(&filter.event_type)
-            .bind(&filter.status)
+            .bind(filter.status.map(EventStatus::as_str))
             .bind(filter.since_ms)
             .bind(filter.until_ms)
             .bind(ids)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                let occurred_at_ms: Option<i64> = row.try_get("occurred_at_ms")?;
-                let received_at_ms: i64 = row.try_get("received_at_ms")?;
-                let payload: String = row.try_get("payload")?;
-                let raw_body: Option<Vec<u8>> = row.try_get("raw_body")?;
+                let id = row.id;
                 Ok(StoredEvent {
                     id,
                     version: Version {
-                        at_ms: occurred_at_ms.unwrap_or(received_at_ms),
-                        seq: id,
+                        at_ms: row.occurred_at_ms.unwrap_or(row.received_at_ms),
+                        seq: id.get(),
                     },
                     event: InboundEvent {
-                        source: row.try_get("source")?,
-                        provider_event_id: row.try_get("provider_event_id")?,
-                        event_type: row.try_get("event_type")?,
-                        occurred_at_ms,
-                        payload: super::events::payload(id, &payload, raw_body.as_deref())?,
-                        verification: row.try_get("verification")?,
+                        payload: super::events::payload(
+                            id.get(),
+                            &row.payload,
+                            row.raw_body.as_deref(),
+                        )?,
+                        source: row.source,
+                        provider_event_id: row.provider_event_id,
+                        event_type: row.event_type,
+                        occurred_at_ms: row.occurred_at_ms,
+                        verification: row.verification,
                     },
                 })
             })
@@ -108,17 +120,13 @@ impl Store {
         normalized: &Normalized,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        let (status, reason) = match normalized {
-            Normalized::Matched { .. } => ("accepted", None),
-            Normalized::Ignored => ("ignored", None),
-            Normalized::Rejected { reason } => ("rejected", Some(reason.as_str())),
-        };
+        let (status, reason) = EventStatus::of(normalized);
         // The event row first, then its links, then jobs: the order ingest uses too (see
         // `group_commit`), so a replay and a group commit cannot deadlock.
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE events SET status = $2, reason = $3 WHERE id = $1")
             .bind(stored.id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(reason)
             .execute(&mut *tx)
             .await?;

@@ -1,11 +1,9 @@
 //! The values orgsync wrote (migration 0005): recorded with each field version when a batch
 //! finishes, read back by `orgsync drift`, and the repair jobs drift enqueues.
 
-use sqlx::Row;
-
 use super::ingest::enqueue;
 use super::{Store, StoreError};
-use crate::model::{Change, ExternalId, TargetKind, Version};
+use crate::model::{Change, EventId, ExternalId, TargetKey, TargetKind, Version};
 
 /// One field a finished batch applied: its winning version and the value sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +32,22 @@ pub struct WrittenField {
     pub written: Option<Option<String>>,
 }
 
+/// A `field_versions` row as [`Store::written_fields`] selects it.
+#[derive(sqlx::FromRow)]
+struct WrittenRow {
+    target_key: TargetKey,
+    field: String,
+    version_ms: i64,
+    version_seq: i64,
+    written: Option<String>,
+    written_value: Option<String>,
+}
+
 /// Which recorded fields to read back.
 #[derive(Debug, Clone, Default)]
 pub struct WrittenFilter {
     /// Only this target key (`org:EXT`, `user:EXT`).
-    pub target_key: Option<String>,
+    pub target_key: Option<TargetKey>,
     /// Only targets with a field last written from an event of this source (still stored);
     /// all their fields are returned.
     pub source: Option<String>,
@@ -60,7 +69,7 @@ pub struct RepairJob {
 /// event's value at the same version).
 pub(super) async fn record_applied(
     tx: &mut sqlx::AnyConnection,
-    target_key: &str,
+    target_key: &TargetKey,
     applied: &AppliedField,
 ) -> Result<(), StoreError> {
     let written = if applied.value.is_some() {
@@ -104,30 +113,27 @@ impl Store {
                                               WHERE e.id = g.version_seq AND e.source = $2))
                  ORDER BY g.target_key LIMIT $3)
              ORDER BY f.target_key, f.field";
-        let rows = sqlx::query(sql)
+        let rows: Vec<WrittenRow> = sqlx::query_as(sql)
             .bind(&filter.target_key)
             .bind(&filter.source)
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
         let mut fields = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key: String = row.try_get("target_key")?;
-            let Some((kind, external_id)) = parse_target_key(&key) else {
+        for row in rows {
+            let Some((kind, external_id)) = row.target_key.external_target() else {
                 continue; // not an external target (cannot happen: links have no versions)
             };
-            let written: Option<String> = row.try_get("written")?;
-            let value: Option<String> = row.try_get("written_value")?;
             fields.push(WrittenField {
                 kind,
                 external_id,
-                field: row.try_get("field")?,
+                field: row.field,
                 version: Version {
-                    at_ms: row.try_get("version_ms")?,
-                    seq: row.try_get("version_seq")?,
+                    at_ms: row.version_ms,
+                    seq: row.version_seq,
                 },
-                written: match written.as_deref() {
-                    Some("set") => Some(value),
+                written: match row.written.as_deref() {
+                    Some("set") => Some(row.written_value),
                     Some(_) => Some(None),
                     None => None,
                 },
@@ -144,7 +150,7 @@ impl Store {
         &self,
         repairs: &[RepairJob],
         now_ms: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<EventId, StoreError> {
         // A new event row, then its jobs (no links): the order ingest uses (see
         // `group_commit`), so this cannot deadlock with a group commit.
         let mut tx = self.begin().await?;
@@ -154,7 +160,7 @@ impl Store {
             })).collect::<Vec<_>>(),
         });
         let provider_id = format!("drift-repair-{now_ms}-{:08x}", rand::random::<u32>());
-        let (event_id,): (i64,) = sqlx::query_as(
+        let (event_id,): (EventId,) = sqlx::query_as(
             "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms,
                                  received_at_ms, payload, verification, status)
              VALUES ('orgsync', $1, 'drift.repair', $2, $2, $3, $4, 'accepted')
@@ -186,15 +192,4 @@ impl Store {
         }
         Ok(event_id)
     }
-}
-
-/// `org:EXT` / `user:EXT` as kind and external id.
-pub fn parse_target_key(key: &str) -> Option<(TargetKind, ExternalId)> {
-    let (prefix, id) = key.split_once(':')?;
-    let kind = match prefix {
-        "org" => TargetKind::Organization,
-        "user" => TargetKind::User,
-        _ => return None,
-    };
-    Some((kind, ExternalId::parse(id).ok()?))
 }

@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Worker;
 use super::merge::{MergePlan, merge};
-use crate::model::{ExternalId, TargetKind, TargetRef, Version};
+use super::retry::RetryKind;
+use crate::model::{ExternalId, JobId, TargetKey, TargetKind, TargetRef, Version};
 use crate::scalekit::{FailureClass, ObjectUpdate, ScalekitError, ScalekitObject};
-use crate::store::{AppliedField, BatchResult, ClaimedJob, JobOutcome, Rename};
+use crate::store::{AppliedField, BatchResult, ClaimedJob, JobVerdict, Rename};
 
 /// What a pass over one batch decided: the store records it in one transaction.
 pub(super) type Decision = BatchResult;
@@ -132,7 +133,7 @@ impl Worker {
         let Some(object) = self.lookup(kind, &to).await? else {
             return Ok(None);
         };
-        let key = format!("{}:{to}", kind.prefix());
+        let key = TargetKey::external(kind, &to);
         let theirs = self
             .store
             .field_versions(&key)
@@ -198,12 +199,12 @@ impl Worker {
         failure: &Failure,
         now_ms: i64,
     ) -> Decision {
-        let (class, message) = failure.classify();
+        let (kind, message) = failure.classify();
         let credentials = failure.is_refused_credentials();
         if credentials {
             self.health.report(Some(message.clone()));
         }
-        let refused: HashMap<i64, &String> = plan
+        let refused: HashMap<JobId, &String> = plan
             .map(|p| p.refused.iter().map(|(id, r)| (*id, r)).collect())
             .unwrap_or_default();
         let mut rng = rand::rng();
@@ -211,14 +212,12 @@ impl Worker {
             .iter()
             .map(|j| {
                 let outcome = match refused.get(&j.id) {
-                    Some(reason) => JobOutcome::Dead((*reason).clone()),
+                    Some(reason) => JobVerdict::Dead((*reason).clone()),
                     None if credentials => {
                         self.policy
                             .retry_or_expire(j, CREDENTIALS_RECHECK, false, &message, now_ms)
                     }
-                    None => self
-                        .policy
-                        .after_failure(j, &class, &message, now_ms, &mut rng),
+                    None => self.policy.schedule(j, &kind, &message, now_ms, &mut rng),
                 };
                 (j.id, outcome)
             })
@@ -264,7 +263,7 @@ fn rekeyed(jobs: &[ClaimedJob], kind: TargetKind, to: &ExternalId) -> Decision {
                 kind,
                 external_id: to.clone(),
             };
-            (j.id, JobOutcome::Rekey(Box::new(change)))
+            (j.id, JobVerdict::Rekey(Box::new(change)))
         })
         .collect();
     Decision {
@@ -301,30 +300,26 @@ impl Failure {
         )
     }
 
-    fn classify(&self) -> (FailureClass, String) {
+    fn classify(&self) -> (RetryKind, String) {
+        let failure = RetryKind::Failure;
         match self {
-            Failure::Scalekit(e) => (e.class(), e.to_string()),
-            Failure::Wait(m) => (FailureClass::Transient, m.clone()),
-            Failure::Adopted(m) => (
-                FailureClass::RateLimited {
-                    retry_after: Some(std::time::Duration::ZERO),
-                },
-                m.clone(),
-            ),
-            Failure::Invalid(m) => (FailureClass::Permanent, m.clone()),
+            Failure::Scalekit(e) => (failure(e.class()), e.to_string()),
+            Failure::Wait(m) => (failure(FailureClass::Transient), m.clone()),
+            Failure::Adopted(m) => (RetryKind::Adopted, m.clone()),
+            Failure::Invalid(m) => (failure(FailureClass::Permanent), m.clone()),
         }
     }
 }
 
 /// Done for every job the plan accepted, dead for those it refused.
 pub(super) fn settle(jobs: &[ClaimedJob], plan: &MergePlan) -> Decision {
-    let refused: HashMap<i64, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
+    let refused: HashMap<JobId, &String> = plan.refused.iter().map(|(id, r)| (*id, r)).collect();
     Decision {
         outcomes: jobs
             .iter()
             .map(|j| match refused.get(&j.id) {
-                Some(reason) => (j.id, JobOutcome::Dead((*reason).clone())),
-                None => (j.id, JobOutcome::Done),
+                Some(reason) => (j.id, JobVerdict::Dead((*reason).clone())),
+                None => (j.id, JobVerdict::Done),
             })
             .collect(),
         applied_fields: written_fields(plan),

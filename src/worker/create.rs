@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::Worker;
 use super::apply::{Decision, Failure, settle};
 use super::merge::{MergePlan, merge};
-use crate::model::{CreateSpec, ExternalId, OnMissing, TargetKind, TargetRef, Version};
+use crate::model::{CreateSpec, ExternalId, JobId, OnMissing, TargetKind, TargetRef, Version};
 use crate::scalekit::{FailureClass, NewOrganization, NewUser, ScalekitError};
-use crate::store::{ClaimedJob, JobOutcome, Rename};
+use crate::store::{ClaimedJob, JobVerdict, Rename};
 
 impl Worker {
     /// The target does not exist: skip, wait, or create it, per each job's rule.
@@ -186,12 +186,12 @@ fn skipped<'a>(
     kind: TargetKind,
     external_id: &'a ExternalId,
     jobs: &'a [ClaimedJob],
-) -> impl Iterator<Item = (i64, JobOutcome)> + 'a {
+) -> impl Iterator<Item = (JobId, JobVerdict)> + 'a {
     jobs.iter()
         .filter(|j| j.change.on_missing == OnMissing::Skip)
         .map(move |j| {
             let reason =
                 format!("no {kind} with external id {external_id} in Scalekit (on_missing = skip)");
-            (j.id, JobOutcome::Skipped(reason))
+            (j.id, JobVerdict::Skipped(reason))
         })
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{ExternalId, TargetKind, Version};
+use crate::model::{ExternalId, JobId, TargetKind, Version};
 use crate::scalekit::validate_metadata;
 use crate::store::ClaimedJob;
 
@@ -16,7 +16,7 @@ pub struct MergePlan {
     /// The newest external id a job asked for, if any.
     pub new_external_id: Option<ExternalId>,
     /// Jobs that cannot be applied (limit violations), with the reason; the rest apply.
-    pub refused: Vec<(i64, String)>,
+    pub refused: Vec<(JobId, String)>,
 }
 
 /// Applies `jobs` (in any order) over `current`, field by field, skipping every field whose
@@ -85,12 +85,12 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Change, MetadataKey, OnMissing, TargetRef};
+    use crate::model::{Change, EventId, MetadataKey, OnMissing, TargetRef};
 
     fn job(id: i64, at_ms: i64, set: &[(&str, &str)], unset: &[&str]) -> ClaimedJob {
         ClaimedJob {
-            id,
-            event_id: id,
+            id: JobId(id),
+            event_id: EventId(id),
             change: Change {
                 rule: "r".into(),
                 target: TargetRef::External {
@@ -208,7 +208,7 @@ mod tests {
         ];
         let plan = merge(TargetKind::Organization, &current, &HashMap::new(), &jobs);
         assert_eq!(plan.refused.len(), 1);
-        assert_eq!(plan.refused[0].0, 1);
+        assert_eq!(plan.refused[0].0, JobId(1));
         assert!(plan.refused[0].1.contains("10"), "{}", plan.refused[0].1);
         assert_eq!(plan.desired.len(), 8);
     }

@@ -16,13 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use merge::{MergePlan, merge};
-pub use retry::{RetryPolicy, millis};
+pub use retry::{RetryKind, RetryPolicy, millis};
 
 use crate::clock::Clock;
 use crate::config::WorkerSettings;
-use crate::model::TargetRef;
+use crate::model::{JobId, TargetKey, TargetRef};
 use crate::scalekit::ScalekitClient;
-use crate::store::{ClaimedBatch, ClaimedJob, JobOutcome, Store, StoreError};
+use crate::store::{ClaimedBatch, ClaimedJob, JobVerdict, Store, StoreError};
 
 /// A worker failure that is not about one job (the store is unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum WorkerError {
 
 /// What one call of [`Worker::process_next`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PassOutcome {
     /// Nothing was runnable.
     Idle,
     /// One target's batch was processed.
@@ -42,10 +42,10 @@ pub enum Outcome {
 }
 
 /// The tally of one processed batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchReport {
     /// The target key.
-    pub target_key: String,
+    pub target_key: TargetKey,
     /// Jobs applied (or already in effect).
     pub done: usize,
     /// Jobs scheduled again.
@@ -60,6 +60,22 @@ pub struct BatchReport {
     pub wrote: bool,
     /// The lease ran out mid-pass; nothing was recorded (another worker redoes it).
     pub lease_lost: bool,
+}
+
+impl BatchReport {
+    /// A report of nothing done yet for one target.
+    fn empty(target_key: TargetKey) -> Self {
+        Self {
+            target_key,
+            done: 0,
+            retried: 0,
+            dead: 0,
+            skipped: 0,
+            relinked: 0,
+            wrote: false,
+            lease_lost: false,
+        }
+    }
 }
 
 /// What operators should know about the workers beyond "running" (shown by `/readyz`):
@@ -138,21 +154,21 @@ impl Worker {
     }
 
     /// Claims the next runnable target, applies its jobs, and records the outcome.
-    pub async fn process_next(&self) -> Result<Outcome, WorkerError> {
+    pub async fn process_next(&self) -> Result<PassOutcome, WorkerError> {
         let now = self.clock.now_ms();
         let Some(batch) = self
             .store
             .claim(&self.owner, now, millis(self.lease), self.batch_size)
             .await?
         else {
-            return Ok(Outcome::Idle);
+            return Ok(PassOutcome::Idle);
         };
         let span =
             tracing::info_span!("apply", target = %batch.target_key, jobs = batch.jobs.len());
         self.process(&batch)
             .instrument(span)
             .await
-            .map(Outcome::Processed)
+            .map(PassOutcome::Processed)
     }
 
     async fn process(&self, batch: &ClaimedBatch) -> Result<BatchReport, WorkerError> {
@@ -162,9 +178,8 @@ impl Worker {
                 batch.target_key
             );
             return Ok(BatchReport {
-                target_key: batch.target_key.clone(),
                 lease_lost: true,
-                ..Default::default()
+                ..BatchReport::empty(batch.target_key.clone())
             });
         };
         let recorded = self
@@ -182,9 +197,8 @@ impl Worker {
                 batch.target_key
             );
             return Ok(BatchReport {
-                target_key: batch.target_key.clone(),
                 lease_lost: true,
-                ..Default::default()
+                ..BatchReport::empty(batch.target_key.clone())
             });
         }
         let report = tally(&batch.target_key, &decision);
@@ -223,13 +237,13 @@ impl Worker {
             .iter()
             .map(|job| {
                 let TargetRef::Link { kind, link, key } = &job.change.target else {
-                    return (job.id, JobOutcome::Dead("internal: mixed targets in one batch".into()));
+                    return (job.id, JobVerdict::Dead("internal: mixed targets in one batch".into()));
                 };
                 let outcome = match &found {
                     Some(external_id) => {
                         let mut change = job.change.clone();
                         change.target = TargetRef::External { kind: *kind, external_id: external_id.clone() };
-                        JobOutcome::Rekey(Box::new(change))
+                        JobVerdict::Rekey(Box::new(change))
                     }
                     None => {
                         let reason = format!(
@@ -283,11 +297,11 @@ pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: 
         tokio::pin!(notified);
         notified.as_mut().enable();
         let pause = match worker.process_next().await {
-            Ok(Outcome::Processed(_)) => {
+            Ok(PassOutcome::Processed(_)) => {
                 failures = 0;
                 continue;
             }
-            Ok(Outcome::Idle) => poll,
+            Ok(PassOutcome::Idle) => poll,
             Err(e) => {
                 failures = failures.saturating_add(1);
                 tracing::error!(error = %e, "worker pass failed; retrying");
@@ -302,19 +316,18 @@ pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: 
     }
 }
 
-fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
+fn tally(target_key: &TargetKey, decision: &apply::Decision) -> BatchReport {
     let mut report = BatchReport {
-        target_key: target_key.to_owned(),
         wrote: decision.wrote,
-        ..Default::default()
+        ..BatchReport::empty(target_key.clone())
     };
     for (_, outcome) in &decision.outcomes {
         match outcome {
-            JobOutcome::Done => report.done += 1,
-            JobOutcome::Skipped(_) => report.skipped += 1,
-            JobOutcome::Dead(_) => report.dead += 1,
-            JobOutcome::Retry { .. } => report.retried += 1,
-            JobOutcome::Rekey(_) => report.relinked += 1,
+            JobVerdict::Done => report.done += 1,
+            JobVerdict::Skipped(_) => report.skipped += 1,
+            JobVerdict::Dead(_) => report.dead += 1,
+            JobVerdict::Retry { .. } | JobVerdict::RunAgain(_) => report.retried += 1,
+            JobVerdict::Rekey(_) => report.relinked += 1,
         }
     }
     report
@@ -337,14 +350,14 @@ fn count_report(report: &BatchReport) {
     metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
 }
 
-fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)], now_ms: i64) {
+fn log_report(report: &BatchReport, outcomes: &[(JobId, JobVerdict)], now_ms: i64) {
     for (id, outcome) in outcomes {
         match outcome {
-            JobOutcome::Dead(reason) => tracing::error!(job = id, %reason, "job is dead"),
-            JobOutcome::Retry {
+            JobVerdict::Dead(reason) => tracing::error!(job = id.get(), %reason, "job is dead"),
+            JobVerdict::Retry {
                 error, run_at_ms, ..
             } => {
-                tracing::warn!(job = id, %error, retry_in_ms = run_at_ms - now_ms, "job will be retried")
+                tracing::warn!(job = id.get(), %error, retry_in_ms = run_at_ms - now_ms, "job will be retried")
             }
             _ => {}
         }

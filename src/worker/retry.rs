@@ -8,7 +8,7 @@ use rand::{Rng, RngExt};
 
 use crate::config::WorkerSettings;
 use crate::scalekit::FailureClass;
-use crate::store::{ClaimedJob, JobOutcome};
+use crate::store::{ClaimedJob, JobVerdict};
 
 /// The retry schedule.
 #[derive(Debug, Clone)]
@@ -23,7 +23,32 @@ pub struct RetryPolicy {
     pub max_attempts: Option<u32>,
 }
 
+/// Why a pass failed, as the retry policy schedules it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryKind {
+    /// Scalekit (or a missing prerequisite) failed; the client's classification decides.
+    Failure(FailureClass),
+    /// A create was refused as a duplicate and the existing object was adopted: the next
+    /// pass merges into it, so it runs again at once, using up no attempt and no throttle.
+    Adopted,
+}
+
 impl RetryPolicy {
+    /// How a job ends after a failed pass of kind `kind` at `now_ms`.
+    pub fn schedule(
+        &self,
+        job: &ClaimedJob,
+        kind: &RetryKind,
+        error: &str,
+        now_ms: i64,
+        rng: &mut impl Rng,
+    ) -> JobVerdict {
+        match kind {
+            RetryKind::Adopted => JobVerdict::RunAgain(error.to_owned()),
+            RetryKind::Failure(class) => self.after_failure(job, class, error, now_ms, rng),
+        }
+    }
+
     /// The policy from `[worker]`.
     pub fn from_settings(worker: &WorkerSettings) -> Self {
         Self {
@@ -54,11 +79,11 @@ impl RetryPolicy {
         error: &str,
         now_ms: i64,
         rng: &mut impl Rng,
-    ) -> JobOutcome {
+    ) -> JobVerdict {
         let was_due = job.run_at_ms <= now_ms;
         let (delay, count_attempt) = match class {
             FailureClass::Permanent | FailureClass::Conflict => {
-                return JobOutcome::Dead(error.to_owned());
+                return JobVerdict::Dead(error.to_owned());
             }
             FailureClass::RateLimited { retry_after } => (
                 retry_after.unwrap_or_else(|| self.backoff(job.throttles, rng)),
@@ -70,7 +95,7 @@ impl RetryPolicy {
         };
         let attempts = job.attempts + i64::from(count_attempt);
         if let Some(max) = self.max_attempts.filter(|m| attempts >= i64::from(*m)) {
-            return JobOutcome::Dead(format!(
+            return JobVerdict::Dead(format!(
                 "gave up after {max} failed attempts; last error: {error}"
             ));
         }
@@ -85,15 +110,15 @@ impl RetryPolicy {
         count_attempt: bool,
         error: &str,
         now_ms: i64,
-    ) -> JobOutcome {
+    ) -> JobVerdict {
         let deadline = job.window_start_ms.saturating_add(millis(self.max_age));
         if now_ms >= deadline {
             let hours = self.max_age.as_secs() / 3600;
-            return JobOutcome::Dead(format!(
+            return JobVerdict::Dead(format!(
                 "still failing after the maximum age of {hours} h; last error: {error}"
             ));
         }
-        JobOutcome::Retry {
+        JobVerdict::Retry {
             run_at_ms: now_ms.saturating_add(millis(delay)).min(deadline),
             error: error.to_owned(),
             count_attempt,
@@ -121,8 +146,8 @@ mod tests {
             "rule": "r", "target": {"by": "external", "kind": "organization", "external_id": "E"}
         }))
         .map(|change| ClaimedJob {
-            id: 1,
-            event_id: 1,
+            id: crate::model::JobId(1),
+            event_id: crate::model::EventId(1),
             change,
             version: crate::model::Version { at_ms: 0, seq: 1 },
             attempts,
@@ -131,6 +156,27 @@ mod tests {
             window_start_ms: 0,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn an_adoption_runs_again_at_once_whatever_the_job_used_up() {
+        let mut used = job(4);
+        used.throttles = 3;
+        let mut rng = StdRng::seed_from_u64(5);
+        let verdict = policy().schedule(&used, &RetryKind::Adopted, "adopted", 0, &mut rng);
+        assert_eq!(verdict, JobVerdict::RunAgain("adopted".into()));
+        let limited = RetryKind::Failure(FailureClass::RateLimited { retry_after: None });
+        let verdict = policy().schedule(&used, &limited, "429", 0, &mut rng);
+        assert!(
+            matches!(
+                verdict,
+                JobVerdict::Retry {
+                    count_attempt: false,
+                    ..
+                }
+            ),
+            "{verdict:?}"
+        );
     }
 
     #[test]
@@ -157,7 +203,7 @@ mod tests {
         let out = p.after_failure(&job(3), &class, "429", 1000, &mut StdRng::seed_from_u64(1));
         assert_eq!(
             out,
-            JobOutcome::Retry {
+            JobVerdict::Retry {
                 run_at_ms: 8000,
                 error: "429".into(),
                 count_attempt: false
@@ -171,11 +217,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         assert!(matches!(
             p.after_failure(&job(0), &FailureClass::Permanent, "400", 0, &mut rng),
-            JobOutcome::Dead(_)
+            JobVerdict::Dead(_)
         ));
         let late = 72 * 3600 * 1000;
         match p.after_failure(&job(0), &FailureClass::Transient, "500", late, &mut rng) {
-            JobOutcome::Dead(reason) => assert!(reason.contains("72 h") && reason.contains("500")),
+            JobVerdict::Dead(reason) => assert!(reason.contains("72 h") && reason.contains("500")),
             other => panic!("{other:?}"),
         }
         let limited = RetryPolicy {
@@ -184,7 +230,7 @@ mod tests {
         };
         assert!(matches!(
             limited.after_failure(&job(1), &FailureClass::Transient, "x", 0, &mut rng),
-            JobOutcome::Dead(_)
+            JobVerdict::Dead(_)
         ));
     }
 
@@ -195,7 +241,7 @@ mod tests {
         throttled.throttles = 3;
         let class = FailureClass::RateLimited { retry_after: None };
         match p.after_failure(&throttled, &class, "429", 0, &mut StdRng::seed_from_u64(3)) {
-            JobOutcome::Retry {
+            JobVerdict::Retry {
                 run_at_ms,
                 count_attempt,
                 ..
@@ -221,7 +267,7 @@ mod tests {
         assert!(
             matches!(
                 out,
-                JobOutcome::Retry {
+                JobVerdict::Retry {
                     count_attempt: false,
                     ..
                 }

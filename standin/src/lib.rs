@@ -33,6 +33,7 @@ use std::net::SocketAddr;
 pub use faults::Fault;
 pub use record::RecordedRequest;
 pub use state::{Membership, Organization, User};
+pub use validate::{KEY_CHARS, ORG_MAX_PAIRS, USER_MAX_PAIRS, VALUE_CHARS};
 
 /// The client id the stand-in accepts.
 pub const CLIENT_ID: &str = "skc_58327482062864390";

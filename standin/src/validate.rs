@@ -15,6 +15,10 @@ use crate::errors::ApiError;
 pub const ORG_MAX_PAIRS: usize = 10;
 /// Most metadata pairs on a user or a membership.
 pub const USER_MAX_PAIRS: usize = 20;
+/// Shortest and longest metadata key, in characters.
+pub const KEY_CHARS: (usize, usize) = (3, 25);
+/// Shortest and longest metadata value, in characters.
+pub const VALUE_CHARS: (usize, usize) = (1, 256);
 
 /// Decodes a request body that must be a bare JSON object sent as `application/json`.
 pub fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -139,8 +143,8 @@ pub fn metadata(
             );
             return Err(ApiError::violation(request, field, description, "string"));
         };
-        check_len(request, field, "key", key, (3, 25))?;
-        check_len(request, field, "value", text, (1, 256)).map_err(|mut err| {
+        check_len(request, field, "key", key, KEY_CHARS)?;
+        check_len(request, field, "value", text, VALUE_CHARS).map_err(|mut err| {
             err.message.push_str(&format!(" (key {key:?})"));
             err
         })?;

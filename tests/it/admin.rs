@@ -165,7 +165,7 @@ async fn events_are_listed_filtered_and_shown_with_their_payload() {
     let (status, body) = get(&app, "/admin/events?status=done").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        error(&body).contains("accepted, ignored, rejected"),
+        error(&body).contains("accepted, ignored or rejected"),
         "{body}"
     );
     let (status, body) = get(&app, "/admin/events?limit=5000").await;

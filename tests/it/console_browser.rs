@@ -103,8 +103,8 @@ async fn the_console_works_in_headless_chromium() {
 
     log_in(&browser, &app).await;
     retry_until_done(&browser, &app, &dead).await;
-    visit_pages(&browser, &app, dead.event_id).await;
-    dry_run(&browser, &app, dead.event_id).await;
+    visit_pages(&browser, &app, dead.event_id.get()).await;
+    dry_run(&browser, &app, dead.event_id.get()).await;
     forged_post_is_refused(&browser, &app).await;
 
     // Logging out ends the session.

@@ -141,18 +141,18 @@ async fn run_case(case: &Case) {
     let counts = wait_for_ok(CONVERGENCE_LIMIT, "convergence to the model", async || {
         let counts = app.store.job_counts().await.unwrap();
         assert!(
-            !counts.contains_key("dead"),
+            counts[&JobState::Dead] == 0,
             "dead jobs: {:?}",
             app.store.list_jobs(None, 200).await
         );
         let seen = observed(&standin);
-        if seen == want && counts.keys().all(|k| k == "done") {
+        if seen == want && counts.iter().all(|(s, n)| *s == JobState::Done || *n == 0) {
             return Ok(counts);
         }
         Err(format!("{seen:#?}\nvs model {want:#?}\n{counts:?}"))
     })
     .await;
-    let done = counts.get("done").copied();
+    let done = counts.get(&JobState::Done).copied();
     assert_eq!(done, Some(case.events.len() as i64), "one job per event");
     assert_eq!(
         standin.lost_answers(),

@@ -11,7 +11,7 @@ use orgsync::clock::{Clock, ManualClock};
 use orgsync::config::Settings;
 use orgsync::sources::stripe_signature_header;
 use orgsync::store::{EventFilter, EventRow, JobRow, JobState, Store};
-use orgsync::worker::{BatchReport, Outcome, Worker};
+use orgsync::worker::{BatchReport, PassOutcome, Worker};
 use scalekit_standin::StandIn;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -276,7 +276,8 @@ impl TestApp {
             .as_ref()
             .expect("the app has Scalekit credentials");
         let mut reports = vec![];
-        while let Outcome::Processed(report) = worker.process_next().await.expect("worker pass") {
+        while let PassOutcome::Processed(report) = worker.process_next().await.expect("worker pass")
+        {
             reports.push(report);
         }
         reports

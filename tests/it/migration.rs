@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use orgsync::store::{EventFilter, JobState, ReplayFilter};
+use orgsync::store::{EventFilter, JobState, ReplayFilter, Store};
 
 use crate::delivery::metadata;
 use crate::helpers::*;
@@ -147,4 +147,44 @@ async fn a_postgres_store_made_by_the_first_schema_migrates_and_applies() {
     assert_eq!(app.jobs(Some(JobState::Dead)).await.len(), 0);
     assert!(metadata(&app.standin).contains_key("crm_account_id"));
     app.stop().await;
+}
+
+/// Migration 0006 rebuilds `events` and `jobs` on SQLite; their AUTOINCREMENT counters
+/// survive it, so the id of a pruned newest event is never handed out again (event ids
+/// are the arrival sequence that breaks version ties).
+#[tokio::test]
+async fn rebuilding_the_tables_keeps_their_id_counters() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsync.db");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE_DB);
+    std::fs::copy(source, &path).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let counters = async || {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, seq FROM sqlite_sequence WHERE name IN ('events', 'jobs') ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        rows
+    };
+    let before = counters().await;
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // The newest event (the Salesforce message's second notification) made no job.
+    sqlx::query("DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    store.close().await;
+    assert_eq!(
+        counters().await,
+        before,
+        "the counters are those of the 0.1 store"
+    );
+    assert_eq!(before, [("events".to_owned(), 17), ("jobs".to_owned(), 15)]);
 }

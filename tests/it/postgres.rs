@@ -167,9 +167,9 @@ async fn two_replicas_share_the_queue_without_overlapping_on_an_organization() {
     };
     wait_for_ok(Duration::from_secs(60), "every event applied", async || {
         let counts = replicas[0].store.job_counts().await.unwrap();
-        assert!(!counts.contains_key("dead"), "dead jobs: {counts:?}");
-        let all_done = counts.keys().all(|k| k == "done");
-        if all_done && counts.get("done") == Some(&(EVENTS as i64)) && observed() == want {
+        assert!(counts[&JobState::Dead] == 0, "dead jobs: {counts:?}");
+        let all_done = counts.iter().all(|(s, n)| *s == JobState::Done || *n == 0);
+        if all_done && counts.get(&JobState::Done) == Some(&(EVENTS as i64)) && observed() == want {
             return Ok(());
         }
         Err(format!("{counts:?}\n{:#?}\nvs {want:#?}", observed()))

@@ -119,7 +119,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_restart_converges() 
         );
     }
     let counts = store.job_counts().await.unwrap();
-    let in_flight = counts.get("running").copied().unwrap_or(0);
+    let in_flight = counts.get(&JobState::Running).copied().unwrap_or(0);
     eprintln!(
         "SIGKILL after {} of {N} acked ({} stored); jobs at the kill: {counts:?}",
         count(&acked),
@@ -152,7 +152,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_restart_converges() 
     .await;
     wait_for(Duration::from_secs(30), "an empty queue", async || {
         let counts = store.job_counts().await.unwrap();
-        counts.keys().all(|state| state == "done")
+        counts.iter().all(|(s, n)| *s == JobState::Done || *n == 0)
     })
     .await;
     assert_eq!(
@@ -266,12 +266,12 @@ async fn sigterm_stops_accepting_finishes_the_batches_in_progress_and_exits_0() 
     // The batches in progress finished. A probe delivery that arrived before the signal
     // took effect may have been accepted: it is kept, pending, for the next start.
     let jobs = store.list_jobs(None, 100).await.unwrap();
-    let done = jobs.iter().filter(|j| j.state == "done").count();
+    let done = jobs.iter().filter(|j| j.state == JobState::Done).count();
     assert_eq!(done, 3, "{jobs:?}");
     assert!(
         jobs.iter()
-            .filter(|j| j.state != "done")
-            .all(|j| j.state == "pending" && j.target_key == "org:org_term_late"),
+            .filter(|j| j.state != JobState::Done)
+            .all(|j| j.state == JobState::Pending && j.target_key == "org:org_term_late"),
         "{jobs:?}"
     );
     assert!(daemon_log(dir.path()).contains("stopped"));
@@ -304,7 +304,7 @@ async fn sigterm_past_the_grace_hands_the_jobs_back_and_exits_0() {
     let jobs = store.list_jobs(None, 10).await.unwrap();
     assert!(
         jobs.iter()
-            .all(|j| j.state == "pending" && j.run_at_ms <= crate::helpers::now_ms()),
+            .all(|j| j.state == JobState::Pending && j.run_at_ms <= crate::helpers::now_ms()),
         "released, not left running: {jobs:?}"
     );
     let released = jobs

@@ -3,7 +3,7 @@
 use orgsync::config::Settings;
 use orgsync::replay::replay;
 use orgsync::rules::RuleSet;
-use orgsync::store::{EventFilter, JobState, ReplayFilter};
+use orgsync::store::{EventFilter, EventStatus, JobState, ReplayFilter};
 use scalekit_standin::StandIn;
 
 use crate::helpers::*;
@@ -139,14 +139,14 @@ async fn an_ignored_event_becomes_accepted_when_a_rule_for_it_is_added() {
         })
         .await
         .unwrap();
-    assert_eq!(stored[0].status, "ignored");
+    assert_eq!(stored[0].status, EventStatus::Ignored);
 
     let extended = rules_with(
         "events = [\"customer.created\", \"customer.updated\"]",
         "events = [\"customer.created\", \"customer.updated\", \"customer.tax_id.updated\"]",
     );
     let filter = ReplayFilter {
-        status: Some("ignored".into()),
+        status: Some(EventStatus::Ignored),
         limit: 10,
         ..Default::default()
     };
@@ -162,7 +162,7 @@ async fn an_ignored_event_becomes_accepted_when_a_rule_for_it_is_added() {
         })
         .await
         .unwrap();
-    assert_eq!(stored[0].status, "accepted");
+    assert_eq!(stored[0].status, EventStatus::Accepted);
     app.drain().await;
     let org = app.standin.organization_by_external_id(ORG).unwrap();
     assert_eq!(org.metadata["billing_customer_id"], "cus_QXg1o8vcGmoR32");

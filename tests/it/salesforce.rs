@@ -5,6 +5,7 @@
 pub(crate) mod soap;
 mod users;
 
+use orgsync::store::EventStatus;
 use soap::*;
 
 use crate::helpers::*;
@@ -85,7 +86,7 @@ async fn the_captured_contact_fixture_updates_existing_users() {
     assert!(
         stored
             .iter()
-            .all(|e| e.event_type == "Contact" && e.status == "accepted")
+            .all(|e| e.event_type == "Contact" && e.status == EventStatus::Accepted)
     );
     // No SystemModstamp or LastModifiedDate: the arrival time orders the changes.
     assert!(stored.iter().all(|e| e.occurred_at_ms.is_none()));
@@ -142,7 +143,7 @@ async fn a_hundred_notifications_are_a_hundred_events_merged_into_one_write() {
     assert_ack(&post_soap(&app, message(SF_ORG, &items[1..]), None).await);
     let stored = events(&app).await;
     assert_eq!(stored.len(), 100);
-    assert!(stored.iter().all(|e| e.status == "accepted"));
+    assert!(stored.iter().all(|e| e.status == EventStatus::Accepted));
     assert_eq!(app.jobs(None).await.len(), 100);
     app.drain().await;
     let org = app.standin.organization_by_external_id(ORG).unwrap();

@@ -1,6 +1,7 @@
 //! Stripe deliveries over real HTTP: verification, storage, duplicates, limits.
 
 use orgsync::sources::stripe_signature_header;
+use orgsync::store::EventStatus;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -254,16 +255,16 @@ async fn unmatched_and_incomplete_events_are_acknowledged_and_kept_with_their_st
         stored
             .iter()
             .find(|e| e.provider_event_id == id)
-            .map(|e| (e.status.clone(), e.reason.clone()))
+            .map(|e| (e.status, e.reason.clone()))
     };
     let (status, reason) = status_of("evt_no_target").unwrap();
-    assert_eq!(status, "rejected");
+    assert_eq!(status, EventStatus::Rejected);
     assert!(
         reason
             .unwrap()
             .contains("stripe subscription → organization")
     );
-    assert_eq!(status_of("evt_unhandled").unwrap().0, "ignored");
+    assert_eq!(status_of("evt_unhandled").unwrap().0, EventStatus::Ignored);
     assert!(app.jobs(None).await.is_empty());
     app.stop().await;
 }

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::{Admin, AdminError};
 use crate::drift::LiveReader;
 use crate::http::AppState;
-use crate::model::Normalized;
+use crate::model::{EventId, Normalized};
 use crate::replay::{ReplayReport, TargetDiff};
-use crate::store::{ReplayFilter, StoreError};
+use crate::store::{EventStatus, ReplayFilter, StoreError};
 
 /// Events a replay selects when the request names no `limit` (as the CLI).
 const DEFAULT_LIMIT: i64 = 100_000;
@@ -36,7 +36,7 @@ pub(super) struct ReplayRequest {
     until: Option<String>,
     /// Only these event ids (empty: any).
     #[serde(default)]
-    ids: Vec<i64>,
+    ids: Vec<EventId>,
     /// At most this many events, oldest first.
     limit: Option<i64>,
     /// Only report what the rules make of each event; store nothing.
@@ -50,9 +50,9 @@ pub(super) struct ReplayRequest {
 
 /// What the rules make of one event in a dry run.
 #[derive(Debug, Serialize)]
-pub(super) struct Outcome {
+pub(super) struct DryRunEvent {
     /// The stored event's id.
-    event_id: i64,
+    event_id: EventId,
     /// The sender's event id.
     provider_event_id: String,
     /// The event type.
@@ -71,7 +71,7 @@ pub(super) struct ReplayAnswer {
     report: ReplayReport,
     /// A dry run's verdicts, the first [`MAX_OUTCOMES`] of them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    outcomes: Option<Vec<Outcome>>,
+    outcomes: Option<Vec<DryRunEvent>>,
     /// Whether more events were selected than `outcomes` holds.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outcomes_truncated: bool,
@@ -100,6 +100,12 @@ impl ReplayRequest {
                 "since must be before until; nothing would be selected".to_owned(),
             ));
         }
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<EventStatus>)
+            .transpose()
+            .map_err(AdminError::BadRequest)?;
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit < 1 {
             return Err(AdminError::BadRequest(format!(
@@ -109,7 +115,7 @@ impl ReplayRequest {
         Ok(ReplayFilter {
             source: self.source,
             event_type: self.event_type,
-            status: self.status,
+            status,
             since_ms,
             until_ms,
             ids: self.ids,
@@ -187,7 +193,7 @@ async fn run(
         |stored, normalized| match dry_run {
             false => {}
             true if outcomes.len() >= MAX_OUTCOMES => truncated = true,
-            true => outcomes.push(Outcome {
+            true => outcomes.push(DryRunEvent {
                 event_id: stored.id,
                 provider_event_id: stored.event.provider_event_id.clone(),
                 event_type: stored.event.event_type.clone(),

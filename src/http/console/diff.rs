@@ -73,7 +73,7 @@ impl DiffView {
                     })
                     .collect();
                 DiffTarget {
-                    target: d.target.clone(),
+                    target: d.target.to_string(),
                     rows,
                     note: join(notes),
                 }
@@ -110,7 +110,7 @@ impl DiffView {
                     })
                     .collect();
                 DiffTarget {
-                    target: t.target.clone(),
+                    target: t.target.to_string(),
                     rows,
                     note: join(notes),
                 }

@@ -13,15 +13,13 @@ use super::auth::Session;
 use super::views::{Chrome, given, pretty, time, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::Change;
-use crate::store::{ConsoleEventFilter, ConsoleJobFilter, EventRow, JobRow};
+use crate::model::{Change, EventId};
+use crate::store::{ConsoleEventFilter, ConsoleJobFilter, EventRow, EventStatus, JobRow};
 
 /// The most events a list shows.
 const LIST_LIMIT: i64 = 200;
 /// The most jobs an event's page lists.
 const JOBS_LIMIT: i64 = 500;
-/// The event statuses, for the filter.
-const STATUSES: [&str; 3] = ["accepted", "ignored", "rejected"];
 
 /// The list's filters, echoed back into the form.
 #[derive(Debug, Default, Deserialize)]
@@ -72,12 +70,10 @@ pub async fn list(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     let Query(q) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
-    let status = given(&q.status);
-    if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(ConsoleError::BadRequest(format!(
-            "unknown event status {s:?}; use accepted, ignored or rejected"
-        )));
-    }
+    let status = given(&q.status)
+        .map(|s| s.parse::<EventStatus>())
+        .transpose()
+        .map_err(ConsoleError::BadRequest)?;
     let filter = ConsoleEventFilter {
         source: given(&q.source),
         event_type: given(&q.event_type),
@@ -91,7 +87,7 @@ pub async fn list(
         chrome: Chrome::new("events", &session.csrf),
         q,
         sources: state.sources.keys().cloned().collect(),
-        statuses: STATUSES,
+        statuses: EventStatus::ALL.map(EventStatus::as_str),
         events,
         limit: LIST_LIMIT,
     };
@@ -145,7 +141,7 @@ impl JobView {
 pub async fn detail(
     session: Session,
     State(state): State<Arc<AppState>>,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<EventId>, PathRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     let Path(id) = id.map_err(|_| ConsoleError::NotFound("event ids are whole numbers".into()))?;
     let event = state

@@ -15,12 +15,11 @@ use super::events::JobView;
 use super::views::{Chrome, given};
 use super::{BASE, ConsoleError, render};
 use crate::http::AppState;
+use crate::model::{JobId, TargetKey};
 use crate::store::{ConsoleJobFilter, JobState};
 
 /// The most jobs the list shows.
 const LIST_LIMIT: i64 = 200;
-/// The job states, for the filter.
-const STATES: [&str; 5] = ["pending", "running", "done", "skipped", "dead"];
 
 /// The list's filters (and the one-line result of the last action).
 #[derive(Debug, Default, Deserialize)]
@@ -54,25 +53,26 @@ pub async fn list(
     q: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     let Query(q) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
-    let state = given(&q.state);
-    if let Some(s) = &state {
-        s.parse::<JobState>().map_err(ConsoleError::BadRequest)?;
-    }
+    let state = given(&q.state)
+        .map(|s| s.parse::<JobState>())
+        .transpose()
+        .map_err(ConsoleError::BadRequest)?;
     let target = given(&q.target);
+    let key = target_key(&target)?;
     let filter = ConsoleJobFilter {
-        state: state.clone(),
-        target_key: target.clone(),
+        state,
+        target_key: key.clone(),
         event_id: None,
         limit: LIST_LIMIT,
     };
     let jobs = app.store.console_jobs(&filter).await?;
     let page = JobsPage {
         chrome: Chrome::new("jobs", &session.csrf),
-        dead_matching: app.store.count_dead(target.as_deref()).await?,
-        state: state.unwrap_or_default(),
+        dead_matching: app.store.count_dead(key.as_ref()).await?,
+        state: state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         target: target.unwrap_or_default(),
         done: given(&q.done),
-        states: STATES,
+        states: JobState::ALL.map(JobState::as_str),
         jobs: jobs.into_iter().map(JobView::of).collect(),
         limit: LIST_LIMIT,
     };
@@ -124,14 +124,14 @@ pub async fn retry_one(
     session: Session,
     State(app): State<Arc<AppState>>,
     origin: OriginCheck,
-    id: Result<Path<i64>, PathRejection>,
+    id: Result<Path<JobId>, PathRejection>,
     form: Result<Form<RetryForm>, FormRejection>,
 ) -> Result<Redirect, ConsoleError> {
     let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     session.check_post(&origin, &form.csrf)?;
     let Path(id) = id.map_err(|_| ConsoleError::NotFound("job ids are whole numbers".into()))?;
     if app.store.retry_job(id, app.clock.now_ms()).await? {
-        tracing::info!(job = id, "job retried from the console");
+        tracing::info!(job = id.get(), "job retried from the console");
         app.wake.notify_waiters();
         return Ok(back(&form, &format!("job {id} will run again now")));
     }
@@ -165,10 +165,11 @@ pub async fn retry_dead(
     let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     session.check_post(&origin, &form.csrf)?;
     let target = given(&form.target);
+    let key = target_key(&target)?;
     if form.confirm.as_deref() != Some("yes") {
         let page = ConfirmPage {
             chrome: Chrome::new("jobs", &session.csrf),
-            count: app.store.count_dead(target.as_deref()).await?,
+            count: app.store.count_dead(key.as_ref()).await?,
             target: target.unwrap_or_default(),
             state: given(&form.state).unwrap_or_default(),
         };
@@ -176,13 +177,22 @@ pub async fn retry_dead(
     }
     let retried = app
         .store
-        .retry_dead_matching(target.as_deref(), app.clock.now_ms())
+        .retry_dead_matching(key.as_ref(), app.clock.now_ms())
         .await?;
     if retried > 0 {
         tracing::info!(jobs = retried, "dead jobs retried from the console");
         app.wake.notify_waiters();
     }
     Ok(back(&form, &format!("{retried} dead jobs will run again now")).into_response())
+}
+
+/// The target filter as a key, or a 400 saying what a key looks like.
+fn target_key(target: &Option<String>) -> Result<Option<TargetKey>, ConsoleError> {
+    target
+        .as_deref()
+        .map(TargetKey::parse)
+        .transpose()
+        .map_err(|e| ConsoleError::BadRequest(e.to_string()))
 }
 
 #[cfg(test)]

@@ -11,14 +11,12 @@ use super::auth::Session;
 use super::views::{Chrome, duration};
 use super::{ConsoleError, render};
 use crate::http::{AppState, WorkersStatus};
-use crate::store::SourceCounts;
+use crate::store::{JobState, SourceCounts};
 
 /// Minutes the chart covers.
 const CHART_MINUTES: usize = 24 * 60;
 /// The chart's drawing height, in SVG units.
 const CHART_HEIGHT: f64 = 120.0;
-/// The job states, in the order shown.
-const JOB_STATES: [&str; 5] = ["pending", "running", "done", "skipped", "dead"];
 
 /// One line of the chart.
 pub struct Series {
@@ -68,10 +66,8 @@ pub async fn page(
     let since = first * 60_000;
     let store = &state.store;
     let counts = store.job_counts().await?;
-    let job_counts: Vec<(&'static str, i64)> = JOB_STATES
-        .iter()
-        .map(|s| (*s, counts.get(*s).copied().unwrap_or(0)))
-        .collect();
+    let job_counts: Vec<(&'static str, i64)> =
+        counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let (workers_state, workers_reason) = match &state.workers {
         WorkersStatus::Paused(reason) => ("paused", Some(reason.clone())),
         WorkersStatus::Running(health) => match health.problem() {
@@ -90,7 +86,7 @@ pub async fn page(
         chrome: Chrome::new("overview", &session.csrf),
         workers_state,
         workers_reason,
-        dead: counts.get("dead").copied().unwrap_or(0),
+        dead: counts.get(&JobState::Dead).copied().unwrap_or(0),
         job_counts,
         lag: store
             .oldest_runnable_ms(now)

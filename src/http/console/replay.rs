@@ -15,9 +15,9 @@ use super::diff::{DiffView, NO_CREDENTIALS};
 use super::views::{Chrome, given, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::Normalized;
+use crate::model::{EventId, Normalized};
 use crate::replay::ReplayReport;
-use crate::store::ReplayFilter;
+use crate::store::{EventStatus, ReplayFilter};
 
 /// Events a replay selects when the form names no limit (as the CLI).
 const DEFAULT_LIMIT: i64 = 100_000;
@@ -66,7 +66,7 @@ impl ReplayForm {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<i64>().map_err(|_| {
+                s.parse::<EventId>().map_err(|_| {
                     ConsoleError::BadRequest(format!("event id {s:?} is not a whole number"))
                 })
             })
@@ -85,7 +85,10 @@ impl ReplayForm {
         Ok(ReplayFilter {
             source: given(&self.source),
             event_type: given(&self.event_type),
-            status: given(&self.status),
+            status: given(&self.status)
+                .map(|s| s.parse::<EventStatus>())
+                .transpose()
+                .map_err(ConsoleError::BadRequest)?,
             since_ms,
             until_ms,
             ids,
@@ -113,7 +116,7 @@ pub struct ChangeView {
 /// What the rules make of one event.
 pub struct OutcomeView {
     /// The stored event.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Its type.
     pub event_type: String,
     /// `matched`, `ignored` or `rejected: why`.
@@ -239,7 +242,7 @@ async fn replay(
 }
 
 /// The view of one event's verdict.
-fn outcome(event_id: i64, event_type: &str, normalized: &Normalized) -> OutcomeView {
+fn outcome(event_id: EventId, event_type: &str, normalized: &Normalized) -> OutcomeView {
     let (verdict, changes) = match normalized {
         Normalized::Matched { changes, .. } => ("matched".to_owned(), changes.as_slice()),
         Normalized::Ignored => ("ignored: no rule handles it".to_owned(), &[][..]),

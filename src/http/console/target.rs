@@ -17,7 +17,7 @@ use super::events::JobView;
 use super::views::{Chrome, given, time};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::Change;
+use crate::model::{Change, EventId, ExternalId, TargetKey, TargetKind};
 use crate::store::{AppliedChange, ConsoleJobFilter};
 
 /// The most done changes read to find the last written values.
@@ -47,7 +47,7 @@ pub struct OwnedRow {
     /// The value orgsync last wrote (`None`: it removed the key or the job was pruned).
     pub value: Option<String>,
     /// The event whose job wrote it.
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
 }
 
 /// The target page.
@@ -57,7 +57,7 @@ struct TargetPage {
     chrome: Chrome,
     kind: String,
     external_id: String,
-    target_key: Option<String>,
+    target_key: Option<TargetKey>,
     owned: Vec<OwnedRow>,
     jobs: Vec<JobView>,
     /// Whether the operator asked for the drift section.
@@ -76,9 +76,9 @@ pub async fn page(
 ) -> Result<Html<String>, ConsoleError> {
     let Query(q) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     let kind = given(&q.kind).unwrap_or_else(|| "organization".to_owned());
-    let prefix = match kind.as_str() {
-        "organization" => "org",
-        "user" => "user",
+    let target_kind = match kind.as_str() {
+        "organization" => TargetKind::Organization,
+        "user" => TargetKind::User,
         other => {
             return Err(ConsoleError::BadRequest(format!(
                 "unknown target kind {other:?}; use organization or user"
@@ -86,7 +86,13 @@ pub async fn page(
         }
     };
     let external_id = given(&q.external_id);
-    let target_key = external_id.as_ref().map(|id| format!("{prefix}:{id}"));
+    let target_key = external_id
+        .as_deref()
+        .map(|id| {
+            let id = ExternalId::parse(id).map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
+            Ok::<_, ConsoleError>(TargetKey::external(target_kind, &id))
+        })
+        .transpose()?;
     let (owned, jobs) = match &target_key {
         None => (vec![], vec![]),
         Some(key) => {
@@ -136,13 +142,13 @@ pub async fn page(
 }
 
 /// The target's drift against live Scalekit, read now; `None` without credentials.
-async fn drift(state: &AppState, target_key: &str) -> Result<Option<DiffView>, ConsoleError> {
+async fn drift(state: &AppState, target_key: &TargetKey) -> Result<Option<DiffView>, ConsoleError> {
     let Some(mut reader) = state.live_reader() else {
         return Ok(None);
     };
     let options = crate::drift::DriftOptions {
         source: None,
-        target: Some(target_key.to_owned()),
+        target: Some(target_key.to_string()),
         limit: 1,
     };
     let report = crate::drift::check(
@@ -162,7 +168,7 @@ async fn drift(state: &AppState, target_key: &str) -> Result<Option<DiffView>, C
 
 /// Per key, the value the newest applied change wrote (`None`: removed) and its event.
 /// `changes` come newest first.
-fn last_written(changes: &[AppliedChange]) -> BTreeMap<String, (Option<String>, i64)> {
+fn last_written(changes: &[AppliedChange]) -> BTreeMap<String, (Option<String>, EventId)> {
     let mut out = BTreeMap::new();
     for applied in changes {
         let Ok(change) = serde_json::from_value::<Change>(applied.change.clone()) else {
@@ -184,13 +190,14 @@ fn last_written(changes: &[AppliedChange]) -> BTreeMap<String, (Option<String>, 
 mod tests {
     use super::*;
     use crate::http::console::diff::{DiffRow, DiffTarget};
+    use crate::model::JobId;
 
     fn page(diff: Option<DiffView>) -> String {
         TargetPage {
             chrome: Chrome::new("target", "token"),
             kind: "organization".into(),
             external_id: "org_1".into(),
-            target_key: Some("org:org_1".into()),
+            target_key: Some(TargetKey::parse("org:org_1").unwrap()),
             owned: vec![],
             jobs: vec![],
             drift_asked: true,
@@ -229,8 +236,8 @@ mod tests {
     fn the_last_written_value_is_the_newest_changes() {
         let change = |id, set: &str| {
             AppliedChange {
-            job_id: id,
-            event_id: id,
+            job_id: JobId(id),
+            event_id: EventId(id),
             change: serde_json::from_str(&format!(
                 r#"{{"rule": "r", "target": {{"by": "external", "kind": "organization", "external_id": "o"}}, {set}}}"#
             ))
@@ -241,7 +248,7 @@ mod tests {
             change(2, r#""set": {"plan_type": "pro"}, "unset": ["seats"]"#),
             change(1, r#""set": {"plan_type": "free", "seats": "3"}"#),
         ]);
-        assert_eq!(written["plan_type"], (Some("pro".to_owned()), 2));
-        assert_eq!(written["seats"], (None, 2));
+        assert_eq!(written["plan_type"], (Some("pro".to_owned()), EventId(2)));
+        assert_eq!(written["seats"], (None, EventId(2)));
     }
 }

@@ -161,7 +161,7 @@ fn entitlements_are_joined_lookup_keys_via_the_customer_link() {
     let file = "event.entitlements.active_entitlement_summary.updated.json";
     let (changes, links) = matched(default_rules().normalize(&stripe_fixture(file)));
     assert_eq!(
-        changes[0].target.key(),
+        changes[0].target.key().as_str(),
         format!("link:org:stripe_customer:{CUS}")
     );
     assert_eq!(set_pairs(&changes[0]), [("entitlements", "sso,seats_pro")]);

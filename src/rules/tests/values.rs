@@ -27,22 +27,25 @@ fn stringifies_scalars_and_refuses_objects() {
     let doc = json!({"s": "x", "n": 8, "f": 1.5, "t": true, "o": {"a": 1}, "e": ""});
     assert_eq!(
         path_spec("$.s").evaluate(&doc),
-        Ok(Outcome::Set("x".into()))
+        Ok(ValueEffect::Set("x".into()))
     );
     assert_eq!(
         path_spec("$.n").evaluate(&doc),
-        Ok(Outcome::Set("8".into()))
+        Ok(ValueEffect::Set("8".into()))
     );
     assert_eq!(
         path_spec("$.f").evaluate(&doc),
-        Ok(Outcome::Set("1.5".into()))
+        Ok(ValueEffect::Set("1.5".into()))
     );
     assert_eq!(
         path_spec("$.t").evaluate(&doc),
-        Ok(Outcome::Set("true".into()))
+        Ok(ValueEffect::Set("true".into()))
     );
-    assert_eq!(path_spec("$.e").evaluate(&doc), Ok(Outcome::Remove));
-    assert_eq!(path_spec("$.missing").evaluate(&doc), Ok(Outcome::Absent));
+    assert_eq!(path_spec("$.e").evaluate(&doc), Ok(ValueEffect::Remove));
+    assert_eq!(
+        path_spec("$.missing").evaluate(&doc),
+        Ok(ValueEffect::Absent)
+    );
     let err = path_spec("$.o").evaluate(&doc).unwrap_err();
     assert!(err.contains("an object"), "{err}");
 }
@@ -52,10 +55,10 @@ fn paths_fall_back_over_null_and_remember_it() {
     let s = ValueSpec::compile(&ValueSpecConfig::Paths(vec!["$.a".into(), "$.b".into()])).unwrap();
     assert_eq!(
         s.evaluate(&json!({"a": null, "b": "y"})),
-        Ok(Outcome::Set("y".into()))
+        Ok(ValueEffect::Set("y".into()))
     );
-    assert_eq!(s.evaluate(&json!({"a": null})), Ok(Outcome::Remove));
-    assert_eq!(s.evaluate(&json!({})), Ok(Outcome::Absent));
+    assert_eq!(s.evaluate(&json!({"a": null})), Ok(ValueEffect::Remove));
+    assert_eq!(s.evaluate(&json!({})), Ok(ValueEffect::Absent));
 }
 
 #[test]
@@ -81,7 +84,7 @@ fn formats_unix_seconds_as_rfc3339() {
         ..ValueTable::default()
     });
     let out = s.evaluate(&json!({"t": 1771113600}));
-    assert_eq!(out, Ok(Outcome::Set("2026-02-15T00:00:00Z".into())));
+    assert_eq!(out, Ok(ValueEffect::Set("2026-02-15T00:00:00Z".into())));
     assert!(s.evaluate(&json!({"t": "soon"})).is_err());
 }
 
@@ -95,12 +98,15 @@ fn joins_arrays_and_wildcards() {
         })
     };
     let doc = json!({"a": ["x", 2, null], "l": [{"k": "p"}, {"k": "q"}], "e": []});
-    assert_eq!(join("$.a").evaluate(&doc), Ok(Outcome::Set("x,2".into())));
+    assert_eq!(
+        join("$.a").evaluate(&doc),
+        Ok(ValueEffect::Set("x,2".into()))
+    );
     assert_eq!(
         join("$.l[*].k").evaluate(&doc),
-        Ok(Outcome::Set("p,q".into()))
+        Ok(ValueEffect::Set("p,q".into()))
     );
-    assert_eq!(join("$.e[*].k").evaluate(&doc), Ok(Outcome::Remove));
+    assert_eq!(join("$.e[*].k").evaluate(&doc), Ok(ValueEffect::Remove));
     assert!(
         path_spec("$.l[*].k")
             .evaluate(&doc)

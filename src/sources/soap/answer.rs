@@ -1,7 +1,7 @@
 //! The SOAP answer documents: the Outbound Message acknowledgement and a SOAP 1.1 fault.
 
 use super::CONTENT_TYPE;
-use crate::sources::Answer;
+use crate::sources::WebhookReply;
 
 /// The Outbound Message acknowledgement, byte for byte the document Salesforce documents.
 pub const ACK_DOCUMENT: &str = concat!(
@@ -27,15 +27,15 @@ pub enum FaultCode {
 }
 
 /// The acknowledgement answer (`notificationsResponse/Ack = true`).
-pub fn ack() -> Answer {
-    Answer {
+pub fn ack() -> WebhookReply {
+    WebhookReply {
         content_type: CONTENT_TYPE,
         body: ACK_DOCUMENT.to_owned(),
     }
 }
 
 /// A SOAP 1.1 fault with `message` as the (escaped) `faultstring`.
-pub fn fault(code: FaultCode, message: &str) -> Answer {
+pub fn fault(code: FaultCode, message: &str) -> WebhookReply {
     let code = match code {
         FaultCode::Client => "soapenv:Client",
         FaultCode::Server => "soapenv:Server",
@@ -67,7 +67,7 @@ pub fn fault(code: FaultCode, message: &str) -> Answer {
         code = code,
         message = quick_xml::escape::escape(clean.as_str()),
     );
-    Answer {
+    WebhookReply {
         content_type: CONTENT_TYPE,
         body,
     }

@@ -145,7 +145,7 @@ fn json_answers_report_counts_and_errors() {
     let rejection = source.rejection("bad \"thing\"");
     let rejection: serde_json::Value = serde_json::from_str(&rejection.body).unwrap();
     assert_eq!(rejection, serde_json::json!({"error": "bad \"thing\""}));
-    assert_eq!(source.answer_format(), super::AnswerFormat::Json);
+    assert_eq!(source.reply_format(), super::ReplyFormat::Json);
 }
 
 #[test]

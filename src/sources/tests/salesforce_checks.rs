@@ -3,7 +3,7 @@
 use super::salesforce::{ORG, deliver, message, notification, salesforce};
 use super::{fixture_text, headers, receive, refused, try_source};
 use crate::sources::soap::{self, SOAP_ENV};
-use crate::sources::{AckSummary, AnswerFormat, ErrorCategory, SourceConfigError};
+use crate::sources::{AckSummary, ErrorCategory, ReplyFormat, SourceConfigError};
 
 /// The constructed fixture.
 fn account_fixture() -> String {
@@ -212,7 +212,7 @@ fn one_hundred_notifications_pass_and_one_hundred_and_one_do_not() {
 #[test]
 fn the_acknowledgement_is_the_documented_document() {
     let source = salesforce(ORG, None);
-    assert_eq!(source.answer_format(), AnswerFormat::Soap);
+    assert_eq!(source.reply_format(), ReplyFormat::Soap);
     let ack = source.acknowledgement(&AckSummary {
         accepted: 2,
         duplicates: 0,

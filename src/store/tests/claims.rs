@@ -10,7 +10,7 @@ use super::*;
 /// lease lost).
 #[derive(Default)]
 struct Holds {
-    now: HashSet<String>,
+    now: HashSet<TargetKey>,
     shared: Vec<String>,
 }
 
@@ -22,7 +22,7 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
     loop {
         let Some(batch) = store.claim(&owner, 10, 60_000, 3).await.unwrap() else {
             let counts = store.job_counts().await.unwrap();
-            if !counts.contains_key("pending") && !counts.contains_key("running") {
+            if counts[&JobState::Pending] == 0 && counts[&JobState::Running] == 0 {
                 return claimed;
             }
             tokio::task::yield_now().await;
@@ -31,16 +31,16 @@ async fn drain(store: Store, owner: String, held: Arc<Mutex<Holds>>) -> Vec<i64>
         {
             let mut held = held.lock().unwrap();
             if !held.now.insert(batch.target_key.clone()) {
-                held.shared.push(batch.target_key.clone());
+                held.shared.push(batch.target_key.to_string());
             }
         }
         tokio::task::yield_now().await;
-        claimed.extend(batch.jobs.iter().map(|j| j.id));
+        claimed.extend(batch.jobs.iter().map(|j| j.id.get()));
         let result = BatchResult {
             outcomes: batch
                 .jobs
                 .iter()
-                .map(|j| (j.id, JobOutcome::Done))
+                .map(|j| (j.id, JobVerdict::Done))
                 .collect(),
             ..Default::default()
         };
@@ -79,5 +79,5 @@ async fn concurrent_claimers_never_share_a_target(store: Store) {
     all.dedup();
     assert_eq!(before, all.len(), "a job was claimed twice");
     assert_eq!(all.len(), 240);
-    assert_eq!(store.job_counts().await.unwrap()["done"], 240);
+    assert_eq!(store.job_counts().await.unwrap()[&JobState::Done], 240);
 }

@@ -19,7 +19,7 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs(store: Store) {
         .unwrap();
     let waiting = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(waiting.target_key, "link:org:stripe_customer:cus_1");
-    let retry = JobOutcome::Retry {
+    let retry = JobVerdict::Retry {
         run_at_ms: 1_000_000,
         error: "no link".into(),
         count_attempt: true,
@@ -80,7 +80,7 @@ async fn a_rename_moves_field_versions_and_links(store: Store) {
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let v = batch.jobs[0].version;
     let result = BatchResult {
-        outcomes: vec![(batch.jobs[0].id, JobOutcome::Done)],
+        outcomes: vec![(batch.jobs[0].id, JobVerdict::Done)],
         applied_fields: vec![AppliedField {
             field: "plan".into(),
             version: v,
@@ -97,8 +97,17 @@ async fn a_rename_moves_field_versions_and_links(store: Store) {
         .finish("w", &batch.target_key, &result, 11)
         .await
         .unwrap();
-    assert!(store.field_versions("org:OLD").await.unwrap().is_empty());
-    assert_eq!(store.field_versions("org:NEW").await.unwrap()["plan"], v);
+    assert!(
+        store
+            .field_versions(&key("org:OLD"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.field_versions(&key("org:NEW")).await.unwrap()["plan"],
+        v
+    );
     let linked = store
         .resolve_link(TargetKind::Organization, "stripe_customer", "cus_1")
         .await
@@ -128,7 +137,7 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it(sto
     }
     store.ingest(None, &[waiting], 1).await.unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
-    let retry = JobOutcome::Retry {
+    let retry = JobVerdict::Retry {
         run_at_ms: 10_000_000,
         error: "org unknown".into(),
         count_attempt: true,
@@ -183,7 +192,7 @@ async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs(store: 
             .map(|j| {
                 (
                     j.id,
-                    JobOutcome::Retry {
+                    JobVerdict::Retry {
                         run_at_ms: 10_000_000,
                         error: "5xx".into(),
                         count_attempt: true,

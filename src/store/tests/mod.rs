@@ -57,6 +57,10 @@ async fn a_relative_sqlite_url_is_below_the_working_directory() {
     assert!(dir.path().join("Data/orgsync.db").exists());
 }
 
+pub(super) fn key(text: &str) -> TargetKey {
+    TargetKey::parse(text).unwrap()
+}
+
 pub(super) fn org(id: &str) -> TargetRef {
     TargetRef::External {
         kind: TargetKind::Organization,
@@ -99,6 +103,7 @@ pub(super) fn item(
 }
 
 mod claims;
+mod closed_sets;
 mod links;
 mod queue;
 mod replicas;

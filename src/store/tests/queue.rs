@@ -64,14 +64,17 @@ async fn claim_takes_every_job_of_one_target_and_holds_it(store: Store) {
     let outcomes: Vec<_> = batch
         .jobs
         .iter()
-        .map(|j| (j.id, JobOutcome::Done))
+        .map(|j| (j.id, JobVerdict::Done))
         .collect();
     let result = BatchResult {
         outcomes,
         ..Default::default()
     };
     assert_eq!(
-        store.finish("w1", "org:E1", &result, 70_001).await.unwrap(),
+        store
+            .finish("w1", &key("org:E1"), &result, 70_001)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -86,7 +89,7 @@ async fn finish_records_versions_and_outcomes(store: Store) {
     let v = batch.jobs[0].version;
     let outcomes = vec![(
         batch.jobs[0].id,
-        JobOutcome::Retry {
+        JobVerdict::Retry {
             run_at_ms: 500,
             error: "boom".into(),
             count_attempt: true,
@@ -112,7 +115,7 @@ async fn finish_records_versions_and_outcomes(store: Store) {
     let batch = store.claim("w", 500, 60_000, 100).await.unwrap().unwrap();
     assert_eq!(batch.jobs[0].attempts, 1);
     let result = BatchResult {
-        outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+        outcomes: vec![(batch.jobs[0].id, JobVerdict::Dead("bad".into()))],
         ..Default::default()
     };
     store
@@ -121,7 +124,10 @@ async fn finish_records_versions_and_outcomes(store: Store) {
         .unwrap();
     let dead = store.list_jobs(Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead[0].last_error.as_deref(), Some("bad"));
-    assert_eq!(store.field_versions("org:E1").await.unwrap()["plan"], v);
+    assert_eq!(
+        store.field_versions(&key("org:E1")).await.unwrap()["plan"],
+        v
+    );
     assert!(store.retry_job(dead[0].id, 600).await.unwrap());
     assert!(store.claim("w", 600, 60_000, 100).await.unwrap().is_some());
 }
@@ -203,7 +209,7 @@ async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     for _ in 0..2 {
         let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
         let result = BatchResult {
-            outcomes: vec![(batch.jobs[0].id, JobOutcome::Dead("bad".into()))],
+            outcomes: vec![(batch.jobs[0].id, JobVerdict::Dead("bad".into()))],
             ..Default::default()
         };
         store
@@ -216,8 +222,8 @@ async fn retry_dead_makes_every_dead_job_runnable_again(store: Store) {
     let jobs = store.list_jobs(Some(JobState::Pending), 10).await.unwrap();
     assert_eq!(jobs.len(), 3);
     let one = store.job(jobs[0].id).await.unwrap().unwrap();
-    assert_eq!((one.state.as_str(), one.attempts), ("pending", 0));
-    assert!(store.job(9_999).await.unwrap().is_none());
+    assert_eq!((one.state, one.attempts), (JobState::Pending, 0));
+    assert!(store.job(JobId(9_999)).await.unwrap().is_none());
 }
 
 store_test!(prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events);
@@ -243,9 +249,9 @@ async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store:
         .unwrap();
     while let Some(batch) = store.claim("w", 6_000, 60_000, 100).await.unwrap() {
         let outcome = if batch.target_key == "org:E2" {
-            JobOutcome::Dead("x".into())
+            JobVerdict::Dead("x".into())
         } else {
-            JobOutcome::Done
+            JobVerdict::Done
         };
         let outcomes = batch.jobs.iter().map(|j| (j.id, outcome.clone())).collect();
         let at = if batch.target_key == "org:E3" {
@@ -295,4 +301,30 @@ async fn prune_deletes_finished_work_but_keeps_dead_jobs_and_their_events(store:
         1
     );
     assert_eq!(store.prune(1_000).await.unwrap(), PruneReport::default());
+}
+
+store_test!(a_job_run_again_after_an_adoption_is_due_at_once_and_uses_up_nothing);
+async fn a_job_run_again_after_an_adoption_is_due_at_once_and_uses_up_nothing(store: Store) {
+    store
+        .ingest(None, &[item("a", 2000, org("E1"), "plan", "new")], 1)
+        .await
+        .unwrap();
+    let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
+    let note = "adopted Scalekit user usr_1";
+    let result = BatchResult {
+        outcomes: vec![(batch.jobs[0].id, JobVerdict::RunAgain(note.into()))],
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .finish("w", &batch.target_key, &result, 11)
+            .await
+            .unwrap(),
+        1
+    );
+    let again = store.claim("w", 11, 60_000, 100).await.unwrap().unwrap();
+    let job = &again.jobs[0];
+    assert_eq!((job.run_at_ms, job.attempts, job.throttles), (11, 0, 0));
+    let row = store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(row.last_error.as_deref(), Some(note));
 }

@@ -21,7 +21,7 @@ async fn finish_with(store: &Store, now_ms: i64, fields: Vec<AppliedField>) {
         outcomes: batch
             .jobs
             .iter()
-            .map(|j| (j.id, JobOutcome::Done))
+            .map(|j| (j.id, JobVerdict::Done))
             .collect(),
         applied_fields: fields,
         ..Default::default()
@@ -96,12 +96,13 @@ async fn filters_select_targets_and_sources(store: Store) {
         .unwrap()
         .unwrap()
         .jobs[0]
-        .event_id;
+        .event_id
+        .get();
     store.release_leases("w", 1).await.unwrap();
     let version = Version { at_ms: 1, seq };
     finish_with(&store, 2, vec![applied("plan", version, Some("pro"))]).await;
     let filter = |target: Option<&str>, source: Option<&str>| WrittenFilter {
-        target_key: target.map(str::to_owned),
+        target_key: target.map(key),
         source: source.map(str::to_owned),
         limit: 10,
     };

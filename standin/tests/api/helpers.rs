@@ -9,7 +9,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 /// An answer: status, headers, body as JSON (`Null` when not JSON) and as text.
-pub struct Answer {
+pub struct ApiReply {
     pub status: u16,
     pub headers: HeaderMap,
     pub json: Value,
@@ -37,12 +37,12 @@ impl Harness {
     }
 
     /// An authenticated call with an optional JSON body.
-    pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> Answer {
+    pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> ApiReply {
         send(&self.app, method, uri, Some(&self.token), body).await
     }
 
     /// GET with the token.
-    pub async fn get(&self, uri: &str) -> Answer {
+    pub async fn get(&self, uri: &str) -> ApiReply {
         self.call("GET", uri, None).await
     }
 }
@@ -54,7 +54,7 @@ pub async fn send(
     uri: &str,
     token: Option<&str>,
     body: Option<Value>,
-) -> Answer {
+) -> ApiReply {
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
@@ -71,7 +71,7 @@ pub async fn send(
 }
 
 /// Sends a prepared request.
-pub async fn answer(app: &Router, request: Request<Body>) -> Answer {
+pub async fn answer(app: &Router, request: Request<Body>) -> ApiReply {
     let response = app
         .clone()
         .oneshot(request)
@@ -87,7 +87,7 @@ pub async fn answer(app: &Router, request: Request<Body>) -> Answer {
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer {
+    ApiReply {
         status,
         headers,
         json,
@@ -96,7 +96,7 @@ pub async fn answer(app: &Router, request: Request<Body>) -> Answer {
 }
 
 /// Posts a raw form body to `/oauth/token`.
-pub async fn token_request(app: &Router, form: &str) -> Answer {
+pub async fn token_request(app: &Router, form: &str) -> ApiReply {
     let request = Request::builder()
         .method("POST")
         .uri("/oauth/token")
@@ -126,7 +126,7 @@ pub async fn issue_token(app: &Router) -> String {
 }
 
 /// The first field violation's constraint of a 400 body.
-pub fn constraint(answer: &Answer) -> &str {
+pub fn constraint(answer: &ApiReply) -> &str {
     answer.json["details"][0]["validation_error_info"]["field_violations"][0]["constraint"]
         .as_str()
         .unwrap_or("")
