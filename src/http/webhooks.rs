@@ -5,53 +5,36 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::trace::{self, RequestId};
 use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
-use crate::telemetry;
+use crate::telemetry::{Metrics, UNKNOWN_SOURCE};
 use crate::worker::now_ms;
-use tracing::Instrument;
 
-/// Receives one delivery for the named source; its log lines carry a request id, which the
-/// answer's `x-request-id` header repeats.
+/// Receives one delivery for the named source. It runs in the request span (see
+/// [`super::trace`]), to which it adds the source and the outcome.
 pub async fn receive(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let request_id = format!("{:016x}", rand::random::<u64>());
-    let span = tracing::info_span!("delivery", request_id = %request_id);
-    let mut response = receive_delivery(state, name, query, headers, body, &request_id)
-        .instrument(span)
-        .await;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
-}
-
-/// See [`receive`].
-async fn receive_delivery(
-    state: Arc<AppState>,
-    name: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-    request_id: &str,
 ) -> Response {
     let source = match find_source(&state, &name) {
         Ok(source) => source,
         Err(response) => return *response,
     };
+    trace::record_source(&name);
+    let metrics = &state.metrics;
     let Some(body) = super::read_limited(body, state.body_limit).await else {
         let message = format!("body larger than the limit of {} bytes", state.body_limit);
-        refused(&name, "BodyTooLarge");
+        refused(metrics, &name, "BodyTooLarge");
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
     };
     let started = Instant::now();
@@ -64,6 +47,9 @@ async fn receive_delivery(
     };
     let response = match source.accept_bounded(&delivery).await {
         Ok(accepted) => {
+            if accepted.versions_capped > 0 {
+                metrics.versions_capped(&name, accepted.versions_capped);
+            }
             let items: Vec<IngestItem> = accepted
                 .events
                 .into_iter()
@@ -85,11 +71,14 @@ async fn receive_delivery(
         }
         Err(e) => {
             log_refusal(source, &e);
-            refused(&name, e.kind());
-            answer(refusal_status(source), source.refusal(&e, request_id))
+            refused(metrics, &name, e.kind());
+            answer(
+                refusal_status(source),
+                source.refusal(&e, request_id.as_str()),
+            )
         }
     };
-    timed(&name, started);
+    metrics.ingest_time(&name, started.elapsed());
     response
 }
 
@@ -101,11 +90,11 @@ fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Re
         Some(Ok(source)) => Ok(source),
         Some(Err(_)) => {
             tracing::debug!(source = %name, "delivery to a source that is not configured (see the startup warning)");
-            count(name, "unavailable");
+            count(&state.metrics, name, "unavailable");
             Err(Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))
         }
         None => {
-            count(telemetry::UNKNOWN_SOURCE, "unknown_source");
+            count(&state.metrics, UNKNOWN_SOURCE, "unknown_source");
             Err(Box::new(StatusCode::NOT_FOUND.into_response()))
         }
     }
@@ -129,12 +118,13 @@ async fn store(
             };
             tracing::info!(source = %name, accepted = summary.accepted, duplicates = summary.duplicates, "delivery stored");
             let duplicate = summary.accepted == 0 && summary.duplicates > 0;
-            count(name, if duplicate { "duplicate" } else { "accepted" });
+            let outcome = if duplicate { "duplicate" } else { "accepted" };
+            count(&state.metrics, name, outcome);
             answer(StatusCode::OK, source.acknowledgement(&summary))
         }
         Err(e) => {
             tracing::error!(source = %name, error = %e, "could not store a delivery; the sender will retry");
-            count(name, "store_error");
+            count(&state.metrics, name, "store_error");
             let status = match source.answer_format() {
                 AnswerFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
                 AnswerFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
@@ -179,25 +169,17 @@ fn answer(status: StatusCode, answer: Answer) -> Response {
     response
 }
 
-/// Counts one answered delivery of `source` (a configured name, never the raw path).
-fn count(source: &str, outcome: &'static str) {
-    let source = source.to_owned();
-    metrics::counter!(telemetry::WEBHOOK_DELIVERIES, "source" => source, "outcome" => outcome)
-        .increment(1);
+/// Counts one answered delivery of `source` (a configured name, never the raw path) and
+/// records the outcome in the request span.
+fn count(metrics: &Metrics, source: &str, outcome: &'static str) {
+    trace::record_outcome(outcome);
+    metrics.delivery(source, outcome);
 }
 
 /// Counts one refused delivery, with the reason.
-fn refused(source: &str, kind: &'static str) {
-    count(source, "refused");
-    let source = source.to_owned();
-    metrics::counter!(telemetry::WEBHOOK_REFUSALS, "source" => source, "kind" => kind).increment(1);
-}
-
-/// Records the time from the body read to the answer.
-fn timed(source: &str, started: Instant) {
-    let source = source.to_owned();
-    metrics::histogram!(telemetry::WEBHOOK_INGEST_SECONDS, "source" => source)
-        .record(started.elapsed());
+fn refused(metrics: &Metrics, source: &str, kind: &'static str) {
+    count(metrics, source, "refused");
+    metrics.refusal(source, kind);
 }
 
 /// Wakes one idle worker per new job (a worker that finds nothing goes back to sleep),

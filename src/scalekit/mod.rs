@@ -74,8 +74,23 @@ const DISPLAY_NAME_MAX: usize = 200;
 
 impl ScalekitClient {
     /// Builds a client; fails when the environment URL is not a bare `http(s)://host[:port]`.
-    /// Makes no request.
+    /// Makes no request, and records no metrics (see [`ScalekitClient::with_metrics`]).
     pub fn new(config: ScalekitConfig) -> Result<Self, ScalekitError> {
+        Self::build(config, None)
+    }
+
+    /// [`ScalekitClient::new`], counting every call in the app's `metrics`.
+    pub fn with_metrics(
+        config: ScalekitConfig,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> Result<Self, ScalekitError> {
+        Self::build(config, Some(metrics))
+    }
+
+    fn build(
+        config: ScalekitConfig,
+        metrics: Option<Arc<crate::telemetry::Metrics>>,
+    ) -> Result<Self, ScalekitError> {
         let base = base_url(&config.environment_url)?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
@@ -94,6 +109,7 @@ impl ScalekitClient {
                 max_retry_after: config.max_retry_after,
                 tokens: auth::TokenCache::default(),
                 throttle: ratelimit::Throttle::new(config.requests_per_second),
+                metrics,
             }),
         })
     }

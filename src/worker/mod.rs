@@ -22,6 +22,7 @@ use crate::config::WorkerSettings;
 use crate::model::TargetRef;
 use crate::scalekit::ScalekitClient;
 use crate::store::{ClaimedBatch, ClaimedJob, JobOutcome, Store, StoreError};
+use crate::telemetry::Metrics;
 
 /// A worker failure that is not about one job (the store is unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,7 @@ pub struct Worker {
     batch_size: i64,
     merge_warned: AtomicBool,
     health: Arc<WorkerHealth>,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -110,6 +112,7 @@ impl Worker {
         settings: &WorkerSettings,
         owner: String,
         health: Arc<WorkerHealth>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -120,6 +123,7 @@ impl Worker {
             batch_size: settings.batch_size,
             merge_warned: AtomicBool::new(false),
             health,
+            metrics,
         }
     }
 
@@ -176,7 +180,7 @@ impl Worker {
         }
         let report = tally(&batch.target_key, &decision);
         log_report(&report, &decision.outcomes);
-        count_report(&report);
+        count_report(&self.metrics, &report);
         Ok(report)
     }
 
@@ -264,7 +268,6 @@ impl Worker {
 /// for `wake` (a new event) or the poll interval (due retries). The batch in progress when
 /// the token fires is finished, not abandoned.
 pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: CancellationToken) {
-    crate::telemetry::metrics_handle(); // records from the first pass on
     let mut failures: u32 = 0;
     while !token.is_cancelled() {
         // Listen before looking, so an event committed while this pass runs still wakes us.
@@ -318,8 +321,7 @@ fn tally(target_key: &str, decision: &apply::Decision) -> BatchReport {
 }
 
 /// Adds a processed batch to `orgsync_jobs_processed_total` and `orgsync_batches_total`.
-fn count_report(report: &BatchReport) {
-    use crate::telemetry::{BATCHES, JOBS_PROCESSED};
+fn count_report(metrics: &Metrics, report: &BatchReport) {
     let counts = [
         ("done", report.done),
         ("retried", report.retried),
@@ -328,10 +330,9 @@ fn count_report(report: &BatchReport) {
         ("relinked", report.relinked),
     ];
     for (outcome, n) in counts {
-        metrics::counter!(JOBS_PROCESSED, "outcome" => outcome).increment(n as u64);
+        metrics.jobs_processed(outcome, n as u64);
     }
-    let wrote = if report.wrote { "true" } else { "false" };
-    metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
+    metrics.batch(report.wrote);
 }
 
 fn log_report(report: &BatchReport, outcomes: &[(i64, JobOutcome)]) {
