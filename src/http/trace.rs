@@ -81,8 +81,8 @@ impl<B> MakeSpan<B> for RequestSpan {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = request.uri().path(),
-            request_id = id,
+            path = %request.uri().path(),
+            request_id = %id,
             source = Empty,
             outcome = Empty,
         )
@@ -91,12 +91,12 @@ impl<B> MakeSpan<B> for RequestSpan {
 
 /// Records the configured source a delivery is for in the current request span.
 pub(super) fn record_source(source: &str) {
-    Span::current().record("source", source);
+    Span::current().record("source", tracing::field::display(source));
 }
 
 /// Records how a delivery was answered in the current request span.
 pub(super) fn record_outcome(outcome: &'static str) {
-    Span::current().record("outcome", outcome);
+    Span::current().record("outcome", tracing::field::display(outcome));
 }
 
 #[cfg(test)]
