@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::trace::{self, RequestId};
-use crate::sources::{AckSummary, Answer, AnswerFormat, Delivery, Source};
+use crate::sources::{Accepted, AckSummary, Answer, AnswerFormat, Delivery, Source};
 use crate::store::{IngestItem, RawDelivery};
 use crate::telemetry::{Metrics, UNKNOWN_SOURCE};
 use crate::worker::now_ms;
@@ -30,7 +30,6 @@ pub async fn receive(
         Ok(source) => source,
         Err(response) => return *response,
     };
-    trace::record_source(&name);
     let metrics = &state.metrics;
     let Some(body) = super::read_limited(body, state.body_limit).await else {
         let message = format!("body larger than the limit of {} bytes", state.body_limit);
@@ -46,29 +45,7 @@ pub async fn receive(
         now_unix: now / 1000,
     };
     let response = match source.accept_bounded(&delivery).await {
-        Ok(accepted) => {
-            if accepted.versions_capped > 0 {
-                metrics.versions_capped(&name, accepted.versions_capped);
-            }
-            let items: Vec<IngestItem> = accepted
-                .events
-                .into_iter()
-                .map(|event| IngestItem {
-                    normalized: state.rules.normalize(&event),
-                    event,
-                })
-                .collect();
-            let payload_is_body = accepted.payload_is_body;
-            let raw = accepted.storable_body.map(|body| RawDelivery {
-                content_type: headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                body,
-                payload_is_body,
-            });
-            store(&state, source, &name, raw, items, now).await
-        }
+        Ok(accepted) => ingest(&state, source, &name, &headers, accepted, now).await,
         Err(e) => {
             log_refusal(source, &e);
             refused(metrics, &name, e.kind());
@@ -82,13 +59,51 @@ pub async fn receive(
     response
 }
 
+/// Normalises a verified delivery's events and stores them with the body to keep.
+async fn ingest(
+    state: &AppState,
+    source: &Source,
+    name: &str,
+    headers: &HeaderMap,
+    accepted: Accepted,
+    now: i64,
+) -> Response {
+    if accepted.versions_capped > 0 {
+        state
+            .metrics
+            .versions_capped(name, accepted.versions_capped);
+    }
+    let items: Vec<IngestItem> = accepted
+        .events
+        .into_iter()
+        .map(|event| IngestItem {
+            normalized: state.rules.normalize(&event),
+            event,
+        })
+        .collect();
+    let payload_is_body = accepted.payload_is_body;
+    let raw = accepted.storable_body.map(|body| RawDelivery {
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body,
+        payload_is_body,
+    });
+    store(state, source, name, raw, items, now).await
+}
+
 /// The configured source, or a bare answer for an unknown (404) or unusable (503) one:
 /// nothing in it tells a caller which sources exist or what is missing (the startup log
 /// names the missing setting).
 fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Response>> {
     match state.sources.get(name) {
-        Some(Ok(source)) => Ok(source),
+        Some(Ok(source)) => {
+            trace::record_source(name);
+            Ok(source)
+        }
         Some(Err(_)) => {
+            trace::record_source(name);
             tracing::debug!(source = %name, "delivery to a source that is not configured (see the startup warning)");
             count(&state.metrics, name, "unavailable");
             Err(Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))
