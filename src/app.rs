@@ -20,6 +20,7 @@ use crate::rules::{RuleError, RuleSet};
 use crate::scalekit::{ScalekitClient, ScalekitConfig, ScalekitError};
 use crate::sources::{Source, SourceConfigError};
 use crate::store::{Backend, PruneReport, Store, StoreError};
+use crate::telemetry::Metrics;
 use crate::worker::{self, Worker, WorkerHealth};
 
 /// Why the daemon could not start.
@@ -86,10 +87,11 @@ impl App {
         let rules = RuleSet::compile(&settings.rules, &names)?;
         let store = Store::connect_for(&settings.database.url, settings.worker.concurrency).await?;
         let health = Arc::new(WorkerHealth::default());
+        let metrics = Arc::new(Metrics::new());
         let mut scalekit = None;
         let (workers, status) = match scalekit_config(&settings.scalekit) {
             Ok(config) => {
-                let client = ScalekitClient::new(config, clock.clone())?;
+                let client = ScalekitClient::with_metrics(config, clock.clone(), metrics.clone())?;
                 scalekit = Some(client.clone());
                 let process = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
                 let workers = (0..settings.worker.concurrency)
@@ -103,6 +105,7 @@ impl App {
                             owner,
                             health.clone(),
                             clock.clone(),
+                            metrics.clone(),
                         ))
                     })
                     .collect();
@@ -134,6 +137,7 @@ impl App {
             scalekit,
             drift: settings.drift.clone(),
             clock,
+            metrics,
         });
         Ok(Self {
             listener: Some(listener),
@@ -212,6 +216,7 @@ impl App {
                 self.state.rules.clone(),
                 self.settings.drift.clone(),
                 self.state.clock.clone(),
+                self.state.metrics.clone(),
                 token.clone(),
             ));
         }
@@ -255,12 +260,21 @@ impl App {
                 limits,
                 token.clone(),
                 "public",
+                state.metrics.clone(),
             ));
         }
         if let Some(listener) = self.admin_listener.take() {
             tracing::info!(addr = ?self.admin_addr, "admin listener: /metrics and /admin");
+            let metrics = state.metrics.clone();
             let admin = http::admin_router(state, timeout);
-            servers.spawn(http::serve(listener, admin, limits, token.clone(), "admin"));
+            servers.spawn(http::serve(
+                listener,
+                admin,
+                limits,
+                token.clone(),
+                "admin",
+                metrics,
+            ));
         }
         servers
     }

@@ -16,8 +16,8 @@
 //!   diffs what they would change against the live objects).
 //! - [`drift`] compares the values orgsync wrote with the live objects and repairs them.
 //! - [`config`] loads the typed settings; [`app`] wires everything and runs it until
-//!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and the
-//!   Prometheus recorder.
+//!   cancelled; [`cli`] is the command line; [`telemetry`] sets up logging and holds the
+//!   app's metrics registry.
 //! - [`model`] holds the domain types every layer shares; [`clock`] is the one source of
 //!   "now" and of timed waits (the wall clock in the daemon, a manual one in tests).
 

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 pub use live::LiveReader;
-pub use periodic::{DRIFTED_KEYS, LAST_CHECK, record_metrics, run_periodically};
+pub use periodic::{record_metrics, run_periodically};
 pub use render::{render_diff, render_drift};
 
 use crate::model::{

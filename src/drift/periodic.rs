@@ -3,6 +3,7 @@
 //! the metrics. It never repairs on its own: that stays an operator's decision.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -13,26 +14,12 @@ use crate::config::DriftSettings;
 use crate::rules::RuleSet;
 use crate::scalekit::ScalekitClient;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
-/// `orgsync_drifted_keys`: keys whose live value differed from orgsync's at the last full
-/// check (periodic, or `GET /admin/drift` without filters).
-pub const DRIFTED_KEYS: &str = "orgsync_drifted_keys";
-/// `orgsync_drift_last_check_timestamp_seconds`: when that check ran (unix seconds).
-pub const LAST_CHECK: &str = "orgsync_drift_last_check_timestamp_seconds";
-
-/// Publishes a full check's result as the two gauges.
-pub fn record_metrics(report: &DriftReport) {
-    crate::telemetry::metrics_handle();
-    metrics::describe_gauge!(
-        DRIFTED_KEYS,
-        "Keys whose live Scalekit value differed from orgsync's at the last full drift check."
-    );
-    metrics::describe_gauge!(
-        LAST_CHECK,
-        "When the last full drift check ran (unix seconds)."
-    );
-    metrics::gauge!(DRIFTED_KEYS).set(report.drifted_keys as f64);
-    metrics::gauge!(LAST_CHECK).set(report.checked_at_ms as f64 / 1000.0);
+/// Publishes a full check's result as the gauges `orgsync_drifted_keys` (keys whose live
+/// value differed from orgsync's) and `orgsync_drift_last_check_timestamp_seconds`.
+pub fn record_metrics(metrics: &Metrics, report: &DriftReport) {
+    metrics.drift_checked(report.drifted_keys as u64, report.checked_at_ms);
 }
 
 /// Checks for drift now and then every `interval_minutes` of `clock`'s time until `token`
@@ -43,6 +30,7 @@ pub async fn run_periodically(
     rules: RuleSet,
     settings: DriftSettings,
     clock: Clock,
+    metrics: Arc<Metrics>,
     token: CancellationToken,
 ) {
     let interval = Duration::from_secs(settings.interval_minutes.saturating_mul(60));
@@ -59,7 +47,7 @@ pub async fn run_periodically(
         };
         match checked {
             Ok(report) => {
-                record_metrics(&report);
+                record_metrics(&metrics, &report);
                 if report.drifted_keys > 0 {
                     tracing::warn!(
                         drifted_keys = report.drifted_keys,

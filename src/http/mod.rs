@@ -8,9 +8,11 @@ mod console;
 mod health;
 mod metrics;
 mod serve;
+mod trace;
 mod webhooks;
 
-pub use serve::{CONNECTIONS_OPEN, CONNECTIONS_REFUSED, ConnectionLimits, serve};
+pub use serve::{ConnectionLimits, serve};
+pub use trace::RequestId;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub drift: crate::config::DriftSettings,
     /// Where "now" comes from (what the store records and signatures are checked at).
     pub clock: crate::clock::Clock,
+    /// This app's metrics registry (`GET /metrics` renders it).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl AppState {
@@ -126,17 +130,18 @@ async fn read_limited(body: axum::body::Body, limit: usize) -> Option<axum::body
     axum::body::to_bytes(body, limit).await.ok()
 }
 
-/// Adds the request timeout and the state.
+/// Adds the request timeout, the request span and id ([`trace`]), and the state.
 fn finish(
     routes: Router<Arc<AppState>>,
     state: Arc<AppState>,
     request_timeout: Duration,
 ) -> Router {
-    crate::telemetry::metrics_handle(); // records from the first request on
     routes
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(trace::layer())
+        .layer(axum::middleware::from_fn(trace::assign_request_id))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -16,10 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// Connections refused because the listener had `max_connections` open.
-pub const CONNECTIONS_REFUSED: &str = "orgsync_http_connections_refused_total";
-/// Connections open now, per listener.
-pub const CONNECTIONS_OPEN: &str = "orgsync_http_connections_open";
+use crate::telemetry::Metrics;
 
 /// How long the accept loop pauses after an accept error (out of file descriptors, say),
 /// so it does not spin while the condition lasts.
@@ -45,13 +43,15 @@ pub struct ConnectionLimits {
 
 /// Serves `router` on `listener` until `token` is cancelled; then stops accepting, lets
 /// requests in progress finish (idle connections close at once) and returns, at the
-/// latest after `limits.shutdown_grace`. `name` labels logs and metrics.
+/// latest after `limits.shutdown_grace`. `name` labels logs and the connection metrics
+/// (`orgsync_http_connections_open`, `orgsync_http_connections_refused_total`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     token: CancellationToken,
     name: &'static str,
+    metrics: Arc<Metrics>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
@@ -64,11 +64,12 @@ pub async fn serve(
                 Ok((stream, _)) => match slots.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let (router, token) = (router.clone(), token.clone());
-                        connections.spawn(connection(stream, router, limits, token, permit, name));
+                        let open = OpenGauge::new(&metrics, name);
+                        connections.spawn(connection(stream, router, limits, token, permit, open, name));
                     }
                     Err(_) => {
                         drop(stream);
-                        metrics::counter!(CONNECTIONS_REFUSED, "listener" => name).increment(1);
+                        metrics.connection_refused(name);
                         if let Some(left_out) = warnings.allow() {
                             tracing::warn!(listener = name, max_connections = limits.max_connections, refused_since_last_warning = left_out,
                                 "connection refused: the listener has server.max_connections open; raise it, or look for clients holding connections");
@@ -113,9 +114,9 @@ async fn connection(
     limits: ConnectionLimits,
     token: CancellationToken,
     _permit: OwnedSemaphorePermit,
+    _open: OpenGauge,
     name: &'static str,
 ) {
-    let _open = OpenGauge::new(name);
     // Small answers go out at once rather than waiting for the peer's delayed ACK.
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::default());
@@ -215,19 +216,20 @@ impl Drop for Busy {
     }
 }
 
-/// Counts one open connection in [`CONNECTIONS_OPEN`] while it lives.
-struct OpenGauge(&'static str);
+/// Counts one open connection in `orgsync_http_connections_open` while it lives.
+struct OpenGauge(Gauge);
 
 impl OpenGauge {
-    fn new(name: &'static str) -> Self {
-        metrics::gauge!(CONNECTIONS_OPEN, "listener" => name).increment(1.0);
-        Self(name)
+    fn new(metrics: &Metrics, name: &'static str) -> Self {
+        let gauge = metrics.connections_open(name);
+        gauge.inc();
+        Self(gauge)
     }
 }
 
 impl Drop for OpenGauge {
     fn drop(&mut self) {
-        metrics::gauge!(CONNECTIONS_OPEN, "listener" => self.0).decrement(1.0);
+        self.0.dec();
     }
 }
 

@@ -5,52 +5,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::sources::{AckSummary, Delivery, ReplyFormat, Source, WebhookReply};
+use super::trace::{self, RequestId};
+use crate::sources::{Accepted, AckSummary, Delivery, ReplyFormat, Source, WebhookReply};
 use crate::store::{IngestItem, RawDelivery};
-use crate::telemetry;
-use tracing::Instrument;
+use crate::telemetry::{Metrics, UNKNOWN_SOURCE};
 
-/// Receives one delivery for the named source; its log lines carry a request id, which the
-/// answer's `x-request-id` header repeats.
+/// Receives one delivery for the named source. It runs in the request span (see
+/// [`super::trace`]), to which it adds the source and the outcome.
 pub async fn receive(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let request_id = format!("{:016x}", rand::random::<u64>());
-    let span = tracing::info_span!("delivery", request_id = %request_id);
-    let mut response = receive_delivery(state, name, query, headers, body, &request_id)
-        .instrument(span)
-        .await;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
-}
-
-/// See [`receive`].
-async fn receive_delivery(
-    state: Arc<AppState>,
-    name: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-    request_id: &str,
 ) -> Response {
     let source = match find_source(&state, &name) {
         Ok(source) => source,
         Err(response) => return *response,
     };
+    let metrics = &state.metrics;
     let Some(body) = super::read_limited(body, state.body_limit).await else {
         let message = format!("body larger than the limit of {} bytes", state.body_limit);
-        refused(&name, "BodyTooLarge");
+        refused(metrics, &name, "BodyTooLarge");
         return answer(StatusCode::PAYLOAD_TOO_LARGE, source.rejection(&message));
     };
     let started = Instant::now();
@@ -62,34 +44,52 @@ async fn receive_delivery(
         now_unix: now / 1000,
     };
     let response = match source.accept_bounded(&delivery).await {
-        Ok(accepted) => {
-            let items: Vec<IngestItem> = accepted
-                .events
-                .into_iter()
-                .map(|event| IngestItem {
-                    normalized: state.rules.normalize(&event),
-                    event,
-                })
-                .collect();
-            let payload_is_body = accepted.payload_is_body;
-            let raw = accepted.storable_body.map(|body| RawDelivery {
-                content_type: headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                body,
-                payload_is_body,
-            });
-            store(&state, source, &name, raw, items, now).await
-        }
+        Ok(accepted) => ingest(&state, source, &name, &headers, accepted, now).await,
         Err(e) => {
             log_refusal(source, &e);
-            refused(&name, e.kind());
-            answer(refusal_status(source), source.refusal(&e, request_id))
+            refused(metrics, &name, e.kind());
+            answer(
+                refusal_status(source),
+                source.refusal(&e, request_id.as_str()),
+            )
         }
     };
-    timed(&name, started);
+    metrics.ingest_time(&name, started.elapsed());
     response
+}
+
+/// Normalises a verified delivery's events and stores them with the body to keep.
+async fn ingest(
+    state: &AppState,
+    source: &Source,
+    name: &str,
+    headers: &HeaderMap,
+    accepted: Accepted,
+    now: i64,
+) -> Response {
+    if accepted.versions_capped > 0 {
+        state
+            .metrics
+            .versions_capped(name, accepted.versions_capped);
+    }
+    let items: Vec<IngestItem> = accepted
+        .events
+        .into_iter()
+        .map(|event| IngestItem {
+            normalized: state.rules.normalize(&event),
+            event,
+        })
+        .collect();
+    let payload_is_body = accepted.payload_is_body;
+    let raw = accepted.storable_body.map(|body| RawDelivery {
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body,
+        payload_is_body,
+    });
+    store(state, source, name, raw, items, now).await
 }
 
 /// The configured source, or a bare answer for an unknown (404) or unusable (503) one:
@@ -97,14 +97,18 @@ async fn receive_delivery(
 /// names the missing setting).
 fn find_source<'a>(state: &'a AppState, name: &str) -> Result<&'a Source, Box<Response>> {
     match state.sources.get(name) {
-        Some(Ok(source)) => Ok(source),
+        Some(Ok(source)) => {
+            trace::record_source(name);
+            Ok(source)
+        }
         Some(Err(_)) => {
+            trace::record_source(name);
             tracing::debug!(source = %name, "delivery to a source that is not configured (see the startup warning)");
-            count(name, "unavailable");
+            count(&state.metrics, name, "unavailable");
             Err(Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))
         }
         None => {
-            count(telemetry::UNKNOWN_SOURCE, "unknown_source");
+            count(&state.metrics, UNKNOWN_SOURCE, "unknown_source");
             Err(Box::new(StatusCode::NOT_FOUND.into_response()))
         }
     }
@@ -128,12 +132,13 @@ async fn store(
             };
             tracing::info!(source = %name, accepted = summary.accepted, duplicates = summary.duplicates, "delivery stored");
             let duplicate = summary.accepted == 0 && summary.duplicates > 0;
-            count(name, if duplicate { "duplicate" } else { "accepted" });
+            let outcome = if duplicate { "duplicate" } else { "accepted" };
+            count(&state.metrics, name, outcome);
             answer(StatusCode::OK, source.acknowledgement(&summary))
         }
         Err(e) => {
             tracing::error!(source = %name, error = %e, "could not store a delivery; the sender will retry");
-            count(name, "store_error");
+            count(&state.metrics, name, "store_error");
             let status = match source.reply_format() {
                 ReplyFormat::Json => StatusCode::SERVICE_UNAVAILABLE,
                 ReplyFormat::Soap => StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,25 +183,17 @@ fn answer(status: StatusCode, answer: WebhookReply) -> Response {
     response
 }
 
-/// Counts one answered delivery of `source` (a configured name, never the raw path).
-fn count(source: &str, outcome: &'static str) {
-    let source = source.to_owned();
-    metrics::counter!(telemetry::WEBHOOK_DELIVERIES, "source" => source, "outcome" => outcome)
-        .increment(1);
+/// Counts one answered delivery of `source` (a configured name, never the raw path) and
+/// records the outcome in the request span.
+fn count(metrics: &Metrics, source: &str, outcome: &'static str) {
+    trace::record_outcome(outcome);
+    metrics.delivery(source, outcome);
 }
 
 /// Counts one refused delivery, with the reason.
-fn refused(source: &str, kind: &'static str) {
-    count(source, "refused");
-    let source = source.to_owned();
-    metrics::counter!(telemetry::WEBHOOK_REFUSALS, "source" => source, "kind" => kind).increment(1);
-}
-
-/// Records the time from the body read to the answer.
-fn timed(source: &str, started: Instant) {
-    let source = source.to_owned();
-    metrics::histogram!(telemetry::WEBHOOK_INGEST_SECONDS, "source" => source)
-        .record(started.elapsed());
+fn refused(metrics: &Metrics, source: &str, kind: &'static str) {
+    count(metrics, source, "refused");
+    metrics.refusal(source, kind);
 }
 
 /// Wakes one idle worker per new job (a worker that finds nothing goes back to sleep),

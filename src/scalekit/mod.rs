@@ -75,8 +75,26 @@ const DISPLAY_NAME_MAX: usize = 200;
 
 impl ScalekitClient {
     /// Builds a client that paces itself by `clock`; fails when the environment URL is not a
-    /// bare `http(s)://host[:port]`. Makes no request.
+    /// bare `http(s)://host[:port]`. Makes no request, and records no metrics (see
+    /// [`ScalekitClient::with_metrics`]).
     pub fn new(config: ScalekitConfig, clock: Clock) -> Result<Self, ScalekitError> {
+        Self::build(config, clock, None)
+    }
+
+    /// [`ScalekitClient::new`], counting every call in the app's `metrics`.
+    pub fn with_metrics(
+        config: ScalekitConfig,
+        clock: Clock,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> Result<Self, ScalekitError> {
+        Self::build(config, clock, Some(metrics))
+    }
+
+    fn build(
+        config: ScalekitConfig,
+        clock: Clock,
+        metrics: Option<Arc<crate::telemetry::Metrics>>,
+    ) -> Result<Self, ScalekitError> {
         let base = base_url(&config.environment_url)?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
@@ -96,6 +114,7 @@ impl ScalekitClient {
                 tokens: auth::TokenCache::default(),
                 throttle: ratelimit::Throttle::new(config.requests_per_second, clock.clone()),
                 clock,
+                metrics,
             }),
         })
     }

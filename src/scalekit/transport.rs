@@ -2,7 +2,8 @@
 //! segment per id), the bearer token with its refresh-once-on-401 rule, the rate limit and
 //! the 429 pause, and turning transport failures into [`ScalekitError`]s.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -13,6 +14,7 @@ use super::auth::{Issued, Token, TokenCache, parse_token_response};
 use super::errors::{Operation, ScalekitError, error_detail, parse_retry_after, transport_detail};
 use super::ratelimit::Throttle;
 use crate::clock::Clock;
+use crate::telemetry::Metrics;
 
 /// What every clone of a client shares.
 pub(crate) struct Inner {
@@ -32,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) throttle: Throttle,
     /// Where "now" comes from (an HTTP-date `Retry-After` is read against it).
     pub(crate) clock: Clock,
+    /// The app's registry, where calls are counted; `None` for the CLI's clients.
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// A completed call other than 429: the status and the whole body.
@@ -147,11 +151,11 @@ impl Inner {
             op,
             detail: transport_detail(&error),
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let response = request
             .send()
             .await
-            .inspect_err(|_| count_call(op, None, started))
+            .inspect_err(|_| self.count_call(op, None, started))
             .map_err(transport)?;
         let status = response.status();
         let retry_after = response
@@ -162,10 +166,10 @@ impl Inner {
         let body = response
             .bytes()
             .await
-            .inspect_err(|_| count_call(op, None, started))
+            .inspect_err(|_| self.count_call(op, None, started))
             .map_err(transport)?
             .to_vec();
-        count_call(op, Some(status), started);
+        self.count_call(op, Some(status), started);
         tracing::debug!(
             %op,
             path,
@@ -188,15 +192,16 @@ impl Inner {
     }
 }
 
-/// Adds one call to `orgsync_scalekit_requests_total` (status `transport` when no complete
-/// answer came) and its duration to `orgsync_scalekit_request_seconds`.
-fn count_call(op: Operation, status: Option<StatusCode>, started: std::time::Instant) {
-    use crate::telemetry::{SCALEKIT_REQUEST_SECONDS, SCALEKIT_REQUESTS};
-    let operation = operation_label(op);
-    let status = status.map_or_else(|| "transport".to_owned(), |s| s.as_u16().to_string());
-    metrics::counter!(SCALEKIT_REQUESTS, "operation" => operation, "status" => status).increment(1);
-    metrics::histogram!(SCALEKIT_REQUEST_SECONDS, "operation" => operation)
-        .record(started.elapsed());
+impl Inner {
+    /// Adds one call to `orgsync_scalekit_requests_total` (status `transport` when no
+    /// complete answer came) and its duration to `orgsync_scalekit_request_seconds`, when
+    /// this client records metrics.
+    fn count_call(&self, op: Operation, status: Option<StatusCode>, started: Instant) {
+        if let Some(metrics) = &self.metrics {
+            let status = status.map(|s| s.as_u16());
+            metrics.scalekit_call(operation_label(op), status, started.elapsed());
+        }
+    }
 }
 
 /// A short, fixed metrics label for an operation.

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 
 use super::{Delivery, Inner, Kind, SourceError, salesforce};
 use crate::model::{InboundEvent, RAW_BODY_NOT_KEPT_MARK, VERSION_CAPPED_MARK};
-use crate::telemetry;
 
 /// A verified delivery, ready to be normalised and stored.
 #[derive(Debug)]
@@ -20,17 +19,20 @@ pub struct Accepted {
     /// True when every event's payload is the body parsed as JSON (the JSON sources), so
     /// the store keeps the body alone and derives the payload from it.
     pub payload_is_body: bool,
+    /// How many events had their version capped (the caller counts them in its metrics).
+    pub versions_capped: u64,
 }
 
 /// Caps every event version later than `now_unix + skew_seconds` at `now_unix` (in
-/// milliseconds), marks the event, and counts it. A version from the future would freeze
+/// milliseconds) and marks the event; returns how many were capped. A version from the future would freeze
 /// the fields and links it writes: every later genuine update would count as older.
 pub(crate) fn cap_future_versions(
     source: &str,
     events: &mut [InboundEvent],
     now_unix: i64,
     skew_seconds: u64,
-) {
+) -> u64 {
+    let mut capped = 0;
     let now_ms = now_unix.saturating_mul(1000);
     let skew_ms = i64::try_from(skew_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let latest = now_ms.saturating_add(skew_ms);
@@ -51,8 +53,9 @@ pub(crate) fn cap_future_versions(
             claimed_ms = claimed,
             "an event's version is in the future; capped at its arrival time"
         );
-        metrics::counter!(telemetry::VERSIONS_CAPPED, "source" => source.to_owned()).increment(1);
+        capped += 1;
     }
+    capped
 }
 
 /// Marks every event of a delivery whose raw body is not kept, with the reason.
@@ -82,24 +85,32 @@ impl Inner {
         &self,
         delivery: &Delivery<'_>,
     ) -> Result<Vec<InboundEvent>, SourceError> {
+        self.receive_capped(delivery).map(|(events, _)| events)
+    }
+
+    /// [`Inner::receive`], and how many versions it capped.
+    fn receive_capped(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> Result<(Vec<InboundEvent>, u64), SourceError> {
         let mut events = match &self.kind {
             Kind::Stripe(s) => s.receive(&self.name, delivery),
             Kind::Salesforce(s) => s.receive(&self.name, delivery),
             Kind::Hmac(s) => s.receive(&self.name, delivery),
             Kind::StandardWebhooks(s) => s.receive(&self.name, delivery),
         }?;
-        cap_future_versions(
+        let capped = cap_future_versions(
             &self.name,
             &mut events,
             delivery.now_unix,
             self.future_skew_seconds,
         );
-        Ok(events)
+        Ok((events, capped))
     }
 
     /// See [`Source::accept`].
     pub(super) fn accept(&self, delivery: &Delivery<'_>) -> Result<Accepted, SourceError> {
-        let mut events = self.receive(delivery)?;
+        let (mut events, versions_capped) = self.receive_capped(delivery)?;
         let storable_body = match self.storable_body(delivery.body) {
             Some(body) => Some(body.into_owned()),
             None => {
@@ -114,6 +125,7 @@ impl Inner {
             // Stripe, HMAC and Standard Webhooks parse the whole body as the one event's
             // payload; a Salesforce notification is cut out of the SOAP message.
             payload_is_body: !matches!(self.kind, Kind::Salesforce(_)),
+            versions_capped,
         })
     }
 
@@ -151,7 +163,7 @@ mod tests {
             event(Some(253_402_300_799_000)),
             event(Some(i64::MAX)),
         ];
-        cap_future_versions("s", &mut events, now, 60);
+        assert_eq!(cap_future_versions("s", &mut events, now, 60), 3);
         let at: Vec<Option<i64>> = events.iter().map(|e| e.occurred_at_ms).collect();
         let capped = Some(now * 1000);
         assert_eq!(

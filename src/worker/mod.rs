@@ -23,6 +23,7 @@ use crate::config::WorkerSettings;
 use crate::model::{JobId, TargetKey, TargetRef};
 use crate::scalekit::ScalekitClient;
 use crate::store::{ClaimedBatch, ClaimedJob, JobVerdict, Store, StoreError};
+use crate::telemetry::Metrics;
 
 /// A worker failure that is not about one job (the store is unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,7 @@ pub struct Worker {
     merge_warned: AtomicBool,
     health: Arc<WorkerHealth>,
     clock: Clock,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -130,6 +132,7 @@ impl Worker {
         owner: String,
         health: Arc<WorkerHealth>,
         clock: Clock,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -141,6 +144,7 @@ impl Worker {
             merge_warned: AtomicBool::new(false),
             health,
             clock,
+            metrics,
         }
     }
 
@@ -203,7 +207,7 @@ impl Worker {
         }
         let report = tally(&batch.target_key, &decision);
         log_report(&report, &decision.outcomes, self.clock.now_ms());
-        count_report(&report);
+        count_report(&self.metrics, &report);
         Ok(report)
     }
 
@@ -289,7 +293,6 @@ impl Worker {
 /// for `wake` (a new event) or the poll interval (due retries). The batch in progress when
 /// the token fires is finished, not abandoned.
 pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>, poll: Duration, token: CancellationToken) {
-    crate::telemetry::metrics_handle(); // records from the first pass on
     let mut failures: u32 = 0;
     while !token.is_cancelled() {
         // Listen before looking, so an event committed while this pass runs still wakes us.
@@ -334,8 +337,7 @@ fn tally(target_key: &TargetKey, decision: &apply::Decision) -> BatchReport {
 }
 
 /// Adds a processed batch to `orgsync_jobs_processed_total` and `orgsync_batches_total`.
-fn count_report(report: &BatchReport) {
-    use crate::telemetry::{BATCHES, JOBS_PROCESSED};
+fn count_report(metrics: &Metrics, report: &BatchReport) {
     let counts = [
         ("done", report.done),
         ("retried", report.retried),
@@ -344,10 +346,9 @@ fn count_report(report: &BatchReport) {
         ("relinked", report.relinked),
     ];
     for (outcome, n) in counts {
-        metrics::counter!(JOBS_PROCESSED, "outcome" => outcome).increment(n as u64);
+        metrics.jobs_processed(outcome, n as u64);
     }
-    let wrote = if report.wrote { "true" } else { "false" };
-    metrics::counter!(BATCHES, "wrote" => wrote).increment(1);
+    metrics.batch(report.wrote);
 }
 
 fn log_report(report: &BatchReport, outcomes: &[(JobId, JobVerdict)], now_ms: i64) {

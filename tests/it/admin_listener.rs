@@ -110,12 +110,15 @@ async fn a_full_public_listener_leaves_the_admin_listener_answering() {
     // …while the operator's listener answers, and counts the refusal.
     assert_eq!(get(&app, app.admin_url("/healthz")).await, 200);
     let metrics = app.metrics_text().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("orgsync_http_connections_refused_total{listener=\"public\"}")),
-        "{metrics}"
-    );
+    for line in [
+        r#"orgsync_http_connections_refused_total{listener="public"} 1"#,
+        r#"orgsync_http_connections_open{listener="public"} 2"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
     drop(held);
     app.stop().await;
 }

@@ -15,6 +15,7 @@ mod delivery;
 mod drift;
 mod helpers;
 mod hostile;
+mod logs;
 mod metrics;
 mod migration;
 mod postgres;

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus text format, counters that move with deliveries and worker
-//! passes, and the scrape-time gauges. Counters are process-wide and other tests run in the
-//! same process, so the assertions compare two scrapes and ask for "at least".
+//! passes, and the scrape-time gauges. Every test app has its own registry, so the counts
+//! are exact.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,11 +26,15 @@ impl Scrape {
             .unwrap_or(0.0)
     }
 
-    /// Whether some series of `name` exists.
-    fn has(&self, name: &str) -> bool {
+    /// The sum of every series of `name` whose labels include `labels`.
+    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         self.0
-            .keys()
-            .any(|key| key == name || key.starts_with(&format!("{name}{{")))
+            .iter()
+            .filter(|(key, _)| key.starts_with(&format!("{name}{{")))
+            .filter(|(key, _)| wanted.iter().all(|pair| key.contains(pair.as_str())))
+            .map(|(_, value)| value)
+            .sum()
     }
 }
 
@@ -82,6 +86,19 @@ async fn scrape(app: &TestApp) -> (String, Scrape) {
 }
 
 #[tokio::test]
+async fn three_accepted_deliveries_count_three() {
+    let app = spawn_app().await;
+    for name in stripe_fixtures().iter().take(3) {
+        let response = app.post_stripe(&fixture(&format!("stripe/{name}"))).await;
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let text = app.metrics_text().await;
+    let line = r#"orgsync_webhook_deliveries_total{source="stripe",outcome="accepted"} 3"#;
+    assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn deliveries_and_worker_passes_show_up_as_metrics() {
     let standin = StandIn::start().await.unwrap();
     standin.create_organization("Acme", Some("org_01HZX5K9M3ABCDEF"), &[]);
@@ -91,6 +108,7 @@ async fn deliveries_and_worker_passes_show_up_as_metrics() {
     })
     .await;
     let (_, before) = scrape(&app).await;
+    assert_eq!(before.sum("orgsync_webhook_deliveries_total", &[]), 0.0);
     let fixtures = stripe_fixtures();
     for name in &fixtures {
         let response = app.post_stripe(&fixture(&format!("stripe/{name}"))).await;
@@ -102,31 +120,53 @@ async fn deliveries_and_worker_passes_show_up_as_metrics() {
     assert_eq!(app.post_stripe_with(&body, &forged).await.status(), 400);
     let unknown = app.http.post(app.url("/webhooks/evt_nope")).body("{}");
     assert_eq!(unknown.send().await.unwrap().status(), 404);
-    let done: usize = app.drain().await.iter().map(|r| r.done).sum();
+    let reports = app.drain().await;
+    let done: usize = reports.iter().map(|r| r.done).sum();
     assert!(done > 0, "the fixtures make some jobs succeed");
 
     let (text, after) = scrape(&app).await;
-    let delta =
-        |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
     let deliveries = "orgsync_webhook_deliveries_total";
     let stripe = ("source", "stripe");
-    assert!(delta(deliveries, &[stripe, ("outcome", "accepted")]) >= fixtures.len() as f64);
-    assert!(delta(deliveries, &[stripe, ("outcome", "duplicate")]) >= 1.0);
-    assert!(delta(deliveries, &[stripe, ("outcome", "refused")]) >= 1.0);
+    let count = |outcome| after.get(deliveries, &[stripe, ("outcome", outcome)]);
+    assert_eq!(count("accepted"), fixtures.len() as f64);
+    assert_eq!(count("duplicate"), 1.0);
+    assert_eq!(count("refused"), 1.0);
     let unknown = [("source", "(unknown)"), ("outcome", "unknown_source")];
-    assert!(delta(deliveries, &unknown) >= 1.0);
+    assert_eq!(after.get(deliveries, &unknown), 1.0);
+    assert_eq!(after.sum(deliveries, &[]), fixtures.len() as f64 + 3.0);
     let refusals = [stripe, ("kind", "NoMatchingSignature")];
-    assert!(delta("orgsync_webhook_refusals_total", &refusals) >= 1.0);
-    let ingested = delta("orgsync_webhook_ingest_seconds_count", &[stripe]);
-    assert!(ingested >= fixtures.len() as f64 + 2.0, "{ingested}");
-    assert!(after.has("orgsync_webhook_ingest_seconds_bucket"));
+    assert_eq!(after.get("orgsync_webhook_refusals_total", &refusals), 1.0);
+    assert_eq!(after.sum("orgsync_webhook_refusals_total", &[]), 1.0);
+    let ingested = after.get("orgsync_webhook_ingest_seconds_count", &[stripe]);
+    assert_eq!(ingested, fixtures.len() as f64 + 2.0);
+    let inf = [stripe, ("le", "+Inf")];
+    assert_eq!(
+        after.get("orgsync_webhook_ingest_seconds_bucket", &inf),
+        ingested
+    );
 
-    let processed = delta("orgsync_jobs_processed_total", &[("outcome", "done")]);
-    assert!(processed >= done as f64, "{processed} < {done}");
-    assert!(after.has("orgsync_batches_total"));
+    let processed = |outcome| after.get("orgsync_jobs_processed_total", &[("outcome", outcome)]);
+    let total = |field: fn(&orgsync::worker::BatchReport) -> usize| {
+        reports.iter().map(field).sum::<usize>() as f64
+    };
+    assert_eq!(processed("done"), done as f64);
+    assert_eq!(processed("retried"), total(|r| r.retried));
+    assert_eq!(processed("dead"), total(|r| r.dead));
+    assert_eq!(processed("skipped"), total(|r| r.skipped));
+    let wrote = reports.iter().filter(|r| r.wrote).count() as f64;
+    let batches = |wrote| after.get("orgsync_batches_total", &[("wrote", wrote)]);
+    assert_eq!(batches("true"), wrote);
+    assert_eq!(batches("false"), reports.len() as f64 - wrote);
+    // Every Scalekit call the stand-in saw (the token included), and no other, is counted.
+    let calls = "orgsync_scalekit_requests_total";
     let tokens = [("operation", "token"), ("status", "200")];
-    assert!(delta("orgsync_scalekit_requests_total", &tokens) >= 1.0);
-    assert!(after.has("orgsync_scalekit_request_seconds_bucket"));
+    assert_eq!(
+        after.get(calls, &tokens),
+        app.standin.token_requests() as f64
+    );
+    assert_eq!(after.sum(calls, &[]), app.standin.requests().len() as f64);
+    let timed = after.sum("orgsync_scalekit_request_seconds_count", &[]);
+    assert_eq!(timed, after.sum(calls, &[]));
 
     // The gauges are this app's store, exactly.
     for state in [JobState::Done, JobState::Pending, JobState::Dead] {

@@ -88,7 +88,7 @@ async fn run_check(state: &Arc<AppState>, q: DriftQuery) -> Result<DriftReport, 
         other => AdminError::BadRequest(other.to_string()),
     })?;
     if unfiltered && report.targets_checked < limit {
-        crate::drift::record_metrics(&report);
+        crate::drift::record_metrics(&state.metrics, &report);
     }
     Ok(report)
 }
