@@ -100,6 +100,7 @@ pub(super) fn item(
     }
 }
 
+mod batches;
 mod claims;
 mod links;
 mod queue;
