@@ -112,7 +112,7 @@ pub(super) fn spawn(
 /// its own page cache, which the writes made through the others made stale (every batch
 /// re-read the pages it touched), and on PostgreSQL every take costs a ping round trip.
 /// It is given back when the pool closes (`Pool::close` waits for every connection taken
-/// from it: holding one for good made closing a store hang) and after a failure of the
+/// from it: holding one for good would make closing a store hang) and after a failure of the
 /// database as a whole (a broken connection is not used again). A single-connection pool
 /// (`:memory:`) is never held: the other users of the store need that connection.
 struct WriterConnection {
