@@ -133,7 +133,7 @@ pub(super) fn event_row(row: EventColumns) -> Result<EventRow, StoreError> {
 }
 
 /// An event's payload from its `payload` column, or (when that is empty, see
-/// `PendingRaw::payload_text`) from its delivery's raw body.
+/// `event_rows::payload_text`) from its delivery's raw body.
 pub(super) fn payload(
     id: i64,
     text: &str,

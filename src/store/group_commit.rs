@@ -9,9 +9,10 @@
 //! earlier phase.
 //! 1. Event rows, in (source, provider event id) order: the insert of a new event (a
 //!    unique-index entry: a second transaction inserting the same id waits for the first)
-//!    or the duplicate count of a stored one. The delivery's raw body is a new row nobody
-//!    else sees: written before its first event (whose row names it), deleted again at the
-//!    end of the phase when none of the delivery's events was new.
+//!    then the duplicate counts of stored ones (see `event_rows` for why a multi-row
+//!    INSERT keeps that order). The deliveries' raw bodies are new rows nobody else sees:
+//!    written before the events (whose rows name them), deleted again at the end of the
+//!    phase when none of a delivery's events was new.
 //! 2. Links, in (kind, link, key) order, then the jobs waiting for the links that changed,
 //!    locked in id order by one statement (see `links::record_links`).
 //! 3. New job rows (nobody else can see them), in arrival order.
@@ -31,12 +32,12 @@
 //! arrived concurrently, so their order was a race anyway; the notifications of one
 //! Salesforce message are ordered by their `SystemModstamp` first when they carry one.
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{
-    IngestItem, IngestReport, IngestedEvent, PendingRaw, RawDelivery, ingest_one, version_of,
-};
+use super::event_rows::write_events;
+use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, version_of};
 use super::links::record_links;
 use super::new_jobs::NewJobs;
 use super::{Backend, StoreError, WriteLock};
@@ -71,7 +72,21 @@ pub(super) fn spawn(
 ) -> mpsc::Sender<Request> {
     let (sender, mut receiver) = mpsc::channel::<Request>(QUEUE);
     tokio::spawn(async move {
-        while let Some(first) = receiver.recv().await {
+        let mut connection = WriterConnection::new(pool);
+        let closing = connection.pool.close_event();
+        tokio::pin!(closing);
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = &mut closing, if connection.held.is_some() => {
+                    connection.release();
+                    continue;
+                }
+                first = receiver.recv() => match first {
+                    Some(first) => first,
+                    None => break,
+                },
+            };
             // Deliveries arriving while this waits for its turn join the batch.
             let turn = writer.acquire().await;
             let mut batch = vec![first];
@@ -81,7 +96,7 @@ pub(super) fn spawn(
                     Err(_) => break,
                 }
             }
-            let stored = commit(&pool, backend, batch).await;
+            let stored = commit(&mut connection, backend, batch).await;
             drop(turn);
             if stored {
                 // Full: a notification is about to go out already, and covers this one.
@@ -92,11 +107,61 @@ pub(super) fn spawn(
     sender
 }
 
+/// The writer's connection, kept from one batch to the next. A pool connection taken
+/// anew for each batch is, in turn, each of the pool's connections: on SQLite each has
+/// its own page cache, which the writes made through the others made stale (every batch
+/// re-read the pages it touched), and on PostgreSQL every take costs a ping round trip.
+/// It is given back when the pool closes (`Pool::close` waits for every connection taken
+/// from it: holding one for good would make closing a store hang) and after a failure of the
+/// database as a whole (a broken connection is not used again). A single-connection pool
+/// (`:memory:`) is never held: the other users of the store need that connection.
+struct WriterConnection {
+    /// Where connections come from.
+    pool: AnyPool,
+    /// The connection between batches, when kept.
+    held: Option<PoolConnection<Any>>,
+    /// Whether the pool has connections to spare for holding one.
+    keep: bool,
+}
+
+impl WriterConnection {
+    fn new(pool: AnyPool) -> Self {
+        let keep = pool.options().get_max_connections() > 1;
+        Self {
+            pool,
+            held: None,
+            keep,
+        }
+    }
+
+    /// Opens a write transaction on the kept connection (taking one first if needed).
+    async fn begin(&mut self, backend: Backend) -> Result<Transaction<'_, Any>, sqlx::Error> {
+        let connection = match self.held.take() {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?,
+        };
+        let connection = self.held.insert(connection);
+        connection.begin_with(backend.begin()).await
+    }
+
+    /// Gives the connection back to the pool.
+    fn release(&mut self) {
+        self.held = None;
+    }
+
+    /// After a batch: keeps the connection when allowed and sound.
+    fn done(&mut self, database_failed: bool) {
+        if !self.keep || database_failed || self.pool.is_closed() {
+            self.release();
+        }
+    }
+}
+
 /// Writes a batch. If one delivery's statements fail, each delivery is tried alone so a
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
 /// Returns true when something new was stored.
-async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) -> bool {
+async fn commit(connection: &mut WriterConnection, backend: Backend, batch: Vec<Request>) -> bool {
     let mut stored = false;
     let mut answer = |request: Request, result: Result<IngestReport, StoreError>| {
         stored |= matches!(&result, Ok(report) if report.accepted() > 0);
@@ -104,7 +169,9 @@ async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) -> bool {
         // a redelivery is acknowledged as a duplicate.
         let _ = request.reply.send(result);
     };
-    match write(pool, backend, &batch).await {
+    let written = write(connection, backend, &batch).await;
+    connection.done(matches!(written, Err(WriteFailure::Database(_))));
+    match written {
         Ok(reports) => {
             for (request, report) in batch.into_iter().zip(reports) {
                 answer(request, Ok(report));
@@ -124,7 +191,9 @@ async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Request>) -> bool {
         Err(WriteFailure::Delivery(_)) => {
             for request in batch {
                 let single = std::slice::from_ref(&request);
-                let result = match write(pool, backend, single).await {
+                let written = write(connection, backend, single).await;
+                connection.done(matches!(written, Err(WriteFailure::Database(_))));
+                let result = match written {
                     Ok(mut reports) => Ok(reports.remove(0)),
                     Err(WriteFailure::Database(e) | WriteFailure::Delivery(e)) => Err(e),
                 };
@@ -144,12 +213,12 @@ enum WriteFailure {
 }
 
 async fn write(
-    pool: &AnyPool,
+    connection: &mut WriterConnection,
     backend: Backend,
     batch: &[Request],
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
-    let mut tx = pool.begin_with(backend.begin()).await.map_err(database)?;
+    let mut tx = connection.begin(backend).await.map_err(database)?;
     let mut events = write_events(&mut tx, batch)
         .await
         .map_err(WriteFailure::Delivery)?;
@@ -163,46 +232,6 @@ async fn write(
     Ok(events
         .into_iter()
         .map(|events| IngestReport { events })
-        .collect())
-}
-
-/// Phase 1: every event row of the batch, in (source, provider event id) order. Returns
-/// one report entry per event, per delivery, in delivery order.
-async fn write_events(
-    tx: &mut Transaction<'_, Any>,
-    batch: &[Request],
-) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
-    let mut order: Vec<(usize, usize)> = batch
-        .iter()
-        .enumerate()
-        .flat_map(|(r, request)| (0..request.items.len()).map(move |i| (r, i)))
-        .collect();
-    // Stable: a redelivery within the batch follows the first delivery of its event.
-    order.sort_by_key(|&(r, i)| {
-        let event = &batch[r].items[i].event;
-        (&event.source, &event.provider_event_id)
-    });
-    let mut raws: Vec<PendingRaw> = batch
-        .iter()
-        .map(|request| PendingRaw {
-            raw: request.raw.as_ref(),
-            id: None,
-            used: false,
-        })
-        .collect();
-    let mut stored: Vec<Vec<Option<IngestedEvent>>> =
-        batch.iter().map(|r| vec![None; r.items.len()]).collect();
-    for (r, i) in order {
-        let request = &batch[r];
-        let event = ingest_one(tx, &request.items[i], &mut raws[r], request.now_ms).await?;
-        stored[r][i] = Some(event);
-    }
-    for raw in &raws {
-        raw.drop_if_unused(tx).await?;
-    }
-    Ok(stored
-        .into_iter()
-        .map(|events| events.into_iter().flatten().collect())
         .collect())
 }
 

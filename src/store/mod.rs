@@ -11,6 +11,7 @@
 
 mod claim;
 mod console;
+mod event_rows;
 mod events;
 mod group_commit;
 mod ingest;

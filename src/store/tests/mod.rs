@@ -102,6 +102,7 @@ pub(super) fn item(
     }
 }
 
+mod batches;
 mod claims;
 mod closed_sets;
 mod links;

@@ -1,7 +1,9 @@
 //! Several replicas' group commits at once on one PostgreSQL database (skipped without
 //! one): overlapping events (redeliveries, in a different order in each delivery) and
 //! overlapping links, round after round. Nothing may deadlock, every event is stored once
-//! with exactly one report saying "new", and every link ends at its newest version.
+//! with exactly one report saying "new", every link ends at its newest version, and the
+//! raw body of each delivery is kept only when one of its events was new, and named by
+//! those events only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,6 +70,7 @@ async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_ev
     }
     let mut rng = StdRng::seed_from_u64(8);
     let (mut sent, mut accepted) = (0, BTreeMap::<String, usize>::new());
+    let mut kept_bodies = 0;
     // Per link key: the newest (version, external id) sent.
     let mut newest: BTreeMap<String, (i64, String)> = BTreeMap::new();
     for round in 0..ROUNDS {
@@ -89,9 +92,19 @@ async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_ev
                     items.push(item);
                 }
                 sent += items.len();
+                // The body lists the delivery's events (a Salesforce message of several).
+                let ids: Vec<&str> = items
+                    .iter()
+                    .map(|i| i.event.provider_event_id.as_str())
+                    .collect();
+                let raw = RawDelivery {
+                    content_type: None,
+                    body: ids.join(",").into_bytes(),
+                    payload_is_body: false,
+                };
                 let store = store.clone();
                 tasks.spawn(async move {
-                    let report = store.ingest(None, &items, 1).await;
+                    let report = store.ingest(Some(raw), &items, 1).await;
                     (items, report)
                 });
             }
@@ -99,6 +112,7 @@ async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_ev
         while let Some(joined) = tasks.join_next().await {
             let (items, report) = joined.unwrap();
             let report = report.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            kept_bodies += usize::from(report.accepted() > 0);
             for (item, event) in items.iter().zip(&report.events) {
                 let id = item.event.provider_event_id.clone();
                 *accepted.entry(id).or_default() += usize::from(!event.duplicate);
@@ -139,6 +153,22 @@ async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_ev
     let stored: BTreeMap<String, (i64, String)> =
         rows.into_iter().map(|(k, e, v)| (k, (v, e))).collect();
     assert_eq!(stored, newest, "every link at its newest version");
+    let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(usize::try_from(bodies).unwrap(), kept_bodies, "bodies kept");
+    let named: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT e.provider_event_id, d.body FROM events e JOIN deliveries d ON d.id = e.delivery_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(named.len(), distinct, "every event names a body");
+    for (id, body) in named {
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.split(',').any(|e| e == id), "{id} named {body:?}");
+    }
     let keys: BTreeSet<&String> = newest.keys().collect();
     assert!(keys.len() > CUSTOMERS, "round-local links were learned too");
     for store in stores {

@@ -1,0 +1,292 @@
+//! Phase 1 of a group commit (see `group_commit`): the deliveries' raw bodies and the
+//! event rows of a whole batch, written by a few multi-row statements (one per
+//! [`EVENTS_PER_INSERT`] events, one per [`DELIVERIES_PER_INSERT`] bodies) instead of two
+//! statements per event; each statement is a round trip (PostgreSQL) or a hop to sqlx's
+//! SQLite thread, and those hops were most of a batch's time.
+//!
+//! Lock order (PostgreSQL, several replicas writing at once): the event rows are written
+//! in (source, provider event id) order, the order `group_commit` relies on.
+//! - The INSERT names each key once, sorted. PostgreSQL inserts the rows of a `VALUES`
+//!   list one after the other, so its unique-index entries are taken in key order; a key
+//!   another transaction inserted and has not committed makes this one wait for it right
+//!   there, holding only entries of smaller keys. `ON CONFLICT DO NOTHING` locks no
+//!   committed row.
+//! - Then, key by key in the same order and one statement each, the duplicate counts:
+//!   row locks on committed rows (or on this transaction's own new rows, which nobody
+//!   else can see). A transaction takes these only after all its unique entries, and
+//!   nobody waits for an entry of a transaction that is past its INSERT except to insert
+//!   that key, which it does in key order too. So every transaction takes (new keys, in
+//!   key order) then (counted rows, in key order) then the later phases, and a waiter
+//!   always holds only things that come before what it waits for: no cycle can form.
+//!   (One `UPDATE … FROM (VALUES …)` would lock in whatever order the join produced;
+//!   redeliveries are rare, so they keep their own statements.)
+//! - The deliveries' rows are new rows nobody else sees: no lock is shared.
+
+use std::fmt::Write as _;
+
+use sqlx::{Any, Transaction};
+
+use super::StoreError;
+use super::group_commit::Request;
+use super::ingest::{IngestItem, IngestedEvent, RawDelivery};
+use crate::model::{EventId, EventStatus};
+
+/// The most events one INSERT writes: 10 bound values each, far below SQLite's 32 766
+/// and PostgreSQL's 65 535 parameters per statement.
+const EVENTS_PER_INSERT: usize = 500;
+
+/// The values bound per event row.
+const VALUES_PER_EVENT: usize = 10;
+
+/// The most raw bodies one INSERT writes (each up to the body limit).
+const DELIVERIES_PER_INSERT: usize = 64;
+
+/// The most body bytes one INSERT carries beyond its first body.
+const DELIVERY_BYTES_PER_INSERT: usize = 8 << 20;
+
+/// One event occurrence of a batch: (delivery, item).
+type Occurrence = (usize, usize);
+
+/// Writes the raw bodies and event rows of `batch` and counts its redeliveries. Returns
+/// one report entry per event, per delivery, in delivery order.
+pub(super) async fn write_events(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
+    let item = |(r, i): Occurrence| &batch[r].items[i];
+    let key = |o: Occurrence| {
+        let event = &item(o).event;
+        (event.source.as_str(), event.provider_event_id.as_str())
+    };
+    let mut order: Vec<Occurrence> = batch
+        .iter()
+        .enumerate()
+        .flat_map(|(r, request)| (0..request.items.len()).map(move |i| (r, i)))
+        .collect();
+    // Stable: a redelivery within the batch follows the first delivery of its event.
+    order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+    let groups: Vec<&[Occurrence]> = order.chunk_by(|&a, &b| key(a) == key(b)).collect();
+
+    let deliveries = insert_deliveries(tx, batch).await?;
+    let firsts: Vec<Occurrence> = groups.iter().map(|group| group[0]).collect();
+    let mut inserted = Vec::with_capacity(firsts.len());
+    for chunk in firsts.chunks(EVENTS_PER_INSERT) {
+        inserted.extend(insert_events(tx, batch, &deliveries, chunk).await?);
+    }
+    inserted.sort_unstable_by(|a, b| (a.1.as_str(), a.2.as_str()).cmp(&(&b.1, &b.2)));
+
+    let mut stored: Vec<Vec<Option<IngestedEvent>>> =
+        batch.iter().map(|r| vec![None; r.items.len()]).collect();
+    let mut used = vec![false; batch.len()];
+    for group in groups {
+        let first = group[0];
+        let new_id = inserted
+            .binary_search_by(|(_, source, id)| (source.as_str(), id.as_str()).cmp(&key(first)))
+            .ok()
+            .map(|at| inserted[at].0);
+        let mut redelivered = group;
+        if let Some(event_id) = new_id {
+            used[first.0] = true;
+            stored[first.0][first.1] = Some(IngestedEvent {
+                event_id,
+                duplicate: false,
+                jobs: 0,
+            });
+            redelivered = &group[1..];
+        }
+        if redelivered.is_empty() {
+            continue;
+        }
+        let (source, provider_event_id) = key(first);
+        let event_id = count_duplicates(tx, source, provider_event_id, redelivered.len()).await?;
+        for &(r, i) in redelivered {
+            stored[r][i] = Some(IngestedEvent {
+                event_id,
+                duplicate: true,
+                jobs: 0,
+            });
+        }
+    }
+    drop_unused(tx, &deliveries, &used).await?;
+    Ok(stored
+        .into_iter()
+        .map(|events| events.into_iter().flatten().collect())
+        .collect())
+}
+
+/// Inserts the raw body of every delivery that kept one; returns each delivery's row id.
+async fn insert_deliveries(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut ids = vec![None; batch.len()];
+    let kept: Vec<(usize, &Request, &RawDelivery)> = batch
+        .iter()
+        .enumerate()
+        // A delivery without events (none parsed) has no row to name its body.
+        .filter(|(_, request)| !request.items.is_empty())
+        .filter_map(|(r, request)| Some((r, request, request.raw.as_ref()?)))
+        .collect();
+    let mut rest = kept.as_slice();
+    while !rest.is_empty() {
+        let mut take = 1;
+        let mut bytes = rest[0].2.body.len();
+        while take < rest.len().min(DELIVERIES_PER_INSERT) {
+            bytes += rest[take].2.body.len();
+            if bytes > DELIVERY_BYTES_PER_INSERT {
+                break;
+            }
+            take += 1;
+        }
+        let (chunk, later) = rest.split_at(take);
+        rest = later;
+        let sql = values_sql(
+            "INSERT INTO deliveries (source, received_at_ms, content_type, body) VALUES ",
+            chunk.len(),
+            4,
+            " RETURNING id",
+        );
+        let mut query = sqlx::query_as::<_, (i64,)>(&sql);
+        for (_, request, raw) in chunk {
+            let source = request.items.first().map(|i| i.event.source.as_str());
+            query = query
+                .bind(source.unwrap_or_default())
+                .bind(request.now_ms)
+                .bind(raw.content_type.as_deref())
+                .bind(raw.body.as_slice());
+        }
+        let mut rows = query.fetch_all(&mut **tx).await?;
+        // Both databases number new rows in the order the VALUES list gives them (SQLite:
+        // one after the other under its write lock; PostgreSQL: the identity's sequence,
+        // drawn row by row), but neither promises RETURNING in that order: sort the ids.
+        rows.sort_unstable();
+        if rows.len() != chunk.len() {
+            return Err(StoreError::WriteRefused(format!(
+                "{} raw bodies written, {} row ids returned",
+                chunk.len(),
+                rows.len()
+            )));
+        }
+        for ((r, _, _), (id,)) in chunk.iter().zip(rows) {
+            ids[*r] = Some(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Inserts the events of `chunk` (each key once, in key order) unless already stored;
+/// returns (row id, source, provider event id) of the new ones.
+async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[Request],
+    deliveries: &[Option<i64>],
+    chunk: &[Occurrence],
+) -> Result<Vec<(EventId, String, String)>, StoreError> {
+    let sql = values_sql(
+        "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms,
+                             received_at_ms, payload, verification, status, reason,
+                             delivery_id)
+         VALUES ",
+        chunk.len(),
+        VALUES_PER_EVENT,
+        " ON CONFLICT (source, provider_event_id) DO NOTHING
+          RETURNING id, source, provider_event_id",
+    );
+    let mut query = sqlx::query_as::<_, (EventId, String, String)>(&sql);
+    for &(r, i) in chunk {
+        let request = &batch[r];
+        let IngestItem { event, normalized } = &request.items[i];
+        let (status, reason) = EventStatus::of(normalized);
+        query = query
+            .bind(event.source.as_str())
+            .bind(event.provider_event_id.as_str())
+            .bind(event.event_type.as_str())
+            .bind(event.occurred_at_ms)
+            .bind(request.now_ms)
+            .bind(payload_text(request.raw.as_ref(), &event.payload))
+            .bind(event.verification.as_str())
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(deliveries[r]);
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// The `payload` column of an event: empty when the source said the payload is the raw
+/// body parsed (a JSON source), so the body is stored once and the payload derived from
+/// it when read; else the payload's JSON text (a Salesforce notification, or no raw body
+/// kept).
+fn payload_text(raw: Option<&RawDelivery>, payload: &serde_json::Value) -> String {
+    match raw {
+        Some(raw) if raw.payload_is_body => String::new(),
+        _ => payload.to_string(),
+    }
+}
+
+/// Counts `times` redeliveries on a stored event; returns its row id.
+async fn count_duplicates(
+    tx: &mut Transaction<'_, Any>,
+    source: &str,
+    provider_event_id: &str,
+    times: usize,
+) -> Result<EventId, StoreError> {
+    let (event_id,): (EventId,) = sqlx::query_as(
+        "UPDATE events SET duplicates = duplicates + $3
+         WHERE source = $1 AND provider_event_id = $2 RETURNING id",
+    )
+    .bind(source)
+    .bind(provider_event_id)
+    .bind(i64::try_from(times).unwrap_or(i64::MAX))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(event_id)
+}
+
+/// Deletes the raw bodies none of whose events was new (a redelivery keeps no second
+/// copy of the body). The rows are this transaction's own: no lock on them is shared.
+async fn drop_unused(
+    tx: &mut Transaction<'_, Any>,
+    deliveries: &[Option<i64>],
+    used: &[bool],
+) -> Result<(), StoreError> {
+    for (id, used) in deliveries.iter().zip(used) {
+        if let (Some(id), false) = (id, used) {
+            sqlx::query("DELETE FROM deliveries WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `{head}($1, …), ($n+1, …){tail}`: `rows` rows of `per_row` numbered parameters.
+fn values_sql(head: &str, rows: usize, per_row: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * per_row * 6);
+    sql.push_str(head);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for value in 1..=per_row {
+            let separator = if value == 1 { "" } else { ", " };
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "{separator}${}", row * per_row + value);
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_sql;
+
+    #[test]
+    fn each_row_binds_its_own_numbered_values() {
+        let sql = values_sql("INSERT INTO t (a, b) VALUES ", 3, 2, " RETURNING id");
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING id"
+        );
+    }
+}
