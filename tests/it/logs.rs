@@ -3,11 +3,13 @@
 //! its outcome. The daemon's own subscriber (`telemetry::dispatch`) is installed for this
 //! test's thread only; `#[tokio::test]` runs the app's tasks on that thread.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use orgsync::config::LogFormat;
 use orgsync::sources::stripe_signature_header;
 use serde_json::Value;
+use tracing::Dispatch;
+use tracing::subscriber::NoSubscriber;
 
 use crate::helpers::*;
 
@@ -29,13 +31,23 @@ impl std::io::Write for Capture {
     }
 }
 
+/// Kept registered for the whole test binary. While a single dispatcher is registered,
+/// tracing-core decides a callsite's interest with the *calling thread's* dispatcher: a
+/// callsite first reached on another test's thread (which has none) would then be off for
+/// good, and this test's lines would vanish. With a second one registered, every decision
+/// asks all of them.
+static SECOND_DISPATCH: LazyLock<Dispatch> =
+    LazyLock::new(|| Dispatch::new(NoSubscriber::default()));
+
 /// Runs an accepted and a refused Stripe delivery with logs in `format` captured; returns
 /// the log text and the two answers' `x-request-id`s.
 async fn two_deliveries(format: LogFormat) -> (String, [String; 2]) {
     let buffer = Capture::default();
     let writer = buffer.clone();
+    LazyLock::force(&SECOND_DISPATCH);
     let dispatch = orgsync::telemetry::dispatch(format, FILTER, false, move || writer.clone());
     let guard = tracing::dispatcher::set_default(&dispatch);
+    tracing::callsite::rebuild_interest_cache();
     let app = spawn_app().await;
     let body = fixture("stripe/event.customer.created.json");
     let accepted = app.post_stripe(&body).await;
