@@ -2,10 +2,13 @@
 //! example after a mapping rule was fixed. A dry run only reports what the rules make of
 //! each event. Replayed jobs carry their event's original version, so they may rewrite what
 //! their own event wrote but never a newer event's fields. [`diff`] (in `diff`) shows what
-//! a replay would change in the live Scalekit objects.
+//! a replay would change in the live Scalekit objects; [`replay_collecting`] (in `collect`)
+//! keeps a dry run's first outcomes for the admin API and the console.
 
+mod collect;
 mod diff;
 
+pub use collect::{Collected, replay_collecting};
 pub use diff::{KeyDiff, TargetDiff, diff};
 
 use crate::model::Normalized;

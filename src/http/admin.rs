@@ -164,6 +164,13 @@ fn limit(requested: Option<i64>) -> Result<i64, AdminError> {
     }
 }
 
+/// An optional state or status name, or a JSON 400 naming the ones that exist.
+fn parsed<T: std::str::FromStr<Err = String>>(name: Option<&str>) -> Result<Option<T>, AdminError> {
+    name.map(str::parse)
+        .transpose()
+        .map_err(AdminError::BadRequest)
+}
+
 /// A path id, or a JSON 400 saying what was wrong with it.
 fn path_id<Id>(path: Result<Path<Id>, PathRejection>) -> Result<Id, AdminError> {
     path.map(|Path(id)| id)
@@ -196,15 +203,9 @@ async fn list_events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EventRow>>, AdminError> {
     let q = query(q)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(str::parse::<EventStatus>)
-        .transpose()
-        .map_err(AdminError::BadRequest)?;
     let filter = EventFilter {
+        status: parsed::<EventStatus>(q.status.as_deref())?,
         source: q.source,
-        status,
         limit: limit(q.limit)?,
     };
     Ok(Json(state.store.list_events(&filter).await?))
@@ -240,12 +241,7 @@ async fn list_jobs(
     q: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<JobRow>>, AdminError> {
     let q = query(q)?;
-    let job_state = q
-        .state
-        .as_deref()
-        .map(str::parse::<JobState>)
-        .transpose()
-        .map_err(AdminError::BadRequest)?;
+    let job_state = parsed::<JobState>(q.state.as_deref())?;
     let limit = limit(q.limit)?;
     Ok(Json(state.store.list_jobs(job_state, limit).await?))
 }

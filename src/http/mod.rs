@@ -66,6 +66,46 @@ impl AppState {
         let rate = std::num::NonZeroU32::new(self.drift.reads_per_second);
         Some(crate::drift::LiveReader::new(client, rate))
     }
+
+    /// A replay (see [`crate::replay::replay_collecting`]) with this app's store, rules
+    /// and clock, keeping a dry run's first `max` outcomes as `view` makes them.
+    pub async fn replay_collecting<T>(
+        &self,
+        filter: &crate::store::ReplayFilter,
+        dry_run: bool,
+        max: usize,
+        view: impl FnMut(&crate::store::StoredEvent, &crate::model::Normalized) -> T,
+    ) -> Result<crate::replay::Collected<T>, crate::store::StoreError> {
+        let now_ms = self.clock.now_ms();
+        crate::replay::replay_collecting(
+            &self.store,
+            &self.rules,
+            filter,
+            dry_run,
+            now_ms,
+            max,
+            view,
+        )
+        .await
+    }
+
+    /// A drift check with this app's store, rules and clock. A store failure becomes the
+    /// caller's store error; a check that cannot run as asked (a bad target or limit)
+    /// becomes what `bad_request` makes of its message.
+    pub async fn check_drift<E: From<crate::store::StoreError>>(
+        &self,
+        reader: &mut crate::drift::LiveReader,
+        options: &crate::drift::DriftOptions,
+        bad_request: impl FnOnce(String) -> E,
+    ) -> Result<crate::drift::DriftReport, E> {
+        let now_ms = self.clock.now_ms();
+        crate::drift::check(&self.store, reader, &self.rules, options, now_ms)
+            .await
+            .map_err(|e| match e {
+                crate::drift::DriftError::Store(e) => E::from(e),
+                other => bad_request(other.to_string()),
+            })
+    }
 }
 
 /// The workers' state as `/readyz` reports it.

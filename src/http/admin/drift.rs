@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, query};
-use crate::drift::{DriftError, DriftOptions, DriftReport, LiveReader, RepairSummary};
+use crate::drift::{DriftOptions, DriftReport, LiveReader, RepairSummary};
 use crate::http::AppState;
 
 /// Targets a check reads when the request names no `limit`.
@@ -75,18 +75,9 @@ async fn run_check(state: &Arc<AppState>, q: DriftQuery) -> Result<DriftReport, 
         limit: q.limit.unwrap_or(DEFAULT_LIMIT),
     };
     let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
-    let report = crate::drift::check(
-        &state.store,
-        &mut reader,
-        &state.rules,
-        &options,
-        state.clock.now_ms(),
-    )
-    .await
-    .map_err(|e| match e {
-        DriftError::Store(e) => AdminError::Store(e),
-        other => AdminError::BadRequest(other.to_string()),
-    })?;
+    let report = state
+        .check_drift(&mut reader, &options, AdminError::BadRequest)
+        .await?;
     if unfiltered && report.targets_checked < limit {
         crate::drift::record_metrics(&state.metrics, &report);
     }

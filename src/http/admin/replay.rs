@@ -100,12 +100,7 @@ impl ReplayRequest {
                 "since must be before until; nothing would be selected".to_owned(),
             ));
         }
-        let status = self
-            .status
-            .as_deref()
-            .map(str::parse::<EventStatus>)
-            .transpose()
-            .map_err(AdminError::BadRequest)?;
+        let status = super::parsed::<EventStatus>(self.status.as_deref())?;
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit < 1 {
             return Err(AdminError::BadRequest(format!(
@@ -182,31 +177,21 @@ async fn run(
         }
         None => None,
     };
-    let mut outcomes = Vec::new();
-    let mut truncated = false;
-    let report = crate::replay::replay(
-        &state.store,
-        &state.rules,
-        &filter,
-        dry_run,
-        state.clock.now_ms(),
-        |stored, normalized| match dry_run {
-            false => {}
-            true if outcomes.len() >= MAX_OUTCOMES => truncated = true,
-            true => outcomes.push(DryRunEvent {
+    let collected = state
+        .replay_collecting(&filter, dry_run, MAX_OUTCOMES, |stored, normalized| {
+            DryRunEvent {
                 event_id: stored.id,
                 provider_event_id: stored.event.provider_event_id.clone(),
                 event_type: stored.event.event_type.clone(),
                 outcome: normalized.clone(),
-            }),
-        },
-    )
-    .await?;
+            }
+        })
+        .await?;
     Ok(ReplayAnswer {
         dry_run,
-        report,
-        outcomes: dry_run.then_some(outcomes),
-        outcomes_truncated: truncated,
+        report: collected.report,
+        outcomes: dry_run.then_some(collected.outcomes),
+        outcomes_truncated: collected.truncated,
         diff,
     })
 }

@@ -16,7 +16,7 @@ use super::views::{Chrome, given, time_field};
 use super::{ConsoleError, render};
 use crate::http::AppState;
 use crate::model::{EventId, Normalized};
-use crate::replay::ReplayReport;
+use crate::replay::{Collected, ReplayReport};
 use crate::store::{EventStatus, ReplayFilter};
 
 /// Events a replay selects when the form names no limit (as the CLI).
@@ -195,7 +195,11 @@ pub async fn run(
         _ => None,
     };
     let task = tokio::spawn(replay(state.clone(), filter, dry_run));
-    let (report, outcomes, truncated) = task
+    let Collected {
+        report,
+        outcomes,
+        truncated,
+    } = task
         .await
         .map_err(|e| ConsoleError::Internal(format!("the replay task failed: {e}")))??;
     if !dry_run {
@@ -222,23 +226,13 @@ async fn replay(
     state: Arc<AppState>,
     filter: ReplayFilter,
     dry_run: bool,
-) -> Result<(ReplayReport, Vec<OutcomeView>, bool), ConsoleError> {
-    let mut outcomes = Vec::new();
-    let mut truncated = false;
-    let report = crate::replay::replay(
-        &state.store,
-        &state.rules,
-        &filter,
-        dry_run,
-        state.clock.now_ms(),
-        |stored, normalized| match dry_run {
-            false => {}
-            true if outcomes.len() >= MAX_OUTCOMES => truncated = true,
-            true => outcomes.push(outcome(stored.id, &stored.event.event_type, normalized)),
-        },
-    )
-    .await?;
-    Ok((report, outcomes, truncated))
+) -> Result<Collected<OutcomeView>, ConsoleError> {
+    let collected = state
+        .replay_collecting(&filter, dry_run, MAX_OUTCOMES, |stored, normalized| {
+            outcome(stored.id, &stored.event.event_type, normalized)
+        })
+        .await?;
+    Ok(collected)
 }
 
 /// The view of one event's verdict.
