@@ -2,7 +2,6 @@
 //! owns with their versions and the values it last wrote, its jobs, and, when asked, its
 //! drift against live Scalekit.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -17,11 +16,9 @@ use super::events::JobView;
 use super::views::{Chrome, given, time};
 use super::{ConsoleError, render};
 use crate::http::AppState;
-use crate::model::{Change, EventId, ExternalId, TargetKey, TargetKind};
-use crate::store::{AppliedChange, ConsoleJobFilter};
+use crate::model::{EventId, ExternalId, TargetKey, TargetKind};
+use crate::store::{ConsoleJobFilter, Store, StoreError, WrittenField, WrittenFilter};
 
-/// The most done changes read to find the last written values.
-const CHANGES_LIMIT: i64 = 500;
 /// The most jobs listed.
 const JOBS_LIMIT: i64 = 200;
 
@@ -44,10 +41,14 @@ pub struct OwnedRow {
     pub version: String,
     /// The version's arrival sequence.
     pub seq: i64,
-    /// The value orgsync last wrote (`None`: it removed the key or the job was pruned).
+    /// The value orgsync last wrote (`None`: see `note`).
     pub value: Option<String>,
-    /// The event whose job wrote it.
-    pub event_id: Option<EventId>,
+    /// Why there is no value: orgsync removed the key, or applied it before values were
+    /// kept (migration 0005).
+    pub note: &'static str,
+    /// The event the value came from (its version's arrival sequence); it may have been
+    /// pruned since.
+    pub event_id: EventId,
 }
 
 /// The target page.
@@ -96,21 +97,7 @@ pub async fn page(
     let (owned, jobs) = match &target_key {
         None => (vec![], vec![]),
         Some(key) => {
-            let fields = state.store.owned_fields(key).await?;
-            let written = last_written(&state.store.applied_changes(key, CHANGES_LIMIT).await?);
-            let owned = fields
-                .into_iter()
-                .map(|f| {
-                    let (value, event_id) = written.get(&f.field).cloned().unzip();
-                    OwnedRow {
-                        version: time(f.version_ms),
-                        seq: f.version_seq,
-                        value: value.flatten(),
-                        event_id,
-                        key: f.field,
-                    }
-                })
-                .collect();
+            let owned = owned(&state.store, key).await?;
             let filter = ConsoleJobFilter {
                 target_key: Some(key.clone()),
                 limit: JOBS_LIMIT,
@@ -151,46 +138,48 @@ async fn drift(state: &AppState, target_key: &TargetKey) -> Result<Option<DiffVi
         target: Some(target_key.to_string()),
         limit: 1,
     };
-    let report = crate::drift::check(
-        &state.store,
-        &mut reader,
-        &state.rules,
-        &options,
-        state.clock.now_ms(),
-    )
-    .await
-    .map_err(|e| match e {
-        crate::drift::DriftError::Store(e) => ConsoleError::Store(e),
-        other => ConsoleError::BadRequest(other.to_string()),
-    })?;
+    let report = state
+        .check_drift(&mut reader, &options, ConsoleError::BadRequest)
+        .await?;
     Ok(Some(DiffView::of_drift(&report)))
 }
 
-/// Per key, the value the newest applied change wrote (`None`: removed) and its event.
-/// `changes` come newest first.
-fn last_written(changes: &[AppliedChange]) -> BTreeMap<String, (Option<String>, EventId)> {
-    let mut out = BTreeMap::new();
-    for applied in changes {
-        let Ok(change) = serde_json::from_value::<Change>(applied.change.clone()) else {
-            continue;
+/// The keys orgsync owns on `key`, with the values it last wrote as recorded when each
+/// was applied (not as the target's jobs say: a done job's value may have lost to a newer
+/// one, and jobs are pruned).
+async fn owned(store: &Store, key: &TargetKey) -> Result<Vec<OwnedRow>, StoreError> {
+    let filter = WrittenFilter {
+        target_key: Some(key.clone()),
+        source: None,
+        limit: 1,
+    };
+    let fields = store.written_fields(&filter).await?;
+    Ok(fields.into_iter().map(OwnedRow::of).collect())
+}
+
+impl OwnedRow {
+    /// The row of one recorded field.
+    fn of(field: WrittenField) -> Self {
+        let (value, note) = match field.written {
+            Some(Some(value)) => (Some(value), ""),
+            Some(None) => (None, "removed"),
+            None => (None, "not recorded (applied before orgsync kept values)"),
         };
-        for (key, value) in &change.set {
-            out.entry(key.to_string())
-                .or_insert_with(|| (Some(value.clone()), applied.event_id));
-        }
-        for key in &change.unset {
-            out.entry(key.to_string())
-                .or_insert((None, applied.event_id));
+        OwnedRow {
+            key: field.field,
+            version: time(field.version.at_ms),
+            seq: field.version.seq,
+            value,
+            note,
+            event_id: EventId(field.version.seq),
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::console::diff::{DiffRow, DiffTarget};
-    use crate::model::JobId;
 
     fn page(diff: Option<DiffView>) -> String {
         TargetPage {
@@ -232,23 +221,108 @@ mod tests {
         assert!(html.contains("drifted") && !html.contains(NO_CREDENTIALS));
     }
 
-    #[test]
-    fn the_last_written_value_is_the_newest_changes() {
-        let change = |id, set: &str| {
-            AppliedChange {
-            job_id: JobId(id),
-            event_id: EventId(id),
-            change: serde_json::from_str(&format!(
-                r#"{{"rule": "r", "target": {{"by": "external", "kind": "organization", "external_id": "o"}}, {set}}}"#
-            ))
-            .unwrap(),
+    /// Event `id` for organization `o` with its version (`created`) and one change.
+    fn item(id: &str, at_ms: i64, change: &str) -> crate::store::IngestItem {
+        let change = format!(
+            r#"{{"rule": "r", "target": {{"by": "external", "kind": "organization", "external_id": "o"}}, {change}}}"#
+        );
+        crate::store::IngestItem {
+            event: crate::model::InboundEvent {
+                source: "stripe".into(),
+                provider_event_id: id.into(),
+                event_type: "customer.updated".into(),
+                occurred_at_ms: Some(at_ms),
+                payload: serde_json::json!({ "id": id }),
+                verification: "test".into(),
+            },
+            normalized: crate::model::Normalized::Matched {
+                changes: vec![serde_json::from_str(&change).unwrap()],
+                links: vec![],
+            },
         }
+    }
+
+    /// Claims the runnable jobs at `now_ms` and finishes them done, recording `applied`
+    /// (key, value; `None`: removed) at the newest claimed version.
+    async fn apply(store: &Store, now_ms: i64, applied: &[(&str, Option<&str>)]) {
+        let batch = store
+            .claim("w", now_ms, 60_000, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        let version = batch.jobs.iter().map(|j| j.version).max().unwrap();
+        let result = crate::store::BatchResult {
+            outcomes: batch
+                .jobs
+                .iter()
+                .map(|j| (j.id, crate::store::JobVerdict::Done))
+                .collect(),
+            applied_fields: applied
+                .iter()
+                .map(|(field, value)| crate::store::AppliedField {
+                    field: (*field).into(),
+                    version,
+                    value: value.map(str::to_owned),
+                })
+                .collect(),
+            ..Default::default()
         };
-        let written = last_written(&[
-            change(2, r#""set": {"plan_type": "pro"}, "unset": ["seats"]"#),
-            change(1, r#""set": {"plan_type": "free", "seats": "3"}"#),
-        ]);
-        assert_eq!(written["plan_type"], (Some("pro".to_owned()), EventId(2)));
-        assert_eq!(written["seats"], (None, EventId(2)));
+        assert!(
+            store
+                .finish("w", &batch.target_key, &result, now_ms)
+                .await
+                .unwrap()
+                > 0
+        );
+    }
+
+    /// The value a finished batch recorded wins over what the remaining done jobs say: a
+    /// late, older event's job outlives the newer job it lost to once retention pruned
+    /// that one, yet its stale value was never written.
+    #[tokio::test]
+    async fn the_last_written_value_is_the_newest_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .ingest(
+                None,
+                &[item("b", 2000, r#""set": {"plan_type": "pro"}"#)],
+                1,
+            )
+            .await
+            .unwrap();
+        apply(&store, 1, &[("plan_type", Some("pro"))]).await;
+        let late = [
+            item("a", 1000, r#""set": {"plan_type": "free", "seats": "3"}"#),
+            item("c", 3000, r#""set": {}, "unset": ["seats"]"#),
+        ];
+        store.ingest(None, &late, 5).await.unwrap();
+        // "a" is older than "b": only its seats would be written, and "c" removes them.
+        apply(&store, 5, &[("seats", None)]).await;
+        assert_eq!(store.prune(3).await.unwrap().jobs, 1, "b's job is pruned");
+        let key = TargetKey::parse("org:o").unwrap();
+        let rows = owned(&store, &key).await.unwrap();
+        let shown: Vec<(&str, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.key.as_str(), r.value.as_deref()))
+            .collect();
+        assert_eq!(shown, vec![("plan_type", Some("pro")), ("seats", None)]);
+        assert_eq!((rows[0].event_id, rows[1].note), (EventId(1), "removed"));
+        store.close().await;
+    }
+
+    #[test]
+    fn a_field_applied_before_values_were_kept_says_so() {
+        let field = WrittenField {
+            kind: TargetKind::Organization,
+            external_id: ExternalId::parse("o").unwrap(),
+            field: "seats".into(),
+            version: crate::model::Version { at_ms: 0, seq: 4 },
+            written: None,
+        };
+        let row = OwnedRow::of(field);
+        assert_eq!((row.value, row.event_id), (None, EventId(4)));
+        assert!(row.note.starts_with("not recorded"), "{}", row.note);
     }
 }
