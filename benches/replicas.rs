@@ -11,23 +11,23 @@
 //! uses a fresh database, dropped afterwards. `ORGSYNC_BENCH_RATE` changes the rate
 //! (default 200 events/s). Traffic stays on loopback.
 
+// The pipeline benchmark's helpers: the daemon, signed sends, the stand-in, waiting,
+// percentiles. This benchmark uses some of them.
+#[allow(dead_code)]
+#[path = "pipeline/support.rs"]
+mod support;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use orgsync::app::{App, AppError};
-use orgsync::clock::Clock;
-use orgsync::config::Settings;
-use orgsync::sources::stripe_signature_header;
 use scalekit_standin::StandIn;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-const SECRET: &str = "whsec_bench_secret";
+use support::{Daemon, converge, pct_ms, round, send, standin};
+
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const CONNECTIONS: usize = 32;
 const INGEST_SECONDS: u64 = 10;
@@ -64,9 +64,9 @@ async fn main() {
 async fn ingest(url: &str, template: &str, replicas: usize) {
     let mut running = Vec::new();
     for _ in 0..replicas {
-        running.push(Replica::spawn(url, None, false).await);
+        running.push(Daemon::start(url, None, false).await);
     }
-    let urls: Arc<Vec<String>> = Arc::new(running.iter().map(Replica::webhook_url).collect());
+    let urls: Arc<Vec<String>> = Arc::new(running.iter().map(Daemon::stripe_url).collect());
     let (client, counter) = (reqwest::Client::new(), Arc::new(AtomicUsize::new(0)));
     let deadline = Instant::now() + Duration::from_secs(INGEST_SECONDS);
     let started = Instant::now();
@@ -81,7 +81,7 @@ async fn ingest(url: &str, template: &str, replicas: usize) {
                 let i = counter.fetch_add(1, Ordering::Relaxed);
                 let body = template.replacen("evt_", &format!("evt_r{i}_"), 1);
                 let sent = Instant::now();
-                post(&client, url, body).await;
+                send(&client, url, body).await;
                 latencies.push(sent.elapsed());
             }
             latencies
@@ -102,8 +102,8 @@ async fn ingest(url: &str, template: &str, replicas: usize) {
             "seconds": INGEST_SECONDS,
             "requests": latencies.len(),
             "rps": round(latencies.len() as f64 / elapsed),
-            "p50_ms": round(pct(&latencies, 0.50)),
-            "p99_ms": round(pct(&latencies, 0.99)),
+            "p50_ms": pct_ms(&latencies, 0.50),
+            "p99_ms": pct_ms(&latencies, 0.99),
         })
     );
     for replica in running {
@@ -113,16 +113,12 @@ async fn ingest(url: &str, template: &str, replicas: usize) {
 
 /// Open loop at `rate` events/s through two replicas with workers, to the 30 ms stand-in.
 async fn end_to_end(url: &str, template: &str, rate: u64) {
-    let standin = StandIn::start().await.expect("stand-in");
-    standin.set_latency(SCALEKIT_LATENCY);
-    for org in 0..ORGS {
-        standin.create_organization(&format!("Org {org}"), Some(&org_id(org)), &[]);
-    }
+    let standin = standin(ORGS as u64, SCALEKIT_LATENCY).await;
     let replicas = [
-        Replica::spawn(url, Some(&standin), true).await,
-        Replica::spawn(url, Some(&standin), true).await,
+        Daemon::start(url, Some(&standin), true).await,
+        Daemon::start(url, Some(&standin), true).await,
     ];
-    let urls = [replicas[0].webhook_url(), replicas[1].webhook_url()];
+    let urls = [replicas[0].stripe_url(), replicas[1].stripe_url()];
     let events = usize::try_from(rate * END_TO_END_SECONDS).unwrap_or(usize::MAX);
     let bodies: Vec<String> = (0..events).map(|i| event(template, i)).collect();
     let client = reqwest::Client::new();
@@ -133,7 +129,7 @@ async fn end_to_end(url: &str, template: &str, rate: u64) {
         tokio::time::sleep_until(at.into()).await;
         let (client, url) = (client.clone(), urls[i % 2].clone());
         sends.push(tokio::spawn(async move {
-            post(&client, &url, body).await;
+            send(&client, &url, body).await;
             (at, at.elapsed())
         }));
     }
@@ -145,7 +141,7 @@ async fn end_to_end(url: &str, template: &str, rate: u64) {
         acks.push(ack);
     }
     let acked = start.elapsed().as_secs_f64();
-    wait_until_applied(&standin, events).await;
+    converge(&standin, ORGS as u64, events as u64).await;
     let mut to_patch = patch_latencies(&standin, &scheduled);
     acks.sort();
     to_patch.sort();
@@ -164,30 +160,15 @@ async fn end_to_end(url: &str, template: &str, rate: u64) {
             "scalekit_latency_ms": SCALEKIT_LATENCY.as_millis(),
             "events": events,
             "rps": round(events as f64 / acked),
-            "p50_ms": round(pct(&acks, 0.50)),
-            "p99_ms": round(pct(&acks, 0.99)),
-            "patch_p50_ms": round(pct(&to_patch, 0.50)),
-            "patch_p99_ms": round(pct(&to_patch, 0.99)),
+            "p50_ms": pct_ms(&acks, 0.50),
+            "p99_ms": pct_ms(&acks, 0.99),
+            "patch_p50_ms": pct_ms(&to_patch, 0.50),
+            "patch_p99_ms": pct_ms(&to_patch, 0.99),
             "calls_per_event": round(calls as f64 / events as f64),
         })
     );
     for replica in replicas {
         replica.stop().await;
-    }
-}
-
-/// Waits until every organization shows the value of its newest event.
-async fn wait_until_applied(standin: &StandIn, events: usize) {
-    let newest: HashMap<usize, usize> = (0..events).map(|i| (i % ORGS, seats(i))).collect();
-    let started = Instant::now();
-    while !newest.iter().all(|(org, seats)| {
-        standin
-            .organization_by_external_id(&org_id(*org))
-            .and_then(|o| o.metadata.get("seats").cloned())
-            == Some(seats.to_string())
-    }) {
-        assert!(started.elapsed() < Duration::from_secs(300), "not applied");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -221,57 +202,6 @@ fn patch_latencies(standin: &StandIn, scheduled: &[Instant]) -> Vec<Duration> {
             Some(first - *at)
         })
         .collect()
-}
-
-/// A daemon on the shared database.
-struct Replica {
-    addr: SocketAddr,
-    token: CancellationToken,
-    handle: JoinHandle<Result<(), AppError>>,
-}
-
-impl Replica {
-    /// Builds and runs a daemon with the default config; Scalekit credentials only with a
-    /// stand-in.
-    async fn spawn(url: &str, standin: Option<&StandIn>, run_workers: bool) -> Self {
-        let mut env: HashMap<String, String> = HashMap::from([
-            ("ORGSYNC_LISTEN".into(), "127.0.0.1:0".into()),
-            ("ORGSYNC_DATABASE_URL".into(), url.to_owned()),
-            ("STRIPE_WEBHOOK_SECRET".into(), SECRET.into()),
-        ]);
-        if let Some(standin) = standin {
-            env.insert("SCALEKIT_ENVIRONMENT_URL".into(), standin.base_url());
-            env.insert(
-                "SCALEKIT_CLIENT_ID".into(),
-                scalekit_standin::CLIENT_ID.into(),
-            );
-            env.insert(
-                "SCALEKIT_CLIENT_SECRET".into(),
-                scalekit_standin::CLIENT_SECRET.into(),
-            );
-        }
-        let lookup = |name: &str| env.get(name).cloned();
-        let settings =
-            Settings::load(std::path::Path::new("config/orgsync.toml"), &lookup).expect("config");
-        let app = App::build(settings, &lookup).await.expect("app");
-        let addr = app.local_addr();
-        let token = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(token.clone(), run_workers));
-        Self {
-            addr,
-            token,
-            handle,
-        }
-    }
-
-    fn webhook_url(&self) -> String {
-        format!("http://{}/webhooks/stripe", self.addr)
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        let _ = self.handle.await;
-    }
 }
 
 /// A fresh database on the benchmark server.
@@ -309,21 +239,6 @@ impl Db {
     }
 }
 
-/// POSTs a Stripe body signed now; panics unless it is acknowledged.
-async fn post(client: &reqwest::Client, url: &str, body: String) {
-    let signature =
-        stripe_signature_header(SECRET, Clock::system().now_ms() / 1000, body.as_bytes());
-    let response = client
-        .post(url)
-        .header("stripe-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("answer");
-    assert!(response.status().is_success(), "{}", response.status());
-}
-
 fn org_id(org: usize) -> String {
     format!("org_bench_{org}")
 }
@@ -344,16 +259,4 @@ fn event(template: &str, i: usize) -> String {
     value["data"]["object"]["metadata"]["org_id"] = org_id(i % ORGS).into();
     value["data"]["object"]["items"]["data"][0]["quantity"] = seats(i).into();
     value.to_string()
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return 0.0;
-    };
-    let index = ((sorted.len() as f64 * p) as usize).min(last);
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }

@@ -10,7 +10,9 @@ use orgsync::store::JobState;
 use scalekit_standin::StandIn;
 use serde_json::json;
 
-use crate::support::{Daemon, Template, closed_loop, pct_ms, round, send, sqlite_url, standin};
+use crate::support::{
+    Daemon, Template, closed_loop, converge, pct_ms, round, send, sqlite_url, standin,
+};
 
 const LATENCY: Duration = Duration::from_millis(30);
 
@@ -180,24 +182,6 @@ fn api_calls(standin: &StandIn) -> usize {
         .iter()
         .filter(|r| r.path.starts_with("/api/"))
         .count()
-}
-
-/// Waits until every organization shows the newest `seats` of the `events` sent.
-async fn converge(standin: &StandIn, orgs: u64, events: u64) {
-    let newest: HashMap<u64, u64> = (0..events).map(|n| (n % orgs, 100 + n)).collect();
-    let started = Instant::now();
-    while !newest.iter().all(|(org, seats)| {
-        standin
-            .organization_by_external_id(&format!("org_bench_{org}"))
-            .and_then(|o| o.metadata.get("seats").cloned())
-            == Some(seats.to_string())
-    }) {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "not converged"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// For each event (`n` → scheduled time): the delay to the first PATCH of its

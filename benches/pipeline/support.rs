@@ -211,3 +211,21 @@ pub async fn standin(orgs: u64, latency: Duration) -> StandIn {
 pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("bench.db").display())
 }
+
+/// Waits until every organization shows the newest `seats` of the `events` sent.
+pub async fn converge(standin: &StandIn, orgs: u64, events: u64) {
+    let newest: HashMap<u64, u64> = (0..events).map(|n| (n % orgs, 100 + n)).collect();
+    let started = Instant::now();
+    while !newest.iter().all(|(org, seats)| {
+        standin
+            .organization_by_external_id(&format!("org_bench_{org}"))
+            .and_then(|o| o.metadata.get("seats").cloned())
+            == Some(seats.to_string())
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "not converged"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
