@@ -180,6 +180,7 @@ impl OwnedRow {
 mod tests {
     use super::*;
     use crate::http::console::diff::{DiffRow, DiffTarget};
+    use crate::store::JobVerdict;
 
     fn page(diff: Option<DiffView>) -> String {
         TargetPage {
@@ -251,29 +252,24 @@ mod tests {
             .unwrap()
             .unwrap();
         let version = batch.jobs.iter().map(|j| j.version).max().unwrap();
+        let fields = applied
+            .iter()
+            .map(|(field, value)| crate::store::AppliedField {
+                field: (*field).into(),
+                version,
+                value: value.map(str::to_owned),
+            });
         let result = crate::store::BatchResult {
             outcomes: batch
                 .jobs
                 .iter()
-                .map(|j| (j.id, crate::store::JobVerdict::Done))
+                .map(|j| (j.id, JobVerdict::Done))
                 .collect(),
-            applied_fields: applied
-                .iter()
-                .map(|(field, value)| crate::store::AppliedField {
-                    field: (*field).into(),
-                    version,
-                    value: value.map(str::to_owned),
-                })
-                .collect(),
+            applied_fields: fields.collect(),
             ..Default::default()
         };
-        assert!(
-            store
-                .finish("w", &batch.target_key, &result, now_ms)
-                .await
-                .unwrap()
-                > 0
-        );
+        let finished = store.finish("w", &batch.target_key, &result, now_ms);
+        assert_eq!(finished.await.unwrap(), batch.jobs.len() as u64);
     }
 
     /// The value a finished batch recorded wins over what the remaining done jobs say: a
