@@ -33,6 +33,9 @@ impl Template {
         value["id"] = "EVT_ID".into();
         value["created"] = 1_111_111_111.into();
         value["data"]["object"]["metadata"]["org_id"] = "ORG_ID".into();
+        // Each organization its own Stripe customer, as in a real account (one customer
+        // moving between organizations with every event rewrites one link row each time).
+        value["data"]["object"]["customer"] = "CUSTOMER_ID".into();
         value["data"]["object"]["items"]["data"][0]["quantity"] = 987_654_321.into();
         // Pretty, as Stripe sends it.
         Self(serde_json::to_string_pretty(&value).expect("json"))
@@ -43,6 +46,7 @@ impl Template {
         self.0
             .replace("EVT_ID", &format!("evt_bench_{n}"))
             .replace("1111111111", &(1_800_000_000 + n).to_string())
+            .replace("CUSTOMER_ID", &format!("cus_{org}"))
             .replace("ORG_ID", org)
             .replace("987654321", &seats.to_string())
     }

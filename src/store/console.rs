@@ -5,8 +5,8 @@
 
 use super::events::{EVENT_COLUMNS, EventColumns, event_row};
 use super::job_views::{JOB_COLUMNS, JobColumns, job_row};
-use super::{EventRow, JobRow, Store, StoreError, decode_json};
-use crate::model::{EventId, EventStatus, JobId, JobState, TargetKey};
+use super::{EventRow, JobRow, Store, StoreError};
+use crate::model::{EventId, EventStatus, JobState, TargetKey};
 
 /// How far before the chart window a done job's last run time may lie and still be counted
 /// (a job is applied shortly after its run time unless the workers were stopped for long).
@@ -55,28 +55,6 @@ pub struct ConsoleJobFilter {
     pub event_id: Option<EventId>,
     /// At most this many, newest first.
     pub limit: i64,
-}
-
-/// A field orgsync applied to a target, with the version of the newest applied value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedField {
-    /// The metadata key.
-    pub field: String,
-    /// The source time of the value's event (unix ms).
-    pub version_ms: i64,
-    /// The arrival sequence that breaks ties.
-    pub version_seq: i64,
-}
-
-/// A done job's change with its version, newest first, for "last written value".
-#[derive(Debug, Clone)]
-pub struct AppliedChange {
-    /// The job.
-    pub job_id: JobId,
-    /// Its event.
-    pub event_id: EventId,
-    /// The change as stored.
-    pub change: serde_json::Value,
 }
 
 impl Store {
@@ -224,52 +202,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
-    }
-
-    /// The fields orgsync applied to a target, by name.
-    pub async fn owned_fields(
-        &self,
-        target_key: &TargetKey,
-    ) -> Result<Vec<OwnedField>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT field, version_ms, version_seq FROM field_versions
-             WHERE target_key = $1 ORDER BY field",
-        )
-        .bind(target_key)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(field, version_ms, version_seq)| OwnedField {
-                field,
-                version_ms,
-                version_seq,
-            })
-            .collect())
-    }
-
-    /// The newest `limit` done changes of a target, newest version first.
-    pub async fn applied_changes(
-        &self,
-        target_key: &TargetKey,
-        limit: i64,
-    ) -> Result<Vec<AppliedChange>, StoreError> {
-        let rows: Vec<(JobId, EventId, String)> = sqlx::query_as(
-            "SELECT id, event_id, change FROM jobs WHERE target_key = $1 AND state = 'done'
-             ORDER BY version_ms DESC, version_seq DESC, id DESC LIMIT $2",
-        )
-        .bind(target_key)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(job_id, event_id, change)| {
-                Ok(AppliedChange {
-                    job_id,
-                    event_id,
-                    change: decode_json("job", job_id.get(), &change)?,
-                })
-            })
-            .collect()
     }
 }

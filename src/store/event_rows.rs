@@ -141,9 +141,10 @@ async fn insert_deliveries(
         let (chunk, later) = rest.split_at(take);
         rest = later;
         let sql = values_sql(
-            "INSERT INTO deliveries (source, received_at_ms, content_type, body) VALUES ",
+            "INSERT INTO deliveries (source, received_at_ms, content_type, body, body_encoding)
+             VALUES ",
             chunk.len(),
-            4,
+            5,
             " RETURNING id",
         );
         let mut query = sqlx::query_as::<_, (i64,)>(&sql);
@@ -153,7 +154,8 @@ async fn insert_deliveries(
                 .bind(source.unwrap_or_default())
                 .bind(request.now_ms)
                 .bind(raw.content_type.as_deref())
-                .bind(raw.body.as_slice());
+                .bind(raw.body.as_slice())
+                .bind(request.body_encoding.as_str());
         }
         let mut rows = query.fetch_all(&mut **tx).await?;
         // Both databases number new rows in the order the VALUES list gives them (SQLite:
@@ -261,7 +263,7 @@ async fn drop_unused(
 }
 
 /// `{head}($1, …), ($n+1, …){tail}`: `rows` rows of `per_row` numbered parameters.
-fn values_sql(head: &str, rows: usize, per_row: usize, tail: &str) -> String {
+pub(super) fn values_sql(head: &str, rows: usize, per_row: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * per_row * 6);
     sql.push_str(head);
     for row in 0..rows {

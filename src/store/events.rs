@@ -1,6 +1,6 @@
 //! Reading stored events back (operator views; replay builds on these).
 
-use super::{Store, StoreError, decode_json};
+use super::{Store, StoreError, body, decode_json};
 use crate::model::{EventId, EventStatus, VERSION_CAPPED_MARK};
 
 /// Which events to list.
@@ -74,7 +74,9 @@ impl Store {
     pub async fn event(&self, id: EventId) -> Result<Option<EventRow>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, payload,
-                    (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body
+                    (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id) AS raw_body,
+                    (SELECT body_encoding FROM deliveries WHERE deliveries.id = events.delivery_id)
+                      AS raw_body_encoding
              FROM events WHERE id = $1"
         );
         let row: Option<EventColumns> = sqlx::query_as(&sql)
@@ -104,17 +106,22 @@ pub(super) struct EventColumns {
     payload: Option<String>,
     #[sqlx(default)]
     raw_body: Option<Vec<u8>>,
+    #[sqlx(default)]
+    raw_body_encoding: Option<String>,
 }
 
 /// The operator's view of a stored event row (its payload decoded when selected).
 pub(super) fn event_row(row: EventColumns) -> Result<EventRow, StoreError> {
+    let encoding = row.raw_body_encoding.as_deref();
+    let body = row
+        .raw_body
+        .map(|stored| body::decode(row.id.get(), encoding, stored))
+        .transpose()?;
     let payload = match &row.payload {
-        Some(text) => Some(payload(row.id.get(), text, row.raw_body.as_deref())?),
+        Some(text) => Some(payload(row.id.get(), text, body.as_deref())?),
         None => None,
     };
-    let raw_body = row
-        .raw_body
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let raw_body = body.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     Ok(EventRow {
         id: row.id,
         source: row.source,

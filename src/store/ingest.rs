@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Transaction};
 
+use super::body::{self, BodyEncoding};
 use super::group_commit::Request;
 use super::links::record_links;
 use super::new_jobs::NewJobs;
@@ -78,13 +79,27 @@ impl Store {
     /// [`Store::ingest`] for a caller that hands its items over (no copy of the payloads).
     pub async fn ingest_owned(
         &self,
-        raw: Option<RawDelivery>,
-        items: Vec<IngestItem>,
+        mut raw: Option<RawDelivery>,
+        mut items: Vec<IngestItem>,
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
+        if raw.as_ref().is_some_and(|raw| raw.payload_is_body) {
+            // Not stored (derived from the body when read): freed here, in the caller's
+            // task, rather than by the writer, which every delivery waits for.
+            for item in &mut items {
+                item.event.payload = serde_json::Value::Null;
+            }
+        }
+        // Compressed here, in the caller's task, for the same reason.
+        let mut body_encoding = BodyEncoding::Identity;
+        if let Some(raw) = raw.as_mut() {
+            let (encoding, stored) = body::encode(std::mem::take(&mut raw.body));
+            (body_encoding, raw.body) = (encoding, stored);
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = Request {
             raw,
+            body_encoding,
             items,
             now_ms,
             reply,

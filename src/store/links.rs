@@ -1,8 +1,11 @@
 //! Learned aliases: `stripe_customer cus_X → external id E`, and `renamed OLD → NEW` after a
 //! rule changed an external id, so late events for the old id reach the renamed object.
 
+use std::collections::HashMap;
+
 use sqlx::{Any, AnyConnection, Transaction};
 
+use super::event_rows::values_sql;
 use super::{Backend, Store, StoreError, encode_json};
 use crate::model::{ExternalId, LinkUpdate, TargetKey, TargetKind, TargetRef, Version};
 
@@ -109,12 +112,26 @@ pub(super) async fn record_links(
         same
     });
     let mut news = Vec::new();
-    for (link, version) in links {
-        if record_link(tx, link, version).await? {
+    for chunk in links.chunks(LINKS_PER_STATEMENT) {
+        let before = current_links(tx, chunk).await?;
+        for (kind, link, key, external_id) in upsert_links(tx, chunk).await? {
+            // Only news wakes anyone: re-stating a known link must not cut the backoff of
+            // the jobs that wait on it for another reason.
+            let id = (kind, link, key);
+            if before.get(&id) == Some(&external_id) {
+                continue;
+            }
+            let wanted = (id.0.as_str(), id.1.as_str(), id.2.as_str());
+            let Ok(at) = chunk.binary_search_by(|(l, _)| {
+                (l.kind.prefix(), l.link.as_str(), l.key.as_str()).cmp(&wanted)
+            }) else {
+                continue;
+            };
+            let update = chunk[at].0;
             let waiting = TargetRef::Link {
-                kind: link.kind,
-                link: link.link.clone(),
-                key: link.key.clone(),
+                kind: update.kind,
+                link: update.link.clone(),
+                key: update.key.clone(),
             };
             news.push(waiting.key());
         }
@@ -124,32 +141,67 @@ pub(super) async fn record_links(
     wake_waiting(tx, backend, &news).await
 }
 
-/// Records (or moves forward) one link; true when it now names another external id.
-async fn record_link(
+/// The most links one statement looks up or writes (6 values each in `upsert_links`, far
+/// below both databases' parameter limits).
+const LINKS_PER_STATEMENT: usize = 500;
+
+/// A link's identity as stored: (kind prefix, link, key).
+type LinkId = (String, String, String);
+
+/// The external ids the `links` name now, before this transaction writes them.
+async fn current_links(
     tx: &mut Transaction<'_, Any>,
-    link: &LinkUpdate,
-    version: Version,
-) -> Result<bool, StoreError> {
-    let before = lookup(tx, link.kind, &link.link, &link.key).await?;
-    let written = sqlx::query(
-        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (kind, link, key) DO UPDATE
+    links: &[(&LinkUpdate, Version)],
+) -> Result<HashMap<LinkId, String>, StoreError> {
+    let sql = values_sql(
+        "SELECT kind, link, key, external_id FROM links WHERE (kind, link, key) IN (VALUES ",
+        links.len(),
+        3,
+        ")",
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
+    for (link, _) in links {
+        query = query
+            .bind(link.kind.prefix())
+            .bind(&link.link)
+            .bind(&link.key);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, link, key, external_id)| ((kind, link, key), external_id))
+        .collect())
+}
+
+/// Records (or moves forward) `links`, each once and in (kind, link, key) order: the
+/// rows of a `VALUES` list are written, and so locked (PostgreSQL), in its order. Returns
+/// the links it wrote (those whose version was newer than the stored one) with their
+/// external id.
+async fn upsert_links(
+    tx: &mut Transaction<'_, Any>,
+    links: &[(&LinkUpdate, Version)],
+) -> Result<Vec<(String, String, String, String)>, StoreError> {
+    let sql = values_sql(
+        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ",
+        links.len(),
+        6,
+        " ON CONFLICT (kind, link, key) DO UPDATE
            SET external_id = excluded.external_id, version_ms = excluded.version_ms,
                version_seq = excluded.version_seq
-           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)",
-    )
-    .bind(link.kind.prefix())
-    .bind(&link.link)
-    .bind(&link.key)
-    .bind(link.external_id.as_str())
-    .bind(version.at_ms)
-    .bind(version.seq)
-    .execute(&mut **tx)
-    .await?;
-    // Only news wakes anyone: re-stating a known link must not cut the backoff of the jobs
-    // that wait on it for another reason.
-    Ok(written.rows_affected() > 0 && before.as_ref() != Some(&link.external_id))
+           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)
+         RETURNING kind, link, key, external_id",
+    );
+    let mut query = sqlx::query_as(&sql);
+    for (link, version) in links {
+        query = query
+            .bind(link.kind.prefix())
+            .bind(&link.link)
+            .bind(&link.key)
+            .bind(link.external_id.as_str())
+            .bind(version.at_ms)
+            .bind(version.seq);
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
 }
 
 /// [`wake_waiting`] on SQLite: each half of the condition searches its own index (an `OR`

@@ -9,6 +9,7 @@
 //! SQL text is shared where both accept it; [`Backend`] picks the few statements that
 //! differ.
 
+mod body;
 mod claim;
 mod console;
 mod event_rows;
@@ -32,7 +33,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, Executor, Transaction};
 
 pub use crate::model::{EventStatus, JobState};
-pub use console::{AppliedChange, ConsoleEventFilter, ConsoleJobFilter, OwnedField, SourceCounts};
+pub use console::{ConsoleEventFilter, ConsoleJobFilter, SourceCounts};
 pub use events::{EventFilter, EventRow};
 pub use ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery};
 pub use job_views::JobRow;
@@ -178,7 +179,7 @@ impl Store {
     }
 
     /// Like [`Store::connect`], with enough connections for `workers` worker tasks plus
-    /// the ingest writer and readiness checks.
+    /// the ingest writer(s) and readiness checks.
     pub async fn connect_for(url: &str, workers: usize) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
@@ -186,7 +187,7 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, max, "FULL").await?,
             Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(max)
+                .max_connections(max + group_commit::POSTGRES_WRITERS)
                 .connect(url)
                 .await
                 .map_err(|e| postgres_connect_error(e, url))?,
@@ -205,7 +206,8 @@ impl Store {
         let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
         let ingest_queue =
-            group_commit::spawn(pool.clone(), backend, writer.clone(), announcer.clone());
+            group_commit::spawn(pool.clone(), backend, writer.clone(), announcer.clone())
+                .map_err(sqlx::Error::Io)?;
         Ok(Self {
             pool,
             work_pool,

@@ -36,6 +36,7 @@ struct ReplayColumns {
     payload: String,
     verification: String,
     raw_body: Option<Vec<u8>>,
+    raw_body_encoding: Option<String>,
 }
 
 /// A stored event, as the rules see it again.
@@ -67,7 +68,10 @@ impl Store {
                     payload, verification,
                     CASE WHEN payload = '' THEN
                       (SELECT body FROM deliveries WHERE deliveries.id = events.delivery_id)
-                    END AS raw_body
+                    END AS raw_body,
+                    CASE WHEN payload = '' THEN
+                      (SELECT body_encoding FROM deliveries WHERE deliveries.id = events.delivery_id)
+                    END AS raw_body_encoding
              FROM events
              WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_type = $2)
                AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR received_at_ms >= $4)
@@ -88,6 +92,11 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 let id = row.id;
+                let encoding = row.raw_body_encoding.as_deref();
+                let body = row
+                    .raw_body
+                    .map(|stored| super::body::decode(id.get(), encoding, stored))
+                    .transpose()?;
                 Ok(StoredEvent {
                     id,
                     version: Version {
@@ -95,11 +104,7 @@ impl Store {
                         seq: id.get(),
                     },
                     event: InboundEvent {
-                        payload: super::events::payload(
-                            id.get(),
-                            &row.payload,
-                            row.raw_body.as_deref(),
-                        )?,
+                        payload: super::events::payload(id.get(), &row.payload, body.as_deref())?,
                         source: row.source,
                         provider_event_id: row.provider_event_id,
                         event_type: row.event_type,

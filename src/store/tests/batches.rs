@@ -15,6 +15,7 @@ fn request(body: Option<&str>, items: Vec<IngestItem>) -> Request {
             body: body.as_bytes().to_vec(),
             payload_is_body: false,
         }),
+        body_encoding: crate::store::body::BodyEncoding::Identity,
         items,
         now_ms: 7,
         reply,

@@ -158,14 +158,16 @@ async fn concurrent_group_commits_of_many_replicas_never_deadlock_nor_lose_an_ev
         .await
         .unwrap();
     assert_eq!(usize::try_from(bodies).unwrap(), kept_bodies, "bodies kept");
-    let named: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT e.provider_event_id, d.body FROM events e JOIN deliveries d ON d.id = e.delivery_id",
+    let named: Vec<(String, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT e.provider_event_id, d.body, d.body_encoding
+         FROM events e JOIN deliveries d ON d.id = e.delivery_id",
     )
     .fetch_all(pool)
     .await
     .unwrap();
     assert_eq!(named.len(), distinct, "every event names a body");
-    for (id, body) in named {
+    for (id, body, encoding) in named {
+        let body = crate::store::body::decode(0, Some(&encoding), body).unwrap();
         let body = String::from_utf8(body).unwrap();
         assert!(body.split(',').any(|e| e == id), "{id} named {body:?}");
     }
