@@ -37,9 +37,13 @@ status=0
 for target in "${targets[@]}"; do
     echo "== $target (${seconds}s, sanitizer $sanitizer)"
     mkdir -p "corpus/$target"
+    dict=()
+    if [ -f "dicts/$target.dict" ]; then
+        dict=(-dict="dicts/$target.dict")
+    fi
     if ! nice -n 19 cargo fuzz run -s "$sanitizer" -a "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        "${parallel[@]}"; then
+        "${parallel[@]}" "${dict[@]}"; then
         echo "!! $target failed: see fuzz/artifacts/$target/"
         status=1
     fi
