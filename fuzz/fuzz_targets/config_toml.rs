@@ -12,7 +12,8 @@ use orgsync::rules::RuleSet;
 use orgsync::sources::{Source, parse_unverified};
 
 /// Events the compiled rules run on: a Stripe subscription update and a Salesforce Account.
-const STRIPE_EVENT: &[u8] = include_bytes!("../../tests/fixtures/stripe/event.customer.subscription.updated.json");
+const STRIPE_EVENT: &[u8] =
+    include_bytes!("../../tests/fixtures/stripe/event.customer.subscription.updated.json");
 const SALESFORCE_MESSAGE: &[u8] =
     include_bytes!("../../tests/fixtures/salesforce/outbound_message.account.constructed.xml");
 
@@ -44,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some(secret) = password(&settings.database.url) {
         let shown = format!("{:?}", settings.database);
-        let elsewhere = format!("{} <redacted>", settings.database.url.replacen(secret, "", 1));
+        let elsewhere = format!(
+            "{} <redacted>",
+            settings.database.url.replacen(secret, "", 1)
+        );
         // No piece of the password (5 characters) shows, unless the URL has it elsewhere.
         let leaked = (0..secret.len().saturating_sub(4))
             .filter_map(|i| secret.get(i..i + 5))

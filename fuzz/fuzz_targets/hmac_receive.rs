@@ -54,7 +54,9 @@ static SOURCES: LazyLock<Vec<(Shape, Source)>> = LazyLock::new(|| {
                 toml.push_str("id_path = \"$.data['id']\"\n");
             }
             if bits & 32 != 0 {
-                toml.push_str("occurred_at_path = \"$.occurred_at\"\noccurred_at_unit = \"milliseconds\"\n");
+                toml.push_str(
+                    "occurred_at_path = \"$.occurred_at\"\noccurred_at_unit = \"milliseconds\"\n",
+                );
             }
             let source = common::source(&toml, &[("S", SECRET)]);
             (
@@ -100,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
     let result = common::deliver(source, &delivery);
     if let (true, Err(e)) = (sign && shape.timestamp.is_none(), &result) {
         assert!(
-            !matches!(e.kind(), "NoMatchingSignature" | "MalformedHeader" | "MissingHeader"),
+            !matches!(
+                e.kind(),
+                "NoMatchingSignature" | "MalformedHeader" | "MissingHeader"
+            ),
             "a correct signature was refused: {e}"
         );
     }

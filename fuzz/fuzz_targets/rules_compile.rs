@@ -18,9 +18,28 @@ use orgsync::sources::{SourceConfig, parse_unverified};
 
 /// Keys that occur in the fixtures, so generated paths find values.
 const KEYS: &[&str] = &[
-    "data", "object", "customer", "metadata", "org_id", "items", "id", "status", "quantity",
-    "price", "lookup_key", "fields", "Name", "Org_Id__c", "created", "type", "email",
-    "Stripe_Customer_Id__c", "client_reference_id", "lines", "entitlements", "feature",
+    "data",
+    "object",
+    "customer",
+    "metadata",
+    "org_id",
+    "items",
+    "id",
+    "status",
+    "quantity",
+    "price",
+    "lookup_key",
+    "fields",
+    "Name",
+    "Org_Id__c",
+    "created",
+    "type",
+    "email",
+    "Stripe_Customer_Id__c",
+    "client_reference_id",
+    "lines",
+    "entitlements",
+    "feature",
 ];
 /// Metadata keys rules commonly write.
 const METADATA_KEYS: &[&str] = &["plan_type", "seats", "subscription_status", "billing_id"];
@@ -32,11 +51,28 @@ static EVENTS: LazyLock<Vec<InboundEvent>> = LazyLock::new(|| {
     let salesforce: SourceConfig =
         toml::from_str("name = \"salesforce\"\nkind = \"salesforce\"").expect("harness config");
     let bodies: [(&SourceConfig, &[u8]); 5] = [
-        (&stripe, include_bytes!("../../tests/fixtures/stripe/event.customer.updated.json")),
-        (&stripe, include_bytes!("../../tests/fixtures/stripe/event.customer.subscription.updated.json")),
-        (&stripe, include_bytes!("../../tests/fixtures/stripe/event.checkout.session.completed.json")),
-        (&stripe, include_bytes!("../../tests/fixtures/stripe/event.invoice.paid.json")),
-        (&salesforce, include_bytes!("../../tests/fixtures/salesforce/outbound_message.account.constructed.xml")),
+        (
+            &stripe,
+            include_bytes!("../../tests/fixtures/stripe/event.customer.updated.json"),
+        ),
+        (
+            &stripe,
+            include_bytes!("../../tests/fixtures/stripe/event.customer.subscription.updated.json"),
+        ),
+        (
+            &stripe,
+            include_bytes!("../../tests/fixtures/stripe/event.checkout.session.completed.json"),
+        ),
+        (
+            &stripe,
+            include_bytes!("../../tests/fixtures/stripe/event.invoice.paid.json"),
+        ),
+        (
+            &salesforce,
+            include_bytes!(
+                "../../tests/fixtures/salesforce/outbound_message.account.constructed.xml"
+            ),
+        ),
     ];
     bodies
         .iter()
@@ -176,7 +212,11 @@ struct Rule<'a> {
     when: Vec<(Path<'a>, Test<'a>)>,
     external_id: Vec<Candidate<'a>>,
     on_missing: Option<u8>,
-    create: Option<(Option<Spec<'a>>, Option<Spec<'a>>, Option<Vec<Candidate<'a>>>)>,
+    create: Option<(
+        Option<Spec<'a>>,
+        Option<Spec<'a>>,
+        Option<Vec<Candidate<'a>>>,
+    )>,
     set: Vec<(Key<'a>, Spec<'a>)>,
     unset: Vec<Key<'a>>,
     new_external_id: Option<Spec<'a>>,
@@ -187,10 +227,18 @@ impl Rule<'_> {
     fn config(&self) -> RuleConfig {
         let (source, events) = match self.salesforce {
             true => ("salesforce", ["Account", "Contact", "Acc*"]),
-            false => ("stripe", ["customer.updated", "customer.subscription.*", "invoice.*"]),
+            false => (
+                "stripe",
+                ["customer.updated", "customer.subscription.*", "invoice.*"],
+            ),
         };
         let mut event_types: Vec<String> = self.events.iter().map(|e| (*e).to_owned()).collect();
-        event_types.extend(events.iter().take(1 + self.events.len() % 3).map(|e| (*e).to_owned()));
+        event_types.extend(
+            events
+                .iter()
+                .take(1 + self.events.len() % 3)
+                .map(|e| (*e).to_owned()),
+        );
         let condition = |(path, test): &(Path<'_>, Test<'_>)| {
             let mut c = ConditionConfig {
                 path: path.text(),
@@ -223,14 +271,21 @@ impl Rule<'_> {
             on_missing: self
                 .on_missing
                 .map(|m| ["retry", "create", "skip", "later"][usize::from(m % 4)].to_owned()),
-            create: self.create.as_ref().map(|(name, email, organization)| CreateConfig {
-                display_name: name.as_ref().map(Spec::config),
-                email: email.as_ref().map(Spec::config),
-                first_name: None,
-                last_name: None,
-                organization: organization.as_deref().map(candidates),
-            }),
-            set: self.set.iter().map(|(k, s)| (k.text(), s.config())).collect::<BTreeMap<_, _>>(),
+            create: self
+                .create
+                .as_ref()
+                .map(|(name, email, organization)| CreateConfig {
+                    display_name: name.as_ref().map(Spec::config),
+                    email: email.as_ref().map(Spec::config),
+                    first_name: None,
+                    last_name: None,
+                    organization: organization.as_deref().map(candidates),
+                }),
+            set: self
+                .set
+                .iter()
+                .map(|(k, s)| (k.text(), s.config()))
+                .collect::<BTreeMap<_, _>>(),
             unset: self.unset.iter().map(Key::text).collect(),
             new_external_id: self.new_external_id.as_ref().map(Spec::config),
             links: self

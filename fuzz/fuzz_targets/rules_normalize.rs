@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let event = InboundEvent {
-        source: if flags & 1 == 0 { "stripe" } else { "salesforce" }.to_owned(),
+        source: if flags & 1 == 0 {
+            "stripe"
+        } else {
+            "salesforce"
+        }
+        .to_owned(),
         provider_event_id: "evt_fuzz".to_owned(),
         event_type: String::from_utf8_lossy(lines[0]).into_owned(),
         occurred_at_ms: Some(common::NOW * 1000),

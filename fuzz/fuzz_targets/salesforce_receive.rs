@@ -71,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(accepted.events.len() <= MAX_NOTIFICATIONS);
     for event in &accepted.events {
-        assert_eq!(event.payload["organization_id"].as_str().map(|o| &o[..15]), Some(&ORG[..15]));
+        assert_eq!(
+            event.payload["organization_id"].as_str().map(|o| &o[..15]),
+            Some(&ORG[..15])
+        );
     }
     // Offline parsing (`orgsync explain`) sees the same notifications.
     let offline = parse_unverified(&CONFIG, body).expect("an accepted body parses offline");

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(spans) = soap::content_spans(data, OM_NS, "SessionId") {
         let mut at = 0;
         for (start, end) in spans {
-            assert!(at <= start && start <= end && end <= data.len(), "{at} {start} {end}");
+            assert!(
+                at <= start && start <= end && end <= data.len(),
+                "{at} {start} {end}"
+            );
             at = end;
         }
     }

@@ -51,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         _ => None,
     };
     match &signed {
-        Some(value) => common::add_header(&mut headers, &format!("{prefix}-signature"), value.as_bytes()),
+        Some(value) => common::add_header(
+            &mut headers,
+            &format!("{prefix}-signature"),
+            value.as_bytes(),
+        ),
         None => common::add_header(&mut headers, &format!("{prefix}-signature"), lines[2]),
     }
     let delivery = Delivery {

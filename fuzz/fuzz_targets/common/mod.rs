@@ -110,7 +110,10 @@ fn accepted(source: &Source, accepted: &Accepted, now_unix: i64) {
 /// An event's own invariants.
 fn check_event(source: &Source, event: &InboundEvent, now_unix: i64) {
     assert_eq!(event.source, source.name());
-    assert!(!event.provider_event_id.is_empty(), "an event without an id");
+    assert!(
+        !event.provider_event_id.is_empty(),
+        "an event without an id"
+    );
     assert!(!event.event_type.is_empty(), "an event without a type");
     if let Some(at) = event.occurred_at_ms {
         // Every skew the targets configure is at most 300 s.
