@@ -1,6 +1,18 @@
 //! Why a delivery was refused. Messages go back to the sender, so they name what was
 //! wrong but never a secret, a token or an expected signature.
 
+/// The most characters of a value from the body that an error quotes: enough to recognise
+/// an id or a type, while every refusal (answered and logged) stays short.
+pub(crate) const MAX_QUOTED_CHARS: usize = 100;
+
+/// `text` as an error quotes it: cut after [`MAX_QUOTED_CHARS`] characters, marked `…`.
+pub(crate) fn quoted(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// The broad reason a delivery was refused; the http layer maps it to a status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCategory {

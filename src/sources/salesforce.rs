@@ -133,7 +133,10 @@ impl SalesforceSource {
             return Err(SourceError::EmptyBody);
         }
         let message = message(&soap::parse(delivery.body)?)?;
-        let received = message.organization_id.as_bytes();
+        // Compared in the 18-character form the events carry: the suffix of an 18-character
+        // id can change the case of its first 15, and the stored org must be the checked one.
+        let received = id18(&message.organization_id);
+        let received = received.as_bytes();
         let received15 = received.get(..15).unwrap_or(received);
         if !equal_ct(self.organization_id.as_bytes(), received15) {
             return Err(SourceError::OrganizationMismatch);

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::config::{SourceConfig, secrets_from_env};
+use super::error::quoted;
 use super::verify::{Window, find_match, hmac_sha256, json_object};
 use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
 use crate::model::InboundEvent;
@@ -161,9 +162,10 @@ pub(crate) fn parse_event(
     let payload = json_object(body)?;
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
     if text("object").as_deref() == Some("v2.core.event") {
+        // A sender could make these as long as the body: the refusal quotes them cut.
         return Err(SourceError::ThinEvent {
-            event_id: text("id").unwrap_or_default(),
-            event_type: text("type").unwrap_or_default(),
+            event_id: quoted(&text("id").unwrap_or_default()),
+            event_type: quoted(&text("type").unwrap_or_default()),
         });
     }
     let missing = |what: &str| SourceError::MissingField {
@@ -224,6 +226,29 @@ mod tests {
         assert_eq!(kind("t=1,t=2,v1=00"), "MalformedHeader");
         assert_eq!(kind("t=1,v0=00"), "NoV1Signature");
         assert_eq!(kind("t=1"), "NoV1Signature");
+    }
+
+    #[test]
+    fn a_thin_event_refusal_quotes_its_id_and_type_cut_short() {
+        // The fuzz target `stripe_signed` holds every refusal to 512 characters.
+        let long = "x".repeat(100_000);
+        let body = format!(r#"{{"object":"v2.core.event","id":"evt_{long}","type":"{long}"}}"#);
+        let err = parse_event("s", body.as_bytes(), String::new()).unwrap_err();
+        assert_eq!(err.kind(), "ThinEvent");
+        let message = err.to_string();
+        assert!(
+            message.chars().count() < 400,
+            "{} characters",
+            message.len()
+        );
+        assert!(message.contains("evt_xxx"), "{message}");
+        assert!(message.contains('…'), "{message}");
+        let short = parse_event(
+            "s",
+            br#"{"object":"v2.core.event","id":"evt_1","type":"t"}"#,
+            String::new(),
+        );
+        assert!(short.unwrap_err().to_string().ends_with("(event t evt_1)"));
     }
 
     #[test]

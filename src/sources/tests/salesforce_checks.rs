@@ -45,6 +45,22 @@ fn the_organization_is_compared_on_its_first_15_characters() {
 }
 
 #[test]
+fn the_organization_checked_is_the_one_the_events_carry() {
+    // Found by the fuzz target `salesforce_receive`: the first 15 characters matched, but
+    // the suffix `UAK` made the event's 18-character id another organization (`00D5G…`).
+    let body = account_fixture();
+    let other_case = body.replace("00D5g000004XkQmEAK<", "00D5g000004XkQmUAK<");
+    assert_eq!(
+        refused(deliver(&salesforce(ORG, None), &other_case)),
+        "OrganizationMismatch"
+    );
+    // A received id whose case was lost is repaired from its suffix, as a configured one is.
+    let lost_case = body.replace("00D5g000004XkQmEAK<", "00d5g000004xkqmeak<");
+    let events = deliver(&salesforce(ORG, None), &lost_case).unwrap();
+    assert_eq!(events[0].payload["organization_id"], "00D5g000004XkQmEAK");
+}
+
+#[test]
 fn a_configured_token_is_required_in_the_query() {
     let token = "Zm9vYmFyYmF6cXV4cXV1eA-0123456789abcdef";
     let source = salesforce(ORG, Some(token));
