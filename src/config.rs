@@ -141,24 +141,48 @@ pub struct DatabaseSettings {
 }
 
 impl std::fmt::Debug for DatabaseSettings {
-    /// Shows the URL without its password (`postgres://user:SECRET@host/db`).
+    /// Shows the URL without its password (see [`redacted_database_url`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match self.url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((user, host)) if user.contains(':') => {
-                    let user = user.split(':').next().unwrap_or_default();
-                    format!("{scheme}://{user}:<redacted>@{host}")
-                }
-                _ => self.url.clone(),
-            },
-            None => self.url.clone(),
-        };
         f.debug_struct("DatabaseSettings")
-            .field("url", &url)
+            .field("url", &redacted_database_url(&self.url))
             .field("retention_days", &self.retention_days)
             .field("prune_interval_minutes", &self.prune_interval_minutes)
             .finish()
     }
+}
+
+/// A database URL with its password replaced by `<redacted>`: in the user info
+/// (`postgres://user:SECRET@host/db`, where the host follows the *last* `@` of the
+/// authority, as URL parsers and sqlx read it) and in a `password=` query parameter.
+pub fn redacted_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{user}:<redacted>@{host}")
+        }
+        _ => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=<redacted>")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 impl Default for DatabaseSettings {

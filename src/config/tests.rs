@@ -145,3 +145,28 @@ fn connection_bounds_and_the_admin_listener_are_settings() {
     let err = settings.validate().unwrap_err().to_string();
     assert!(err.contains("server.header_read_timeout_ms"), "{err}");
 }
+
+#[test]
+fn database_passwords_never_show_in_debug_output() {
+    let shown = |url: &str| redacted_database_url(url);
+    assert_eq!(
+        shown("postgres://orgsync:secret@db.internal/orgsync"),
+        "postgres://orgsync:<redacted>@db.internal/orgsync"
+    );
+    // The host follows the last `@` of the authority, as sqlx reads the URL.
+    assert_eq!(
+        shown("postgres://orgsync:pa@ss-word@db.internal/orgsync"),
+        "postgres://orgsync:<redacted>@db.internal/orgsync"
+    );
+    assert_eq!(
+        shown("postgres://orgsync@db/orgsync?sslmode=require&password=secret"),
+        "postgres://orgsync@db/orgsync?sslmode=require&password=<redacted>"
+    );
+    assert_eq!(shown("sqlite://data/orgsync.db"), "sqlite://data/orgsync.db");
+    let settings = DatabaseSettings {
+        url: "postgres://u:hunter2@h/d?PASSWORD=hunter3".into(),
+        ..DatabaseSettings::default()
+    };
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("hunter"), "{debug}");
+}
