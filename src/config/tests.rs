@@ -162,7 +162,10 @@ fn database_passwords_never_show_in_debug_output() {
         shown("postgres://orgsync@db/orgsync?sslmode=require&password=secret"),
         "postgres://orgsync@db/orgsync?sslmode=require&password=<redacted>"
     );
-    assert_eq!(shown("sqlite://data/orgsync.db"), "sqlite://data/orgsync.db");
+    assert_eq!(
+        shown("sqlite://data/orgsync.db"),
+        "sqlite://data/orgsync.db"
+    );
     let settings = DatabaseSettings {
         url: "postgres://u:hunter2@h/d?PASSWORD=hunter3".into(),
         ..DatabaseSettings::default()
