@@ -108,7 +108,8 @@ impl Store {
             .send(request)
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let (result, _items, _raw) = answer.await.map_err(|_| StoreError::Closed)?;
+        result
     }
 }
 
