@@ -1,10 +1,11 @@
-//! Group commit: one writer task turns the deliveries that arrive while it is writing into
-//! ONE transaction, so one fsync serves many webhooks and concurrent requests never queue
-//! on SQLite's busy timeout. Each delivery still gets its own report, and is acknowledged
-//! only after the transaction holding it committed.
+//! Group commit: a writer turns the deliveries that arrive while it is writing into ONE
+//! transaction, so one fsync serves many webhooks and concurrent requests never queue on
+//! SQLite's busy timeout. Each delivery still gets its own report, and is acknowledged
+//! only after the transaction holding it committed. SQLite has one writer, on its own
+//! thread; PostgreSQL several per replica (see `spawn`).
 //!
-//! On PostgreSQL every replica has its own writer and their transactions run at the same
-//! time, with no lock shared by all of them. They cannot deadlock, by construction: a
+//! On PostgreSQL the writers of every replica run their transactions at the same time,
+//! with no lock shared by all of them. They cannot deadlock, by construction: a
 //! transaction locks rows in one global order, in three phases, and never goes back to an
 //! earlier phase.
 //! 1. Event rows, in (source, provider event id) order: the insert of a new event (a
