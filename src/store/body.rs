@@ -40,13 +40,19 @@ pub(super) fn encode(body: Vec<u8>) -> (BodyEncoding, Vec<u8>) {
     }
 }
 
-/// The bytes received, from a stored body and its encoding (`None`: a row read without
-/// it, as received); `event` names the event whose delivery it is in an error.
+/// The bytes received, from a stored body (if the row has one) and its encoding (`None`:
+/// as received); `event` names the event whose delivery it is in an error.
 pub(super) fn decode(
     event: i64,
     encoding: Option<&str>,
-    stored: Vec<u8>,
-) -> Result<Vec<u8>, StoreError> {
+    stored: Option<Vec<u8>>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    stored
+        .map(|stored| decode_one(event, encoding, stored))
+        .transpose()
+}
+
+fn decode_one(event: i64, encoding: Option<&str>, stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         what: "event",
         id: event,
@@ -92,7 +98,12 @@ mod tests {
             stored.len(),
             body.len()
         );
-        assert_eq!(decode(1, Some(encoding.as_str()), stored).unwrap(), body);
+        assert_eq!(
+            decode(1, Some(encoding.as_str()), Some(stored))
+                .unwrap()
+                .unwrap(),
+            body
+        );
     }
 
     #[test]
@@ -100,13 +111,18 @@ mod tests {
         let body = b"{}".to_vec();
         let (encoding, stored) = encode(body.clone());
         assert_eq!(encoding, BodyEncoding::Identity);
-        assert_eq!(decode(1, Some(encoding.as_str()), stored).unwrap(), body);
+        assert_eq!(
+            decode(1, Some(encoding.as_str()), Some(stored))
+                .unwrap()
+                .unwrap(),
+            body
+        );
     }
 
     #[test]
     fn a_damaged_body_is_named_not_decoded() {
         let err = |encoding: &str, stored: &[u8]| {
-            decode(7, Some(encoding), stored.to_vec())
+            decode(7, Some(encoding), Some(stored.to_vec()))
                 .unwrap_err()
                 .to_string()
         };

@@ -112,11 +112,7 @@ pub(super) struct EventColumns {
 
 /// The operator's view of a stored event row (its payload decoded when selected).
 pub(super) fn event_row(row: EventColumns) -> Result<EventRow, StoreError> {
-    let encoding = row.raw_body_encoding.as_deref();
-    let body = row
-        .raw_body
-        .map(|stored| body::decode(row.id.get(), encoding, stored))
-        .transpose()?;
+    let body = body::decode(row.id.get(), row.raw_body_encoding.as_deref(), row.raw_body)?;
     let payload = match &row.payload {
         Some(text) => Some(payload(row.id.get(), text, body.as_deref())?),
         None => None,

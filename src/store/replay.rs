@@ -93,10 +93,7 @@ impl Store {
             .map(|row| {
                 let id = row.id;
                 let encoding = row.raw_body_encoding.as_deref();
-                let body = row
-                    .raw_body
-                    .map(|stored| super::body::decode(id.get(), encoding, stored))
-                    .transpose()?;
+                let body = super::body::decode(id.get(), encoding, row.raw_body)?;
                 Ok(StoredEvent {
                     id,
                     version: Version {
