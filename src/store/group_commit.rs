@@ -40,6 +40,7 @@ use sqlx::{Any, AnyPool, Connection as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::body::BodyEncoding;
+use super::checkpoint::Checkpoints;
 use super::event_rows::write_events;
 use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, version_of};
 use super::links::record_links;
@@ -87,7 +88,9 @@ type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>;
 
 /// Starts the writer(s); they end when every sender is gone. `writer` is the in-process
 /// SQLite write turn. After a commit that stored something new a writer asks `announcer`
-/// to tell the other replicas (see `notify`).
+/// to tell the other replicas (see `notify`). With `checkpoints` (a SQLite file), the
+/// writer's connection leaves checkpoints to the checkpointer and counts its commits
+/// there (see `checkpoint`).
 ///
 /// SQLite has one writer, on a thread of its own: each of its statements is a hop to
 /// sqlx's SQLite thread and back, and a task of the shared runtime, woken from that
@@ -99,6 +102,7 @@ pub(super) fn spawn(
     backend: Backend,
     writer: WriteLock,
     announcer: mpsc::Sender<()>,
+    checkpoints: Option<Checkpoints>,
 ) -> Result<mpsc::Sender<Request>, std::io::Error> {
     let (sender, receiver) = mpsc::channel::<Request>(QUEUE);
     let queue: Queue = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -107,25 +111,35 @@ pub(super) fn spawn(
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let task = run(pool, backend, writer, announcer, queue);
+            let followers = Followers {
+                announcer,
+                checkpoints,
+            };
+            let task = run(pool, backend, writer, followers, queue);
             std::thread::Builder::new()
                 .name("orgsync-ingest-writer".into())
                 .spawn(move || runtime.block_on(task))?;
         }
         Backend::Postgres => {
             for _ in 0..POSTGRES_WRITERS {
-                let task = run(
-                    pool.clone(),
-                    backend,
-                    writer.clone(),
-                    announcer.clone(),
-                    queue.clone(),
-                );
+                let followers = Followers {
+                    announcer: announcer.clone(),
+                    checkpoints: None,
+                };
+                let task = run(pool.clone(), backend, writer.clone(), followers, queue.clone());
                 tokio::spawn(task);
             }
         }
     }
     Ok(sender)
+}
+
+/// Who hears of a writer's commits.
+struct Followers {
+    /// Tells the other replicas of new jobs (see `notify`).
+    announcer: mpsc::Sender<()>,
+    /// Has the SQLite WAL checkpointed (see `checkpoint`).
+    checkpoints: Option<Checkpoints>,
 }
 
 /// One writer: takes the next delivery and those queued behind it, writes them in one
@@ -134,10 +148,11 @@ async fn run(
     pool: AnyPool,
     backend: Backend,
     writer: WriteLock,
-    announcer: mpsc::Sender<()>,
+    mut followers: Followers,
     queue: Queue,
 ) {
-    let mut connection = WriterConnection::new(pool);
+    let checkpoints_elsewhere = followers.checkpoints.is_some();
+    let mut connection = WriterConnection::new(pool, checkpoints_elsewhere);
     let closing = connection.pool.close_event();
     tokio::pin!(closing);
     loop {
@@ -173,9 +188,12 @@ async fn run(
         drop(receiver);
         let stored = commit(&mut connection, backend, batch).await;
         drop(turn);
+        // Full: a notification is about to go out already, and covers this commit.
         if stored {
-            // Full: a notification is about to go out already, and covers this one.
-            let _ = announcer.try_send(());
+            let _ = followers.announcer.try_send(());
+        }
+        if let Some(checkpoints) = &mut followers.checkpoints {
+            checkpoints.committed();
         }
     }
 }
@@ -195,15 +213,18 @@ struct WriterConnection {
     held: Option<PoolConnection<Any>>,
     /// Whether the pool has connections to spare for holding one.
     keep: bool,
+    /// Whether the held connection leaves SQLite's checkpoints to the checkpointer.
+    checkpoints_elsewhere: bool,
 }
 
 impl WriterConnection {
-    fn new(pool: AnyPool) -> Self {
+    fn new(pool: AnyPool, checkpoints_elsewhere: bool) -> Self {
         let keep = pool.options().get_max_connections() > 1;
         Self {
             pool,
             held: None,
             keep,
+            checkpoints_elsewhere: checkpoints_elsewhere && keep,
         }
     }
 
@@ -211,15 +232,28 @@ impl WriterConnection {
     async fn begin(&mut self, backend: Backend) -> Result<Transaction<'_, Any>, sqlx::Error> {
         let connection = match self.held.take() {
             Some(connection) => connection,
-            None => self.pool.acquire().await?,
+            None => {
+                let mut connection = self.pool.acquire().await?;
+                if self.checkpoints_elsewhere {
+                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                connection
+            }
         };
         let connection = self.held.insert(connection);
         connection.begin_with(backend.begin()).await
     }
 
-    /// Gives the connection back to the pool.
+    /// Gives the connection back to the pool; or closes it, when it no longer checkpoints
+    /// (the pool's other users must).
     fn release(&mut self) {
-        self.held = None;
+        if let Some(connection) = self.held.take()
+            && self.checkpoints_elsewhere
+        {
+            drop(connection.detach());
+        }
     }
 
     /// After a batch: keeps the connection when allowed and sound.

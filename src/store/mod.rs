@@ -10,6 +10,7 @@
 //! differ.
 
 mod body;
+mod checkpoint;
 mod claim;
 mod console;
 mod event_rows;
@@ -205,9 +206,17 @@ impl Store {
         let writer = WriteLock::for_backend(backend);
         let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
-        let ingest_queue =
-            group_commit::spawn(pool.clone(), backend, writer.clone(), announcer.clone())
-                .map_err(sqlx::Error::Io)?;
+        // A SQLite file (`work_pool` is then a pool of its own).
+        let checkpoints = (backend == Backend::Sqlite && !sqlite_in_memory(url))
+            .then(|| checkpoint::spawn_checkpointer(work_pool.clone(), writer.clone()));
+        let ingest_queue = group_commit::spawn(
+            pool.clone(),
+            backend,
+            writer.clone(),
+            announcer.clone(),
+            checkpoints,
+        )
+        .map_err(sqlx::Error::Io)?;
         Ok(Self {
             pool,
             work_pool,

@@ -103,6 +103,7 @@ pub(super) fn item(
 }
 
 mod batches;
+mod checkpoints;
 mod claims;
 mod closed_sets;
 mod links;
