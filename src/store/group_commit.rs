@@ -79,12 +79,19 @@ pub(super) type Reply = (
 
 /// How many writers a PostgreSQL store runs at once: while one waits for its commit to
 /// be flushed, the next is already writing its batch, and the server flushes the commits
-/// that arrive together with one WAL write. Their transactions cannot deadlock (the lock
-/// order above), exactly as those of several replicas.
+/// that arrive together with one WAL write. One writer at a time gathers and writes a
+/// batch (it holds the queue until its commit): writers that each took the queue as soon
+/// as they were free wrote most deliveries alone, a transaction each (BENCHMARKS.md,
+/// session 5). Their transactions cannot deadlock (the lock order above), exactly as
+/// those of several replicas.
 pub(super) const POSTGRES_WRITERS: u32 = 3;
 
 /// The queue of deliveries waiting for a writer; the PostgreSQL writers take turns on it.
 type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>;
+
+/// A writer's turn on the queue, held from gathering a batch until its statements are
+/// written (given up before the commit).
+type QueueTurn<'a> = Option<tokio::sync::MutexGuard<'a, mpsc::Receiver<Request>>>;
 
 /// Starts the writer(s); they end when every sender is gone. `writer` is the in-process
 /// SQLite write turn. After a commit that stored something new a writer asks `announcer`
@@ -126,7 +133,13 @@ pub(super) fn spawn(
                     announcer: announcer.clone(),
                     checkpoints: None,
                 };
-                let task = run(pool.clone(), backend, writer.clone(), followers, queue.clone());
+                let task = run(
+                    pool.clone(),
+                    backend,
+                    writer.clone(),
+                    followers,
+                    queue.clone(),
+                );
                 tokio::spawn(task);
             }
         }
@@ -184,9 +197,11 @@ async fn run(
                 Err(_) => break,
             }
         }
-        // The next writer (PostgreSQL) gathers the deliveries that arrive meanwhile.
-        drop(receiver);
-        let stored = commit(&mut connection, backend, batch).await;
+        // The queue stays taken until the batch's statements are written: the next writer
+        // (PostgreSQL) then gathers what arrived meanwhile, while this one's commit is
+        // flushed.
+        let mut queue_turn = Some(receiver);
+        let stored = commit(&mut connection, backend, batch, &mut queue_turn).await;
         drop(turn);
         // Full: a notification is about to go out already, and covers this commit.
         if stored {
@@ -268,7 +283,12 @@ impl WriterConnection {
 /// bad one cannot fail the others; if the database itself refuses (locked, disk full), every
 /// delivery gets that answer at once instead of waiting its turn to fail the same way.
 /// Returns true when something new was stored.
-async fn commit(connection: &mut WriterConnection, backend: Backend, batch: Vec<Request>) -> bool {
+async fn commit(
+    connection: &mut WriterConnection,
+    backend: Backend,
+    batch: Vec<Request>,
+    queue_turn: &mut QueueTurn<'_>,
+) -> bool {
     let mut stored = false;
     let mut answer = |request: Request, result: Result<IngestReport, StoreError>| {
         stored |= matches!(&result, Ok(report) if report.accepted() > 0);
@@ -279,7 +299,7 @@ async fn commit(connection: &mut WriterConnection, backend: Backend, batch: Vec<
         } = request;
         let _ = reply.send((result, items, raw));
     };
-    let written = write(connection, backend, &batch).await;
+    let written = write(connection, backend, &batch, queue_turn).await;
     connection.done(matches!(written, Err(WriteFailure::Database(_))));
     match written {
         Ok(reports) => {
@@ -301,7 +321,7 @@ async fn commit(connection: &mut WriterConnection, backend: Backend, batch: Vec<
         Err(WriteFailure::Delivery(_)) => {
             for request in batch {
                 let single = std::slice::from_ref(&request);
-                let written = write(connection, backend, single).await;
+                let written = write(connection, backend, single, queue_turn).await;
                 connection.done(matches!(written, Err(WriteFailure::Database(_))));
                 let result = match written {
                     Ok(mut reports) => Ok(reports.remove(0)),
@@ -326,6 +346,7 @@ async fn write(
     connection: &mut WriterConnection,
     backend: Backend,
     batch: &[Request],
+    queue_turn: &mut QueueTurn<'_>,
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
     let mut tx = connection.begin(backend).await.map_err(database)?;
@@ -338,6 +359,7 @@ async fn write(
     write_jobs(&mut tx, batch, &mut events)
         .await
         .map_err(WriteFailure::Delivery)?;
+    queue_turn.take();
     tx.commit().await.map_err(database)?;
     Ok(events
         .into_iter()

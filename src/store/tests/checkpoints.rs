@@ -23,7 +23,10 @@ fn incompressible(n: u64, len: usize) -> (RawDelivery, IngestItem) {
         body,
         payload_is_body: false,
     };
-    (raw, item(&format!("evt_{n}"), 1_000, org("org_a"), "plan", "pro"))
+    (
+        raw,
+        item(&format!("evt_{n}"), 1_000, org("org_a"), "plan", "pro"),
+    )
 }
 
 fn file_len(path: &Path) -> u64 {

@@ -119,3 +119,21 @@ async fn worker_bookkeeping_skips_its_fsync_and_ingest_keeps_it() {
         "NORMAL for claims and finishes"
     );
 }
+
+#[tokio::test]
+async fn postgres_keeps_the_compressed_bodies_without_compressing_them_again() {
+    let Some(db) = orgsync_testkit::TestDb::create().await else {
+        return;
+    };
+    let store = Store::connect(db.url()).await.unwrap();
+    let storage: String = sqlx::query_scalar(
+        "SELECT attstorage::text FROM pg_attribute
+         WHERE attrelid = 'deliveries'::regclass AND attname = 'body'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    // EXTERNAL: out of line when large, never through pglz.
+    assert_eq!(storage, "e");
+    store.close().await;
+}
