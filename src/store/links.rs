@@ -113,12 +113,10 @@ pub(super) async fn record_links(
     });
     let mut news = Vec::new();
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
-        let before = current_links(tx, chunk).await?;
-        for (kind, link, key, external_id) in upsert_links(tx, chunk).await? {
+        for (id, external_id, before) in upsert_links(tx, backend, chunk).await? {
             // Only news wakes anyone: re-stating a known link must not cut the backoff of
             // the jobs that wait on it for another reason.
-            let id = (kind, link, key);
-            if before.get(&id) == Some(&external_id) {
+            if before.as_ref() == Some(&external_id) {
                 continue;
             }
             let wanted = (id.0.as_str(), id.1.as_str(), id.2.as_str());
@@ -173,25 +171,47 @@ async fn current_links(
         .collect())
 }
 
+/// A link written: its identity, its external id now, and the one it named before
+/// (`None` when it is new).
+type WrittenLink = (LinkId, String, Option<String>);
+
+/// The upsert of `upsert_links`, up to its `RETURNING`.
+const UPSERT_LINKS: &str = " ON CONFLICT (kind, link, key) DO UPDATE
+      SET external_id = excluded.external_id, version_ms = excluded.version_ms,
+          version_seq = excluded.version_seq
+      WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)
+    RETURNING kind, link, key, external_id";
+
 /// Records (or moves forward) `links`, each once and in (kind, link, key) order: the
 /// rows of a `VALUES` list are written, and so locked (PostgreSQL), in its order. Returns
-/// the links it wrote (those whose version was newer than the stored one) with their
-/// external id.
+/// the links it wrote (those whose version was newer than the stored one). PostgreSQL
+/// reads what they named before in the same statement (its parts all see the data as it
+/// was when the statement began), a round trip less on the path every delivery waits
+/// for; SQLite, which has no `INSERT` in `WITH`, looks them up first.
 async fn upsert_links(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     links: &[(&LinkUpdate, Version)],
-) -> Result<Vec<(String, String, String, String)>, StoreError> {
-    let sql = values_sql(
-        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ",
-        links.len(),
-        6,
-        " ON CONFLICT (kind, link, key) DO UPDATE
-           SET external_id = excluded.external_id, version_ms = excluded.version_ms,
-               version_seq = excluded.version_seq
-           WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)
-         RETURNING kind, link, key, external_id",
-    );
-    let mut query = sqlx::query_as(&sql);
+) -> Result<Vec<WrittenLink>, StoreError> {
+    const INSERT: &str =
+        "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ";
+    let (sql, mut before) = match backend {
+        Backend::Postgres => {
+            let suffix = format!(
+                "{UPSERT_LINKS})
+                 SELECT up.kind, up.link, up.key, up.external_id, before.external_id
+                 FROM up LEFT JOIN links AS before USING (kind, link, key)"
+            );
+            let prefix = format!("WITH up AS ({INSERT}");
+            (values_sql(&prefix, links.len(), 6, &suffix), None)
+        }
+        Backend::Sqlite => {
+            let before = current_links(tx, links).await?;
+            let sql = values_sql(INSERT, links.len(), 6, &format!("{UPSERT_LINKS}, NULL"));
+            (sql, Some(before))
+        }
+    };
+    let mut query = sqlx::query_as::<_, (String, String, String, String, Option<String>)>(&sql);
     for (link, version) in links {
         query = query
             .bind(link.kind.prefix())
@@ -201,7 +221,18 @@ async fn upsert_links(
             .bind(version.at_ms)
             .bind(version.seq);
     }
-    Ok(query.fetch_all(&mut **tx).await?)
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, link, key, external_id, named)| {
+            let id = (kind, link, key);
+            let named = match before.as_mut() {
+                Some(before) => before.remove(&id),
+                None => named,
+            };
+            (id, external_id, named)
+        })
+        .collect())
 }
 
 /// [`wake_waiting`] on SQLite: each half of the condition searches its own index (an `OR`
