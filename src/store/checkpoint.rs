@@ -72,11 +72,11 @@ pub(super) fn spawn_checkpointer(pool: AnyPool, writer: WriteLock) -> Checkpoint
 /// Copies the WAL into the database file, then once more with the writer's turn held when
 /// the WAL is large (see the module doc).
 async fn checkpoint(pool: &AnyPool, writer: &WriteLock) -> Result<(), sqlx::Error> {
-    let mut connection = pool.acquire().await?;
-    let wal_frames = passive(&mut connection).await?;
+    let wal_frames = passive(&mut *pool.acquire().await?).await?;
     if wal_frames >= RESTART_FRAMES {
+        // The turn first, then a connection: the order the workers take them in.
         let _turn = writer.acquire().await;
-        passive(&mut connection).await?;
+        passive(&mut *pool.acquire().await?).await?;
     }
     Ok(())
 }
