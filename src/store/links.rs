@@ -1,8 +1,6 @@
 //! Learned aliases: `stripe_customer cus_X → external id E`, and `renamed OLD → NEW` after a
 //! rule changed an external id, so late events for the old id reach the renamed object.
 
-use std::collections::HashMap;
-
 use sqlx::{Any, AnyConnection, Transaction};
 
 use super::event_rows::values_sql;
@@ -113,13 +111,8 @@ pub(super) async fn record_links(
     });
     let mut news = Vec::new();
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
-        for (id, external_id, before) in upsert_links(tx, backend, chunk).await? {
-            // Only news wakes anyone: re-stating a known link must not cut the backoff of
-            // the jobs that wait on it for another reason.
-            if before.as_ref() == Some(&external_id) {
-                continue;
-            }
-            let wanted = (id.0.as_str(), id.1.as_str(), id.2.as_str());
+        for (kind, link, key) in upsert_links(tx, backend, chunk).await? {
+            let wanted = (kind.as_str(), link.as_str(), key.as_str());
             let Ok(at) = chunk.binary_search_by(|(l, _)| {
                 (l.kind.prefix(), l.link.as_str(), l.key.as_str()).cmp(&wanted)
             }) else {
@@ -139,100 +132,80 @@ pub(super) async fn record_links(
     wake_waiting(tx, backend, &news).await
 }
 
-/// The most links one statement looks up or writes (6 values each in `upsert_links`, far
-/// below both databases' parameter limits).
+/// The most links one statement looks up or writes (6 values each, far below both
+/// databases' parameter limits).
 const LINKS_PER_STATEMENT: usize = 500;
 
 /// A link's identity as stored: (kind prefix, link, key).
 type LinkId = (String, String, String);
 
-/// The external ids the `links` name now, before this transaction writes them.
-async fn current_links(
-    tx: &mut Transaction<'_, Any>,
-    links: &[(&LinkUpdate, Version)],
-) -> Result<HashMap<LinkId, String>, StoreError> {
-    let sql = values_sql(
-        "SELECT kind, link, key, external_id FROM links WHERE (kind, link, key) IN (VALUES ",
-        links.len(),
-        3,
-        ")",
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
-    for (link, _) in links {
-        query = query
-            .bind(link.kind.prefix())
-            .bind(&link.link)
-            .bind(&link.key);
-    }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kind, link, key, external_id)| ((kind, link, key), external_id))
-        .collect())
-}
-
-/// A link written: its identity, its external id now, and the one it named before
-/// (`None` when it is new).
-type WrittenLink = (LinkId, String, Option<String>);
-
-/// The upsert of `upsert_links`, up to its `RETURNING`.
+/// The upsert of `upsert_links`: a link moves only to a newer version.
 const UPSERT_LINKS: &str = " ON CONFLICT (kind, link, key) DO UPDATE
       SET external_id = excluded.external_id, version_ms = excluded.version_ms,
           version_seq = excluded.version_seq
-      WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)
-    RETURNING kind, link, key, external_id";
+      WHERE (excluded.version_ms, excluded.version_seq) > (links.version_ms, links.version_seq)";
 
 /// Records (or moves forward) `links`, each once and in (kind, link, key) order: the
-/// rows of a `VALUES` list are written, and so locked (PostgreSQL), in its order. Returns
-/// the links it wrote (those whose version was newer than the stored one). PostgreSQL
-/// reads what they named before in the same statement (its parts all see the data as it
-/// was when the statement began), a round trip less on the path every delivery waits
-/// for; SQLite, which has no `INSERT` in `WITH`, looks them up first.
+/// rows of a `VALUES` list are written, and so locked (PostgreSQL), in its order.
+/// Returns the links whose external id this changed (new ones included): only news wakes
+/// anyone, since re-stating a known link must not cut the backoff of the jobs that wait
+/// on it for another reason.
+///
+/// Only those rows come back (usually none): each row a statement returns is a wake-up
+/// of the writer on SQLite (sqlx hands rows over from its thread one by one) and network
+/// traffic on PostgreSQL. PostgreSQL compares with what the links named before in the
+/// upsert's own statement (all parts of a statement see the data as it was when it
+/// began); SQLite, which has no `INSERT` in `WITH`, asks which would change first, under
+/// its write lock.
 async fn upsert_links(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     links: &[(&LinkUpdate, Version)],
-) -> Result<Vec<WrittenLink>, StoreError> {
+) -> Result<Vec<LinkId>, StoreError> {
     const INSERT: &str =
         "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ";
-    let (sql, mut before) = match backend {
+    let bind_all = |sql| {
+        let mut query = sqlx::query_as::<_, LinkId>(sql);
+        for (link, version) in links {
+            query = query
+                .bind(link.kind.prefix())
+                .bind(&link.link)
+                .bind(&link.key)
+                .bind(link.external_id.as_str())
+                .bind(version.at_ms)
+                .bind(version.seq);
+        }
+        query
+    };
+    match backend {
         Backend::Postgres => {
-            let suffix = format!(
-                "{UPSERT_LINKS})
-                 SELECT up.kind, up.link, up.key, up.external_id, before.external_id
-                 FROM up LEFT JOIN links AS before USING (kind, link, key)"
-            );
             let prefix = format!("WITH up AS ({INSERT}");
-            (values_sql(&prefix, links.len(), 6, &suffix), None)
+            let suffix = format!(
+                "{UPSERT_LINKS} RETURNING kind, link, key, external_id)
+                 SELECT up.kind, up.link, up.key FROM up LEFT JOIN links AS before USING (kind, link, key)
+                 WHERE before.external_id IS DISTINCT FROM up.external_id"
+            );
+            let sql = values_sql(&prefix, links.len(), 6, &suffix);
+            Ok(bind_all(&sql).fetch_all(&mut **tx).await?)
         }
         Backend::Sqlite => {
-            let before = current_links(tx, links).await?;
-            let sql = values_sql(INSERT, links.len(), 6, &format!("{UPSERT_LINKS}, NULL"));
-            (sql, Some(before))
+            let changing = values_sql(
+                "SELECT new.column1, new.column2, new.column3 FROM (VALUES ",
+                links.len(),
+                6,
+                ") AS new LEFT JOIN links AS old
+                   ON old.kind = new.column1 AND old.link = new.column2 AND old.key = new.column3
+                 WHERE old.external_id IS NULL
+                    OR (old.external_id <> new.column4
+                        AND (new.column5, new.column6) > (old.version_ms, old.version_seq))",
+            );
+            let news = bind_all(&changing).fetch_all(&mut **tx).await?;
+            let upsert = values_sql(INSERT, links.len(), 6, UPSERT_LINKS);
+            // No row comes back: the upsert has no RETURNING.
+            bind_all(&upsert).fetch_all(&mut **tx).await?;
+            Ok(news)
         }
-    };
-    let mut query = sqlx::query_as::<_, (String, String, String, String, Option<String>)>(&sql);
-    for (link, version) in links {
-        query = query
-            .bind(link.kind.prefix())
-            .bind(&link.link)
-            .bind(&link.key)
-            .bind(link.external_id.as_str())
-            .bind(version.at_ms)
-            .bind(version.seq);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kind, link, key, external_id, named)| {
-            let id = (kind, link, key);
-            let named = match before.as_mut() {
-                Some(before) => before.remove(&id),
-                None => named,
-            };
-            (id, external_id, named)
-        })
-        .collect())
 }
 
 /// [`wake_waiting`] on SQLite: each half of the condition searches its own index (an `OR`
