@@ -35,8 +35,7 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Connection as _, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::body::BodyEncoding;
@@ -45,6 +44,7 @@ use super::event_rows::write_events;
 use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, version_of};
 use super::links::record_links;
 use super::new_jobs::NewJobs;
+use super::writer_connection::WriterConnection;
 use super::{Backend, StoreError, WriteLock};
 use crate::model::Normalized;
 
@@ -165,13 +165,13 @@ async fn run(
     queue: Queue,
 ) {
     let checkpoints_elsewhere = followers.checkpoints.is_some();
+    let closing = pool.close_event();
     let mut connection = WriterConnection::new(pool, checkpoints_elsewhere);
-    let closing = connection.pool.close_event();
     tokio::pin!(closing);
     loop {
         let mut receiver = tokio::select! {
             biased;
-            () = &mut closing, if connection.held.is_some() => {
+            () = &mut closing, if connection.is_held() => {
                 connection.release();
                 continue;
             }
@@ -179,7 +179,7 @@ async fn run(
         };
         let first = tokio::select! {
             biased;
-            () = &mut closing, if connection.held.is_some() => {
+            () = &mut closing, if connection.is_held() => {
                 connection.release();
                 continue;
             }
@@ -209,72 +209,6 @@ async fn run(
         }
         if let Some(checkpoints) = &mut followers.checkpoints {
             checkpoints.committed();
-        }
-    }
-}
-
-/// The writer's connection, kept from one batch to the next. A pool connection taken
-/// anew for each batch is, in turn, each of the pool's connections: on SQLite each has
-/// its own page cache, which the writes made through the others made stale (every batch
-/// re-read the pages it touched), and on PostgreSQL every take costs a ping round trip.
-/// It is given back when the pool closes (`Pool::close` waits for every connection taken
-/// from it: holding one for good would make closing a store hang) and after a failure of the
-/// database as a whole (a broken connection is not used again). A single-connection pool
-/// (`:memory:`) is never held: the other users of the store need that connection.
-struct WriterConnection {
-    /// Where connections come from.
-    pool: AnyPool,
-    /// The connection between batches, when kept.
-    held: Option<PoolConnection<Any>>,
-    /// Whether the pool has connections to spare for holding one.
-    keep: bool,
-    /// Whether the held connection leaves SQLite's checkpoints to the checkpointer.
-    checkpoints_elsewhere: bool,
-}
-
-impl WriterConnection {
-    fn new(pool: AnyPool, checkpoints_elsewhere: bool) -> Self {
-        let keep = pool.options().get_max_connections() > 1;
-        Self {
-            pool,
-            held: None,
-            keep,
-            checkpoints_elsewhere: checkpoints_elsewhere && keep,
-        }
-    }
-
-    /// Opens a write transaction on the kept connection (taking one first if needed).
-    async fn begin(&mut self, backend: Backend) -> Result<Transaction<'_, Any>, sqlx::Error> {
-        let connection = match self.held.take() {
-            Some(connection) => connection,
-            None => {
-                let mut connection = self.pool.acquire().await?;
-                if self.checkpoints_elsewhere {
-                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                connection
-            }
-        };
-        let connection = self.held.insert(connection);
-        connection.begin_with(backend.begin()).await
-    }
-
-    /// Gives the connection back to the pool; or closes it, when it no longer checkpoints
-    /// (the pool's other users must).
-    fn release(&mut self) {
-        if let Some(connection) = self.held.take()
-            && self.checkpoints_elsewhere
-        {
-            drop(connection.detach());
-        }
-    }
-
-    /// After a batch: keeps the connection when allowed and sound.
-    fn done(&mut self, database_failed: bool) {
-        if !self.keep || database_failed || self.pool.is_closed() {
-            self.release();
         }
     }
 }

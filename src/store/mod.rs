@@ -24,6 +24,7 @@ mod new_jobs;
 mod notify;
 mod prune;
 mod replay;
+mod writer_connection;
 mod written;
 
 use std::path::Path;
