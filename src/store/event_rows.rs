@@ -22,13 +22,12 @@
 //!   redeliveries are rare, so they keep their own statements.)
 //! - The deliveries' rows are new rows nobody else sees: no lock is shared.
 
-use std::fmt::Write as _;
-
 use sqlx::{Any, Transaction};
 
-use super::StoreError;
 use super::group_commit::Request;
 use super::ingest::{IngestItem, IngestedEvent, RawDelivery};
+use super::values_list::values_sql;
+use super::{Backend, StoreError};
 use crate::model::{EventId, EventStatus};
 
 /// The most events one INSERT writes: 10 bound values each, far below SQLite's 32 766
@@ -51,6 +50,7 @@ type Occurrence = (usize, usize);
 /// one report entry per event, per delivery, in delivery order.
 pub(super) async fn write_events(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     batch: &[Request],
 ) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
     let item = |(r, i): Occurrence| &batch[r].items[i];
@@ -67,11 +67,11 @@ pub(super) async fn write_events(
     order.sort_by(|&a, &b| key(a).cmp(&key(b)));
     let groups: Vec<&[Occurrence]> = order.chunk_by(|&a, &b| key(a) == key(b)).collect();
 
-    let deliveries = insert_deliveries(tx, batch).await?;
+    let deliveries = insert_deliveries(tx, backend, batch).await?;
     let firsts: Vec<Occurrence> = groups.iter().map(|group| group[0]).collect();
     let mut inserted = Vec::with_capacity(firsts.len());
     for chunk in firsts.chunks(EVENTS_PER_INSERT) {
-        inserted.extend(insert_events(tx, batch, &deliveries, chunk).await?);
+        inserted.extend(insert_events(tx, backend, batch, &deliveries, chunk).await?);
     }
     inserted.sort_unstable_by(|a, b| (a.1.as_str(), a.2.as_str()).cmp(&(&b.1, &b.2)));
 
@@ -117,6 +117,7 @@ pub(super) async fn write_events(
 /// Inserts the raw body of every delivery that kept one; returns each delivery's row id.
 async fn insert_deliveries(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     batch: &[Request],
 ) -> Result<Vec<Option<i64>>, StoreError> {
     let mut ids = vec![None; batch.len()];
@@ -141,6 +142,7 @@ async fn insert_deliveries(
         let (chunk, later) = rest.split_at(take);
         rest = later;
         let sql = values_sql(
+            backend,
             "INSERT INTO deliveries (source, received_at_ms, content_type, body, body_encoding)
              VALUES ",
             chunk.len(),
@@ -180,11 +182,13 @@ async fn insert_deliveries(
 /// returns (row id, source, provider event id) of the new ones.
 async fn insert_events(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     batch: &[Request],
     deliveries: &[Option<i64>],
     chunk: &[Occurrence],
 ) -> Result<Vec<(EventId, String, String)>, StoreError> {
     let sql = values_sql(
+        backend,
         "INSERT INTO events (source, provider_event_id, event_type, occurred_at_ms,
                              received_at_ms, payload, verification, status, reason,
                              delivery_id)
@@ -260,35 +264,4 @@ async fn drop_unused(
         }
     }
     Ok(())
-}
-
-/// `{head}($1, …), ($n+1, …){tail}`: `rows` rows of `per_row` numbered parameters.
-pub(super) fn values_sql(head: &str, rows: usize, per_row: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * per_row * 6);
-    sql.push_str(head);
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for value in 1..=per_row {
-            let separator = if value == 1 { "" } else { ", " };
-            // Writing to a String cannot fail.
-            let _ = write!(sql, "{separator}${}", row * per_row + value);
-        }
-        sql.push(')');
-    }
-    sql.push_str(tail);
-    sql
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values_sql;
-
-    #[test]
-    fn each_row_binds_its_own_numbered_values() {
-        let sql = values_sql("INSERT INTO t (a, b) VALUES ", 3, 2, " RETURNING id");
-        assert_eq!(
-            sql,
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING id"
-        );
-    }
 }

@@ -284,13 +284,13 @@ async fn write(
 ) -> Result<Vec<IngestReport>, WriteFailure> {
     let database = |e: sqlx::Error| WriteFailure::Database(e.into());
     let mut tx = connection.begin(backend).await.map_err(database)?;
-    let mut events = write_events(&mut tx, batch)
+    let mut events = write_events(&mut tx, backend, batch)
         .await
         .map_err(WriteFailure::Delivery)?;
     write_links(&mut tx, backend, batch, &events)
         .await
         .map_err(WriteFailure::Delivery)?;
-    write_jobs(&mut tx, batch, &mut events)
+    write_jobs(&mut tx, backend, batch, &mut events)
         .await
         .map_err(WriteFailure::Delivery)?;
     queue_turn.take();
@@ -339,6 +339,7 @@ async fn write_links(
 /// all written by a few multi-row statements.
 async fn write_jobs(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     batch: &[Request],
     events: &mut [Vec<IngestedEvent>],
 ) -> Result<(), StoreError> {
@@ -355,5 +356,5 @@ async fn write_jobs(
             }
         }
     }
-    jobs.insert(tx).await
+    jobs.insert(tx, backend).await
 }

@@ -135,6 +135,6 @@ pub(super) async fn enqueue(
     record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
     let mut jobs = NewJobs::default();
     let count = jobs.add(tx, event_id, version, changes, now_ms).await?;
-    jobs.insert(tx).await?;
+    jobs.insert(tx, backend).await?;
     Ok(count)
 }

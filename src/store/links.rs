@@ -3,7 +3,7 @@
 
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::event_rows::values_sql;
+use super::values_list::values_sql;
 use super::{Backend, Store, StoreError, encode_json};
 use crate::model::{ExternalId, LinkUpdate, TargetKey, TargetKind, TargetRef, Version};
 
@@ -185,11 +185,12 @@ async fn upsert_links(
                  SELECT up.kind, up.link, up.key FROM up LEFT JOIN links AS before USING (kind, link, key)
                  WHERE before.external_id IS DISTINCT FROM up.external_id"
             );
-            let sql = values_sql(&prefix, links.len(), 6, &suffix);
+            let sql = values_sql(backend, &prefix, links.len(), 6, &suffix);
             Ok(bind_all(&sql).fetch_all(&mut **tx).await?)
         }
         Backend::Sqlite => {
             let changing = values_sql(
+                backend,
                 "SELECT new.column1, new.column2, new.column3 FROM (VALUES ",
                 links.len(),
                 6,
@@ -200,7 +201,7 @@ async fn upsert_links(
                         AND (new.column5, new.column6) > (old.version_ms, old.version_seq))",
             );
             let news = bind_all(&changing).fetch_all(&mut **tx).await?;
-            let upsert = values_sql(INSERT, links.len(), 6, UPSERT_LINKS);
+            let upsert = values_sql(backend, INSERT, links.len(), 6, UPSERT_LINKS);
             // No row comes back: the upsert has no RETURNING.
             bind_all(&upsert).fetch_all(&mut **tx).await?;
             Ok(news)

@@ -24,6 +24,7 @@ mod new_jobs;
 mod notify;
 mod prune;
 mod replay;
+mod values_list;
 mod writer_connection;
 mod written;
 

@@ -2,20 +2,19 @@
 //! now, then all the jobs of a transaction written by a few multi-row INSERTs (one
 //! statement per [`ROWS_PER_INSERT`] jobs instead of one per job).
 
-use std::fmt::Write as _;
-
 use sqlx::{Any, Transaction};
 
 use super::links::{KnownRenames, resolve_target};
-use super::{StoreError, encode_json};
+use super::values_list::values_sql;
+use super::{Backend, StoreError, encode_json};
 use crate::model::{Change, EventId, TargetKey, TargetRef, Version};
 
-/// The most jobs one INSERT writes: 7 bound values each, far below SQLite's 32 766 and
+/// The most jobs one INSERT writes: 11 bound values each, far below SQLite's 32 766 and
 /// PostgreSQL's 65 535 parameters per statement.
 const ROWS_PER_INSERT: usize = 500;
 
 /// The values bound per job row.
-const VALUES_PER_ROW: usize = 7;
+const VALUES_PER_ROW: usize = 11;
 
 /// One job row to insert.
 struct Row {
@@ -67,9 +66,22 @@ impl NewJobs {
     }
 
     /// Writes every job added, in the order added.
-    pub(super) async fn insert(self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    pub(super) async fn insert(
+        self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
         for chunk in self.rows.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(chunk.len());
+            let sql = values_sql(
+                backend,
+                "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq,
+                                   state, run_at_ms, window_start_ms, created_at_ms,
+                                   updated_at_ms, waits_for)
+                 VALUES ",
+                chunk.len(),
+                VALUES_PER_ROW,
+                "",
+            );
             let mut query = sqlx::query(&sql);
             for row in chunk {
                 query = query
@@ -78,6 +90,10 @@ impl NewJobs {
                     .bind(row.change.as_str())
                     .bind(row.version.at_ms)
                     .bind(row.version.seq)
+                    .bind("pending")
+                    .bind(row.now_ms)
+                    .bind(row.now_ms)
+                    .bind(row.now_ms)
                     .bind(row.now_ms)
                     .bind(row.waits_for.as_ref().map(TargetKey::as_str));
             }
@@ -87,51 +103,10 @@ impl NewJobs {
     }
 }
 
-/// `INSERT INTO jobs … VALUES (…), (…)` for `rows` jobs.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO jobs (event_id, target_key, change, version_ms, version_seq, state,
-                           run_at_ms, window_start_ms, created_at_ms, updated_at_ms, waits_for)
-         VALUES ",
-    );
-    for row in 0..rows {
-        let p = |i: usize| row * VALUES_PER_ROW + i;
-        let separator = if row == 0 { "" } else { ", " };
-        // Writing to a String cannot fail.
-        let _ = write!(
-            sql,
-            "{separator}(${}, ${}, ${}, ${}, ${}, 'pending', ${}, ${}, ${}, ${}, ${})",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(6),
-            p(6),
-            p(6),
-            p(7)
-        );
-    }
-    sql
-}
-
 /// The link a job's create step still needs (a user's organization known only by alias).
 fn waits_for(change: &Change) -> Option<TargetKey> {
     match change.create.as_ref()?.organization.as_ref()? {
         link @ TargetRef::Link { .. } => Some(link.key()),
         TargetRef::External { .. } => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::insert_sql;
-
-    #[test]
-    fn each_row_binds_its_own_seven_values() {
-        let sql = insert_sql(2);
-        assert!(sql.contains("($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $6, $7)"));
-        assert!(sql.contains(", ($8, $9, $10, $11, $12, 'pending', $13, $13, $13, $13, $14)"));
     }
 }

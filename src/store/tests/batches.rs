@@ -33,7 +33,9 @@ async fn a_batch_stores_each_body_once_and_names_it_in_its_own_events_only(store
         request(None, vec![event("evt_d")]),
     ];
     let mut tx = store.begin().await.unwrap();
-    let reports = write_events(&mut tx, &batch).await.unwrap();
+    let reports = write_events(&mut tx, store.backend(), &batch)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let shape: Vec<Vec<bool>> = reports
