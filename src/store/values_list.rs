@@ -1,5 +1,7 @@
 //! Multi-row `VALUES` lists, the shape of every statement that writes a whole batch.
 
+use std::fmt::Write as _;
+
 use super::Backend;
 
 /// `{head}(…), (…){tail}`: `rows` rows of `per_row` parameters, bound row by row.
@@ -29,8 +31,8 @@ pub(super) fn values_sql(
             match backend {
                 Backend::Sqlite => sql.push('?'),
                 Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&number.to_string());
+                    // Writing to a String cannot fail.
+                    let _ = write!(sql, "${number}");
                 }
             }
         }
