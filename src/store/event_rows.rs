@@ -22,10 +22,9 @@
 //!   redeliveries are rare, so they keep their own statements.)
 //! - The deliveries' rows are new rows nobody else sees: no lock is shared.
 
-use sqlx::{Any, Transaction};
-
 use super::group_commit::Request;
 use super::ingest::{IngestItem, IngestedEvent, RawDelivery};
+use super::statements::{Arg, Statements};
 use super::values_list::values_sql;
 use super::{Backend, StoreError};
 use crate::model::{EventId, EventStatus};
@@ -49,7 +48,7 @@ type Occurrence = (usize, usize);
 /// Writes the raw bodies and event rows of `batch` and counts its redeliveries. Returns
 /// one report entry per event, per delivery, in delivery order.
 pub(super) async fn write_events(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
 ) -> Result<Vec<Vec<IngestedEvent>>, StoreError> {
@@ -116,7 +115,7 @@ pub(super) async fn write_events(
 
 /// Inserts the raw body of every delivery that kept one; returns each delivery's row id.
 async fn insert_deliveries(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
 ) -> Result<Vec<Option<i64>>, StoreError> {
@@ -149,17 +148,18 @@ async fn insert_deliveries(
             5,
             " RETURNING id",
         );
-        let mut query = sqlx::query_as::<_, (i64,)>(&sql);
+        let mut args = Vec::with_capacity(chunk.len() * 5);
         for (_, request, raw) in chunk {
             let source = request.items.first().map(|i| i.event.source.as_str());
-            query = query
-                .bind(source.unwrap_or_default())
-                .bind(request.now_ms)
-                .bind(raw.content_type.as_deref())
-                .bind(raw.body.as_slice())
-                .bind(request.body_encoding.as_str());
+            args.extend([
+                Arg::from(source.unwrap_or_default()),
+                request.now_ms.into(),
+                raw.content_type.as_deref().into(),
+                raw.body.as_slice().into(),
+                request.body_encoding.as_str().into(),
+            ]);
         }
-        let mut rows = query.fetch_all(&mut **tx).await?;
+        let mut rows: Vec<(i64,)> = tx.fetch(&sql, &args).await?;
         // Both databases number new rows in the order the VALUES list gives them (SQLite:
         // one after the other under its write lock; PostgreSQL: the identity's sequence,
         // drawn row by row), but neither promises RETURNING in that order: sort the ids.
@@ -181,7 +181,7 @@ async fn insert_deliveries(
 /// Inserts the events of `chunk` (each key once, in key order) unless already stored;
 /// returns (row id, source, provider event id) of the new ones.
 async fn insert_events(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
     deliveries: &[Option<i64>],
@@ -198,24 +198,33 @@ async fn insert_events(
         " ON CONFLICT (source, provider_event_id) DO NOTHING
           RETURNING id, source, provider_event_id",
     );
-    let mut query = sqlx::query_as::<_, (EventId, String, String)>(&sql);
-    for &(r, i) in chunk {
+    let payloads: Vec<String> = chunk
+        .iter()
+        .map(|&(r, i)| payload_text(batch[r].raw.as_ref(), &batch[r].items[i].event.payload))
+        .collect();
+    let mut args = Vec::with_capacity(chunk.len() * VALUES_PER_EVENT);
+    for (&(r, i), payload) in chunk.iter().zip(&payloads) {
         let request = &batch[r];
         let IngestItem { event, normalized } = &request.items[i];
         let (status, reason) = EventStatus::of(normalized);
-        query = query
-            .bind(event.source.as_str())
-            .bind(event.provider_event_id.as_str())
-            .bind(event.event_type.as_str())
-            .bind(event.occurred_at_ms)
-            .bind(request.now_ms)
-            .bind(payload_text(request.raw.as_ref(), &event.payload))
-            .bind(event.verification.as_str())
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(deliveries[r]);
+        args.extend([
+            Arg::from(event.source.as_str()),
+            event.provider_event_id.as_str().into(),
+            event.event_type.as_str().into(),
+            event.occurred_at_ms.into(),
+            request.now_ms.into(),
+            payload.as_str().into(),
+            event.verification.as_str().into(),
+            status.as_str().into(),
+            reason.into(),
+            deliveries[r].into(),
+        ]);
     }
-    Ok(query.fetch_all(&mut **tx).await?)
+    let rows: Vec<(i64, String, String)> = tx.fetch(&sql, &args).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, source, provider_event_id)| (EventId(id), source, provider_event_id))
+        .collect())
 }
 
 /// The `payload` column of an event: empty when the source said the payload is the raw
@@ -231,35 +240,37 @@ fn payload_text(raw: Option<&RawDelivery>, payload: &serde_json::Value) -> Strin
 
 /// Counts `times` redeliveries on a stored event; returns its row id.
 async fn count_duplicates(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     source: &str,
     provider_event_id: &str,
     times: usize,
 ) -> Result<EventId, StoreError> {
-    let (event_id,): (EventId,) = sqlx::query_as(
-        "UPDATE events SET duplicates = duplicates + $3
-         WHERE source = $1 AND provider_event_id = $2 RETURNING id",
-    )
-    .bind(source)
-    .bind(provider_event_id)
-    .bind(i64::try_from(times).unwrap_or(i64::MAX))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(event_id)
+    let times = i64::try_from(times).unwrap_or(i64::MAX);
+    let rows: Vec<(i64,)> = tx
+        .fetch(
+            "UPDATE events SET duplicates = duplicates + $3
+             WHERE source = $1 AND provider_event_id = $2 RETURNING id",
+            &[source.into(), provider_event_id.into(), times.into()],
+        )
+        .await?;
+    match rows.first() {
+        Some(&(id,)) => Ok(EventId(id)),
+        None => Err(StoreError::WriteRefused(format!(
+            "the stored event {source}/{provider_event_id} to count a redelivery on is gone"
+        ))),
+    }
 }
 
 /// Deletes the raw bodies none of whose events was new (a redelivery keeps no second
 /// copy of the body). The rows are this transaction's own: no lock on them is shared.
 async fn drop_unused(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     deliveries: &[Option<i64>],
     used: &[bool],
 ) -> Result<(), StoreError> {
     for (id, used) in deliveries.iter().zip(used) {
         if let (Some(id), false) = (id, used) {
-            sqlx::query("DELETE FROM deliveries WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
+            tx.execute("DELETE FROM deliveries WHERE id = $1", &[(*id).into()])
                 .await?;
         }
     }

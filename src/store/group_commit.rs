@@ -35,7 +35,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::body::BodyEncoding;
@@ -44,7 +44,8 @@ use super::event_rows::write_events;
 use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, version_of};
 use super::links::record_links;
 use super::new_jobs::NewJobs;
-use super::writer_connection::WriterConnection;
+use super::statements::Statements;
+use super::writer_connection::{Open, WriterConnection};
 use super::{Backend, StoreError, WriteLock};
 use crate::model::Normalized;
 
@@ -93,23 +94,32 @@ type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>;
 /// written (given up before the commit).
 type QueueTurn<'a> = Option<tokio::sync::MutexGuard<'a, mpsc::Receiver<Request>>>;
 
+/// A SQLite file's writer: the file, written through a connection of the writer's own,
+/// and the checkpointer its commits are counted for (see `checkpoint`).
+pub(super) struct SqliteFile {
+    /// The file's path.
+    pub path: String,
+    /// Has the WAL checkpointed.
+    pub checkpoints: Checkpoints,
+}
+
 /// Starts the writer(s); they end when every sender is gone. `writer` is the in-process
 /// SQLite write turn. After a commit that stored something new a writer asks `announcer`
-/// to tell the other replicas (see `notify`). With `checkpoints` (a SQLite file), the
-/// writer's connection leaves checkpoints to the checkpointer and counts its commits
-/// there (see `checkpoint`).
+/// to tell the other replicas (see `notify`). A SQLite file (`file`) is written through
+/// the writer's own connection, which leaves checkpoints to the checkpointer; `:memory:`
+/// through the pool's one connection.
 ///
-/// SQLite has one writer, on a thread of its own: each of its statements is a hop to
-/// sqlx's SQLite thread and back, and a task of the shared runtime, woken from that
-/// thread, waits behind every HTTP connection's task before it runs again (about a tenth
-/// of a millisecond per statement under load, on the path that every delivery waits for).
-/// PostgreSQL runs [`POSTGRES_WRITERS`] writers on the shared runtime.
+/// SQLite has one writer, on a thread of its own, which runs its statements itself: the
+/// path that every delivery waits for has no hop to another thread and no task of the
+/// shared runtime, where a task woken from another thread waits behind every HTTP
+/// connection's task before it runs again. PostgreSQL runs [`POSTGRES_WRITERS`] writers
+/// on the shared runtime.
 pub(super) fn spawn(
     pool: AnyPool,
     backend: Backend,
     writer: WriteLock,
     announcer: mpsc::Sender<()>,
-    checkpoints: Option<Checkpoints>,
+    file: Option<SqliteFile>,
 ) -> Result<mpsc::Sender<Request>, std::io::Error> {
     let (sender, receiver) = mpsc::channel::<Request>(QUEUE);
     let queue: Queue = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -118,11 +128,16 @@ pub(super) fn spawn(
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            let (own_file, checkpoints) = match file {
+                Some(SqliteFile { path, checkpoints }) => (Some(path), Some(checkpoints)),
+                None => (None, None),
+            };
             let followers = Followers {
                 announcer,
                 checkpoints,
             };
-            let task = run(pool, backend, writer, followers, queue);
+            let connection = WriterConnection::new(pool, own_file);
+            let task = run(connection, backend, writer, followers, queue);
             std::thread::Builder::new()
                 .name("orgsync-ingest-writer".into())
                 .spawn(move || runtime.block_on(task))?;
@@ -133,8 +148,9 @@ pub(super) fn spawn(
                     announcer: announcer.clone(),
                     checkpoints: None,
                 };
+                let connection = WriterConnection::new(pool.clone(), None);
                 let task = run(
-                    pool.clone(),
+                    connection,
                     backend,
                     writer.clone(),
                     followers,
@@ -158,15 +174,13 @@ struct Followers {
 /// One writer: takes the next delivery and those queued behind it, writes them in one
 /// transaction, answers each; until the queue's senders are all gone.
 async fn run(
-    pool: AnyPool,
+    mut connection: WriterConnection,
     backend: Backend,
     writer: WriteLock,
     mut followers: Followers,
     queue: Queue,
 ) {
-    let checkpoints_elsewhere = followers.checkpoints.is_some();
-    let closing = pool.close_event();
-    let mut connection = WriterConnection::new(pool, checkpoints_elsewhere);
+    let closing = connection.close_event();
     tokio::pin!(closing);
     loop {
         let mut receiver = tokio::select! {
@@ -282,19 +296,45 @@ async fn write(
     batch: &[Request],
     queue_turn: &mut QueueTurn<'_>,
 ) -> Result<Vec<IngestReport>, WriteFailure> {
-    let database = |e: sqlx::Error| WriteFailure::Database(e.into());
-    let mut tx = connection.begin(backend).await.map_err(database)?;
-    let mut events = write_events(&mut tx, backend, batch)
+    let open = connection
+        .begin(backend)
         .await
-        .map_err(WriteFailure::Delivery)?;
-    write_links(&mut tx, backend, batch, &events)
-        .await
-        .map_err(WriteFailure::Delivery)?;
-    write_jobs(&mut tx, backend, batch, &mut events)
-        .await
-        .map_err(WriteFailure::Delivery)?;
-    queue_turn.take();
-    tx.commit().await.map_err(database)?;
+        .map_err(WriteFailure::Database)?;
+    let reports = match open {
+        Open::Pooled(mut tx) => {
+            let reports = statements(&mut *tx, backend, batch)
+                .await
+                .map_err(WriteFailure::Delivery)?;
+            queue_turn.take();
+            tx.commit()
+                .await
+                .map_err(|e| WriteFailure::Database(e.into()))?;
+            reports
+        }
+        Open::Direct(sqlite) => match statements(&mut *sqlite, backend, batch).await {
+            Ok(reports) => {
+                queue_turn.take();
+                sqlite.run("COMMIT").map_err(WriteFailure::Database)?;
+                reports
+            }
+            Err(e) => {
+                sqlite.run("ROLLBACK").map_err(WriteFailure::Database)?;
+                return Err(WriteFailure::Delivery(e));
+            }
+        },
+    };
+    Ok(reports)
+}
+
+/// The statements of a batch, in the three phases of the lock order (see the module doc).
+async fn statements(
+    tx: &mut impl Statements,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<IngestReport>, StoreError> {
+    let mut events = write_events(tx, backend, batch).await?;
+    write_links(tx, backend, batch, &events).await?;
+    write_jobs(tx, backend, batch, &mut events).await?;
     Ok(events
         .into_iter()
         .map(|events| IngestReport { events })
@@ -320,7 +360,7 @@ fn fresh<'a>(
 
 /// Phase 2: the links every new event of the batch learned (sorted inside).
 async fn write_links(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
     events: &[Vec<IngestedEvent>],
@@ -338,7 +378,7 @@ async fn write_links(
 /// Phase 3: the jobs of every new event, in arrival order, counted in its report entry;
 /// all written by a few multi-row statements.
 async fn write_jobs(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
     events: &mut [Vec<IngestedEvent>],

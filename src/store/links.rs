@@ -1,8 +1,9 @@
 //! Learned aliases: `stripe_customer cus_X → external id E`, and `renamed OLD → NEW` after a
 //! rule changed an external id, so late events for the old id reach the renamed object.
 
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 
+use super::statements::{Arg, Statements};
 use super::values_list::values_sql;
 use super::{Backend, Store, StoreError, encode_json};
 use crate::model::{ExternalId, LinkUpdate, TargetKey, TargetKind, TargetRef, Version};
@@ -34,7 +35,7 @@ impl Store {
         key: &str,
     ) -> Result<Option<ExternalId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        lookup(&mut conn, kind, link, key).await
+        lookup(&mut *conn, kind, link, key).await
     }
 
     /// The external id an old one was renamed to (following several renames), if any.
@@ -44,28 +45,27 @@ impl Store {
         external_id: &ExternalId,
     ) -> Result<Option<ExternalId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        follow_renames(&mut conn, kind, external_id).await
+        follow_renames(&mut *conn, kind, external_id).await
     }
 }
 
 async fn lookup(
-    conn: &mut AnyConnection,
+    conn: &mut impl Statements,
     kind: TargetKind,
     link: &str,
     key: &str,
 ) -> Result<Option<ExternalId>, StoreError> {
-    let found: Option<(String,)> =
-        sqlx::query_as("SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3")
-            .bind(kind.prefix())
-            .bind(link)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(found.and_then(|(id,)| ExternalId::parse(&id).ok()))
+    let found: Vec<(String,)> = conn
+        .fetch(
+            "SELECT external_id FROM links WHERE kind = $1 AND link = $2 AND key = $3",
+            &[kind.prefix().into(), link.into(), key.into()],
+        )
+        .await?;
+    Ok(found.first().and_then(|(id,)| ExternalId::parse(id).ok()))
 }
 
 async fn follow_renames(
-    conn: &mut AnyConnection,
+    conn: &mut impl Statements,
     kind: TargetKind,
     external_id: &ExternalId,
 ) -> Result<Option<ExternalId>, StoreError> {
@@ -92,7 +92,7 @@ async fn follow_renames(
 /// `group_commit`) and writes no link or event afterwards, so no two of them can each hold
 /// a row the other waits for.
 pub(super) async fn record_links(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     mut links: Vec<(&LinkUpdate, Version)>,
 ) -> Result<(), StoreError> {
@@ -158,25 +158,23 @@ const UPSERT_LINKS: &str = " ON CONFLICT (kind, link, key) DO UPDATE
 /// began); SQLite, which has no `INSERT` in `WITH`, asks which would change first, under
 /// its write lock.
 async fn upsert_links(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     links: &[(&LinkUpdate, Version)],
 ) -> Result<Vec<LinkId>, StoreError> {
     const INSERT: &str =
         "INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ";
-    let bind_all = |sql| {
-        let mut query = sqlx::query_as::<_, LinkId>(sql);
-        for (link, version) in links {
-            query = query
-                .bind(link.kind.prefix())
-                .bind(&link.link)
-                .bind(&link.key)
-                .bind(link.external_id.as_str())
-                .bind(version.at_ms)
-                .bind(version.seq);
-        }
-        query
-    };
+    let mut args = Vec::with_capacity(links.len() * 6);
+    for (link, version) in links {
+        args.extend([
+            Arg::from(link.kind.prefix()),
+            link.link.as_str().into(),
+            link.key.as_str().into(),
+            link.external_id.as_str().into(),
+            version.at_ms.into(),
+            version.seq.into(),
+        ]);
+    }
     match backend {
         Backend::Postgres => {
             let prefix = format!("WITH up AS ({INSERT}");
@@ -186,7 +184,7 @@ async fn upsert_links(
                  WHERE before.external_id IS DISTINCT FROM up.external_id"
             );
             let sql = values_sql(backend, &prefix, links.len(), 6, &suffix);
-            Ok(bind_all(&sql).fetch_all(&mut **tx).await?)
+            tx.fetch(&sql, &args).await
         }
         Backend::Sqlite => {
             let changing = values_sql(
@@ -200,10 +198,9 @@ async fn upsert_links(
                     OR (old.external_id <> new.column4
                         AND (new.column5, new.column6) > (old.version_ms, old.version_seq))",
             );
-            let news = bind_all(&changing).fetch_all(&mut **tx).await?;
+            let news = tx.fetch(&changing, &args).await?;
             let upsert = values_sql(backend, INSERT, links.len(), 6, UPSERT_LINKS);
-            // No row comes back: the upsert has no RETURNING.
-            bind_all(&upsert).fetch_all(&mut **tx).await?;
+            tx.execute(&upsert, &args).await?;
             Ok(news)
         }
     }
@@ -224,7 +221,7 @@ pub(super) const WAKE_WAITING_SQLITE: &str = "UPDATE jobs SET run_at_ms = 0 WHER
 /// a user, runnable now. One statement locks them in id order (PostgreSQL), so two
 /// transactions waking overlapping sets cannot deadlock.
 async fn wake_waiting(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     backend: Backend,
     links: &[TargetKey],
 ) -> Result<(), StoreError> {
@@ -242,11 +239,8 @@ async fn wake_waiting(
                ORDER BY id FOR UPDATE)"
         }
     };
-    sqlx::query(sql)
-        .bind(encode_json(&links))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    tx.execute(sql, &[encode_json(&links).as_str().into()])
+        .await
 }
 
 /// Whether any rename of a kind of target is recorded, asked at most once per
@@ -264,7 +258,7 @@ impl KnownRenames {
     /// True when at least one rename of `kind` is recorded.
     async fn any(
         &mut self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut impl Statements,
         kind: TargetKind,
     ) -> Result<bool, StoreError> {
         let slot = match kind {
@@ -274,20 +268,20 @@ impl KnownRenames {
         if let Some(known) = *slot {
             return Ok(known);
         }
-        let found: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM links WHERE kind = $1 AND link = $2 LIMIT 1")
-                .bind(kind.prefix())
-                .bind(RENAMED)
-                .fetch_optional(&mut **tx)
-                .await?;
-        Ok(*slot.insert(found.is_some()))
+        let found: Vec<(i64,)> = tx
+            .fetch(
+                "SELECT 1 FROM links WHERE kind = $1 AND link = $2 LIMIT 1",
+                &[kind.prefix().into(), RENAMED.into()],
+            )
+            .await?;
+        Ok(*slot.insert(!found.is_empty()))
     }
 }
 
 /// Replaces a link reference by the external id it stands for, and a renamed external id
 /// by its new one, when they are known.
 pub(super) async fn resolve_target(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     target: TargetRef,
     renames: &mut KnownRenames,
 ) -> Result<TargetRef, StoreError> {

@@ -24,6 +24,7 @@ mod new_jobs;
 mod notify;
 mod prune;
 mod replay;
+mod statements;
 mod values_list;
 mod writer_connection;
 mod written;
@@ -82,6 +83,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A statement of the SQLite group-commit writer's own connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The database refused a whole write (locked by another program, disk full…).
     #[error("the database refused the write: {0}")]
     WriteRefused(String),
@@ -209,14 +213,19 @@ impl Store {
         let origin: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let announcer = notify::spawn_announcer(pool.clone(), backend, origin.clone());
         // A SQLite file (`work_pool` is then a pool of its own).
-        let checkpoints = (backend == Backend::Sqlite && !sqlite_in_memory(url))
-            .then(|| checkpoint::spawn_checkpointer(work_pool.clone(), writer.clone()));
+        let file = match backend == Backend::Sqlite && !sqlite_in_memory(url) {
+            true => Some(group_commit::SqliteFile {
+                path: sqlite_file(url)?,
+                checkpoints: checkpoint::spawn_checkpointer(work_pool.clone(), writer.clone()),
+            }),
+            false => None,
+        };
         let ingest_queue = group_commit::spawn(
             pool.clone(),
             backend,
             writer.clone(),
             announcer.clone(),
-            checkpoints,
+            file,
         )
         .map_err(sqlx::Error::Io)?;
         Ok(Self {
@@ -296,6 +305,12 @@ fn postgres_connect_error(error: sqlx::Error, url: &str) -> StoreError {
 fn sqlite_in_memory(url: &str) -> bool {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     path.ends_with(":memory:") || query.split('&').any(|p| p == "mode=memory")
+}
+
+/// The path of the SQLite file a URL names, exactly as sqlx reads it (percent-decoded).
+fn sqlite_file(url: &str) -> Result<String, StoreError> {
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+    Ok(options.get_filename().to_string_lossy().into_owned())
 }
 
 /// Opens a SQLite file (creating it and its folder): WAL, and `synchronous` FULL so an

@@ -2,9 +2,8 @@
 //! now, then all the jobs of a transaction written by a few multi-row INSERTs (one
 //! statement per [`ROWS_PER_INSERT`] jobs instead of one per job).
 
-use sqlx::{Any, Transaction};
-
 use super::links::{KnownRenames, resolve_target};
+use super::statements::{Arg, Statements};
 use super::values_list::values_sql;
 use super::{Backend, StoreError, encode_json};
 use crate::model::{Change, EventId, TargetKey, TargetRef, Version};
@@ -38,7 +37,7 @@ impl NewJobs {
     /// (the event's own links included: record them first). Returns how many.
     pub(super) async fn add(
         &mut self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut impl Statements,
         event_id: EventId,
         version: Version,
         changes: &[Change],
@@ -68,7 +67,7 @@ impl NewJobs {
     /// Writes every job added, in the order added.
     pub(super) async fn insert(
         self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut impl Statements,
         backend: Backend,
     ) -> Result<(), StoreError> {
         for chunk in self.rows.chunks(ROWS_PER_INSERT) {
@@ -82,22 +81,23 @@ impl NewJobs {
                 VALUES_PER_ROW,
                 "",
             );
-            let mut query = sqlx::query(&sql);
+            let mut args = Vec::with_capacity(chunk.len() * VALUES_PER_ROW);
             for row in chunk {
-                query = query
-                    .bind(row.event_id)
-                    .bind(row.target_key.as_str())
-                    .bind(row.change.as_str())
-                    .bind(row.version.at_ms)
-                    .bind(row.version.seq)
-                    .bind("pending")
-                    .bind(row.now_ms)
-                    .bind(row.now_ms)
-                    .bind(row.now_ms)
-                    .bind(row.now_ms)
-                    .bind(row.waits_for.as_ref().map(TargetKey::as_str));
+                args.extend([
+                    Arg::from(row.event_id.get()),
+                    row.target_key.as_str().into(),
+                    row.change.as_str().into(),
+                    row.version.at_ms.into(),
+                    row.version.seq.into(),
+                    "pending".into(),
+                    row.now_ms.into(),
+                    row.now_ms.into(),
+                    row.now_ms.into(),
+                    row.now_ms.into(),
+                    row.waits_for.as_ref().map(TargetKey::as_str).into(),
+                ]);
             }
-            query.execute(&mut **tx).await?;
+            tx.execute(&sql, &args).await?;
         }
         Ok(())
     }

@@ -3,58 +3,89 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Connection as _, Transaction};
 
-use super::Backend;
+use super::statements::DirectSqlite;
+use super::{Backend, StoreError};
 
 /// The writer's connection, kept from one batch to the next. A pool connection taken
 /// anew for each batch is, in turn, each of the pool's connections: on SQLite each has
 /// its own page cache, which the writes made through the others made stale (every batch
 /// re-read the pages it touched), and on PostgreSQL every take costs a ping round trip.
-/// It is given back when the pool closes (`Pool::close` waits for every connection taken
-/// from it: holding one for good would make closing a store hang) and after a failure of the
-/// database as a whole (a broken connection is not used again). A single-connection pool
-/// (`:memory:`) is never held: the other users of the store need that connection.
+///
+/// A SQLite file is written through a connection of the writer's own, driven on its
+/// thread ([`DirectSqlite`]); PostgreSQL and `:memory:` through one of the pool's.
+///
+/// It is given back (closed, for the writer's own) when the pool closes (`Pool::close`
+/// waits for every connection taken from it: holding one for good would make closing a
+/// store hang) and after a failure of the database as a whole (a broken connection is not
+/// used again). A single-connection pool (`:memory:`) is never held: the other users of
+/// the store need that connection.
 pub(super) struct WriterConnection {
-    /// Where connections come from.
+    /// Where connections come from; its closing closes the writer's own too.
     pool: AnyPool,
     /// The connection between batches, when kept.
-    held: Option<PoolConnection<Any>>,
+    held: Option<Held>,
+    /// The SQLite file the writer opens a connection of its own to, if any.
+    own_file: Option<String>,
     /// Whether the pool has connections to spare for holding one.
     keep: bool,
-    /// Whether the held connection leaves SQLite's checkpoints to the checkpointer.
-    checkpoints_elsewhere: bool,
+}
+
+/// A connection kept between batches.
+enum Held {
+    /// One of the pool's.
+    Pooled(PoolConnection<Any>),
+    /// The writer's own.
+    Direct(DirectSqlite),
+}
+
+/// A write transaction the writer has open.
+pub(super) enum Open<'c> {
+    /// On one of the pool's connections (committed by `Transaction::commit`).
+    Pooled(Transaction<'c, Any>),
+    /// On the writer's own connection, after `BEGIN IMMEDIATE`.
+    Direct(&'c mut DirectSqlite),
 }
 
 impl WriterConnection {
-    /// A writer's connection from `pool`; see `checkpoint` for `checkpoints_elsewhere`.
-    pub(super) fn new(pool: AnyPool, checkpoints_elsewhere: bool) -> Self {
+    /// A writer's connection from `pool`, or of its own to the SQLite file `own_file`.
+    pub(super) fn new(pool: AnyPool, own_file: Option<String>) -> Self {
         let keep = pool.options().get_max_connections() > 1;
         Self {
             pool,
             held: None,
+            own_file,
             keep,
-            checkpoints_elsewhere: checkpoints_elsewhere && keep,
         }
     }
 
-    /// Opens a write transaction on the kept connection (taking one first if needed).
-    pub(super) async fn begin(
-        &mut self,
-        backend: Backend,
-    ) -> Result<Transaction<'_, Any>, sqlx::Error> {
-        let connection = match self.held.take() {
-            Some(connection) => connection,
-            None => {
-                let mut connection = self.pool.acquire().await?;
-                if self.checkpoints_elsewhere {
-                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                connection
-            }
+    /// Opens a write transaction on the kept connection (taking or opening one first if
+    /// needed).
+    pub(super) async fn begin(&mut self, backend: Backend) -> Result<Open<'_>, StoreError> {
+        if self.pool.is_closed() {
+            self.held = None;
+            return Err(StoreError::Closed);
+        }
+        let held = match self.held.take() {
+            Some(held) => held,
+            None => match &self.own_file {
+                Some(path) => Held::Direct(DirectSqlite::open(path)?),
+                None => Held::Pooled(self.pool.acquire().await?),
+            },
         };
-        let connection = self.held.insert(connection);
-        connection.begin_with(backend.begin()).await
+        match self.held.insert(held) {
+            Held::Pooled(connection) => {
+                Ok(Open::Pooled(connection.begin_with(backend.begin()).await?))
+            }
+            Held::Direct(connection) => {
+                connection.run(backend.begin())?;
+                Ok(Open::Direct(connection))
+            }
+        }
+    }
+
+    /// Resolves when the pool starts closing: the writer then lets its connection go.
+    pub(super) fn close_event(&self) -> sqlx::pool::CloseEvent {
+        self.pool.close_event()
     }
 
     /// Whether a connection is kept between batches now.
@@ -62,14 +93,9 @@ impl WriterConnection {
         self.held.is_some()
     }
 
-    /// Gives the connection back to the pool; or closes it, when it no longer checkpoints
-    /// (the pool's other users must).
+    /// Gives the connection back to the pool, or closes the writer's own.
     pub(super) fn release(&mut self) {
-        if let Some(connection) = self.held.take()
-            && self.checkpoints_elsewhere
-        {
-            drop(connection.detach());
-        }
+        self.held = None;
     }
 
     /// After a batch: keeps the connection when allowed and sound.
