@@ -146,15 +146,19 @@ fn bound<'q>(sql: &'q str, args: &'q [Arg<'q>]) -> Query<'q, Any, AnyArguments<'
 /// The SQLite group-commit writer's connection, driven on the writer's own thread.
 pub(super) struct DirectSqlite(rusqlite::Connection);
 
-/// How many prepared statements the direct connection keeps: a batch's statements differ
-/// by their number of rows, and the same few sizes come back under a steady load.
-const CACHED_STATEMENTS: usize = 64;
+/// How many prepared statements the direct connection keeps. A batch's statements differ
+/// by their number of rows: with 32 senders, the writer's six multi-row statements come
+/// in some 30 sizes each, and with room for only 64 of them, parsing SQL was a tenth of
+/// the writer's time (BENCHMARKS.md, session 7). A statement takes a few KiB.
+const CACHED_STATEMENTS: usize = 256;
 
 impl DirectSqlite {
     /// Opens the SQLite file at `path` (already created and migrated) for writing: WAL,
     /// `synchronous = FULL` (an acknowledged webhook survives a power cut), the busy
-    /// timeout and foreign keys of the store's other connections, and no checkpoints of
-    /// its own (the checkpointer's, see `checkpoint`).
+    /// timeout and foreign keys of the store's other connections, no checkpoints of its
+    /// own (the checkpointer's, see `checkpoint`), and statement journals in memory (a
+    /// multi-row statement keeps the pages it changed until it ends; past 64 KiB SQLite
+    /// moved them to a temporary file, created and deleted every other commit).
     pub(super) fn open(path: &str) -> Result<Self, StoreError> {
         use rusqlite::OpenFlags;
         let connection = rusqlite::Connection::open_with_flags(
@@ -164,7 +168,7 @@ impl DirectSqlite {
         connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
              PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;",
         )?;
         connection.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
         Ok(Self(connection))
@@ -223,5 +227,61 @@ impl Statements for DirectSqlite {
             found.push(R::from_sqlite(row)?);
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Arg, DirectSqlite, Statements};
+
+    fn direct() -> (tempfile::TempDir, DirectSqlite) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("direct.db");
+        // The store creates the file before the writer opens it.
+        rusqlite::Connection::open(&path).expect("create");
+        let sqlite = DirectSqlite::open(path.to_str().expect("utf-8 path")).expect("open");
+        (dir, sqlite)
+    }
+
+    #[tokio::test]
+    async fn numbered_parameters_bind_by_their_number_and_anonymous_ones_in_order() {
+        let (_dir, mut sqlite) = direct();
+        let args = [Arg::from("first"), Arg::from(2), Arg::Text(None)];
+        let numbered: Vec<(i64, String, String)> = sqlite
+            .fetch("SELECT $2, $1, coalesce($3, 'null')", &args)
+            .await
+            .expect("numbered");
+        assert_eq!(numbered, [(2, "first".into(), "null".into())]);
+        let anonymous: Vec<(String, i64, String)> = sqlite
+            .fetch("SELECT ?, ?, coalesce(?, 'null')", &args)
+            .await
+            .expect("anonymous");
+        assert_eq!(anonymous, [("first".into(), 2, "null".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_parameter_is_an_error_not_a_null() {
+        let (_dir, mut sqlite) = direct();
+        // Unbound, it would read as NULL.
+        let missing = sqlite
+            .fetch::<(i64,)>("SELECT $2 IS NULL", &[Arg::from(1)])
+            .await;
+        assert!(missing.is_err(), "{missing:?}");
+        let zero = sqlite.fetch::<(i64,)>("SELECT ?0", &[Arg::from(1)]).await;
+        assert!(zero.is_err(), "{zero:?}");
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_transaction_leaves_nothing() {
+        let (_dir, mut sqlite) = direct();
+        sqlite.run("CREATE TABLE t (v BLOB)").expect("create");
+        sqlite.run("BEGIN IMMEDIATE").expect("begin");
+        sqlite
+            .execute("INSERT INTO t (v) VALUES ($1)", &[Arg::from(&b"body"[..])])
+            .await
+            .expect("insert");
+        sqlite.run("ROLLBACK").expect("rollback");
+        let rows: Vec<(i64,)> = sqlite.fetch("SELECT count(*) FROM t", &[]).await.expect("count");
+        assert_eq!(rows, [(0,)]);
     }
 }
