@@ -82,9 +82,9 @@ impl App {
         env: &dyn Fn(&str) -> Option<String>,
         clock: Clock,
     ) -> Result<Self, AppError> {
-        let sources = build_sources(&settings, env)?;
-        let names: Vec<&str> = sources.keys().map(String::as_str).collect();
+        let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
         let rules = RuleSet::compile(&settings.rules, &names)?;
+        let sources = build_sources(&settings, env, &rules)?;
         let store = Store::connect_for(&settings.database.url, settings.worker.concurrency).await?;
         let health = Arc::new(WorkerHealth::default());
         let metrics = Arc::new(Metrics::new());
@@ -342,15 +342,18 @@ async fn prune_periodically(
     }
 }
 
-/// Builds every configured source. A source whose secret variable is unset is kept as
-/// "cannot receive" (answering 503, so nothing is lost) rather than stopping the daemon.
+/// Builds every configured source, each building of its payloads only what the `rules`
+/// read (see `PayloadFields`). A source whose secret variable is unset is kept as "cannot
+/// receive" (answering 503, so nothing is lost) rather than stopping the daemon.
 fn build_sources(
     settings: &Settings,
     env: &dyn Fn(&str) -> Option<String>,
+    rules: &RuleSet,
 ) -> Result<BTreeMap<String, SourceSlot>, AppError> {
     let mut sources = BTreeMap::new();
     for config in &settings.sources {
-        let slot = match Source::from_config(config, env) {
+        let read = rules.payload_fields(&config.name);
+        let slot = match Source::from_config_reading(config, env, read) {
             Ok(source) => {
                 for warning in source.warnings() {
                     tracing::warn!(source = %config.name, "{warning}");

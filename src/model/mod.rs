@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 mod ids;
 pub mod limits;
+mod payload_fields;
 mod states;
 
 pub use ids::{EventId, JobId, TargetKey};
+pub use payload_fields::PayloadFields;
 pub use states::{EventStatus, JobState};
 
 /// A value that failed one of the domain constructors below.

@@ -43,6 +43,11 @@ impl Path {
         })
     }
 
+    /// The path as written.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Parses a JSONPath that must select at most one node.
     pub(crate) fn parse_singular(text: &str) -> Result<Self, String> {
         let path = Self::parse(text)?;
@@ -156,6 +161,11 @@ pub(crate) struct ValueSpec {
 }
 
 impl ValueSpec {
+    /// The paths it reads.
+    pub(crate) fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+
     /// Checks a value spec from the config.
     pub(crate) fn compile(config: &ValueSpecConfig) -> Result<Self, String> {
         let table = match config {

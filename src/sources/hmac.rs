@@ -12,7 +12,7 @@ use super::config::{SignatureEncoding, SourceConfig, TimeUnit, secrets_from_env}
 use super::json_event::JsonEvent;
 use super::verify::{Window, find_match, hmac_sha256, integer_header};
 use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
-use crate::model::InboundEvent;
+use crate::model::{InboundEvent, PayloadFields};
 
 /// A verifier for one HMAC-signed JSON sender.
 pub(crate) struct HmacSource {
@@ -156,6 +156,7 @@ impl HmacSource {
         &self,
         source: &str,
         delivery: &Delivery<'_>,
+        fields: &PayloadFields,
     ) -> Result<Vec<InboundEvent>, SourceError> {
         if delivery.body.is_empty() {
             return Err(SourceError::EmptyBody);
@@ -189,8 +190,13 @@ impl HmacSource {
         let verification = format!("hmac-sha256 {} (secret #{})", self.header, index + 1);
         let event = self
             .shape
-            .event(source, delivery.body, None, verification)?;
+            .event(source, delivery.body, None, verification, fields)?;
         Ok(vec![event])
+    }
+
+    /// Adds the paths its events are read with to what the rules read.
+    pub(crate) fn add_own_fields(&self, fields: &mut PayloadFields) {
+        self.shape.add_own_fields(fields);
     }
 
     /// The headers a sender would add, signed with the first secret.

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::config::{SourceConfig, TimeUnit, json_path};
 use super::verify::{json_object, optional_time_ms, required_text};
 use super::{SourceConfigError, SourceError};
-use crate::model::InboundEvent;
+use crate::model::{InboundEvent, PayloadFields};
 
 /// A JSONPath setting with its text (for messages).
 struct PathSetting {
@@ -58,6 +58,16 @@ impl JsonEvent {
         })
     }
 
+    /// Adds the paths [`JsonEvent::event`] reads to what the rules read.
+    pub(crate) fn add_own_fields(&self, fields: &mut PayloadFields) {
+        let own = [Some(&self.type_path), self.id_path.as_ref()]
+            .into_iter()
+            .chain([self.occurred_at.as_ref().map(|(path, _)| path)]);
+        for setting in own.flatten() {
+            fields.add_path(&setting.text);
+        }
+    }
+
     /// Whether `occurred_at_path` is configured.
     pub(crate) fn has_occurred_at(&self) -> bool {
         self.occurred_at.is_some()
@@ -71,8 +81,9 @@ impl JsonEvent {
         body: &[u8],
         header_id: Option<&str>,
         verification: String,
+        fields: &PayloadFields,
     ) -> Result<InboundEvent, SourceError> {
-        let payload = json_object(body)?;
+        let payload = json_object(body, fields)?;
         let provider_event_id = match (&self.id_path, header_id) {
             (Some(p), _) => required_text(&p.path, &p.text, &payload, "event id")?,
             (None, Some(id)) => id.to_owned(),

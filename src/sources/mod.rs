@@ -48,7 +48,7 @@ pub use receipt::Accepted;
 pub use standard_webhooks::standard_webhooks_signature;
 pub use stripe::stripe_signature_header;
 
-use crate::model::InboundEvent;
+use crate::model::{InboundEvent, PayloadFields};
 
 /// Bodies larger than this are verified and parsed on the blocking thread pool, so the
 /// async runtime keeps answering probes and other senders while they are checked.
@@ -123,6 +123,8 @@ struct Inner {
     kind: Kind,
     /// How far past the arrival time a version may be before it is capped.
     future_skew_seconds: u64,
+    /// What of a JSON payload is built: what the rules and the source itself read.
+    payload_fields: PayloadFields,
 }
 
 /// The verifier of each kind.
@@ -143,10 +145,21 @@ const JSON: &str = "application/json";
 impl Source {
     /// Builds a source from its config, reading the secrets from the environment variables
     /// the config names through `env` (one secret per variable; the previous one, while
-    /// rotating, in the same name + `_PREVIOUS`).
+    /// rotating, in the same name + `_PREVIOUS`). Its events carry their whole payload.
     pub fn from_config(
         config: &SourceConfig,
         env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Source, SourceConfigError> {
+        Self::from_config_reading(config, env, PayloadFields::Whole)
+    }
+
+    /// [`Source::from_config`] for events read only through the JSONPaths behind `read`
+    /// (the rules'; see [`crate::rules::RuleSet::payload_fields`]): of a JSON payload,
+    /// only those parts and the source's own fields are built.
+    pub fn from_config_reading(
+        config: &SourceConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        read: PayloadFields,
     ) -> Result<Source, SourceConfigError> {
         if config.name.trim().is_empty() || config.name.contains('/') {
             return Err(config.invalid("name", "must be non-empty and contain no '/'".into()));
@@ -161,6 +174,13 @@ impl Source {
                 standard_webhooks::StandardWebhooksSource::from_config(config, env)?,
             ),
         };
+        let mut payload_fields = read;
+        match &kind {
+            Kind::Stripe(_) => stripe::add_own_fields(&mut payload_fields),
+            Kind::Salesforce(_) => {}
+            Kind::Hmac(s) => s.add_own_fields(&mut payload_fields),
+            Kind::StandardWebhooks(s) => s.add_own_fields(&mut payload_fields),
+        }
         let default_skew = match config.kind {
             SourceKind::StandardWebhooks => 300,
             _ => 60,
@@ -170,6 +190,7 @@ impl Source {
                 name: config.name.clone(),
                 kind,
                 future_skew_seconds: config.future_skew_seconds.unwrap_or(default_skew),
+                payload_fields,
             }),
             large_bodies: Arc::new(Semaphore::new(MAX_CONCURRENT_LARGE_BODIES)),
             refusals: refusal_log::RefusalLog::default(),
@@ -340,11 +361,16 @@ pub fn parse_unverified(
     let name = config.name.as_str();
     let unverified = || "unverified".to_owned();
     Ok(match config.kind {
-        SourceKind::Stripe => vec![stripe::parse_event(name, body, unverified())?],
+        SourceKind::Stripe => vec![stripe::parse_event(
+            name,
+            body,
+            unverified(),
+            &PayloadFields::Whole,
+        )?],
         SourceKind::Salesforce => salesforce::parse_unverified(name, body)?,
         SourceKind::Hmac | SourceKind::StandardWebhooks => {
             let shape = json_event::JsonEvent::from_config(config)?;
-            vec![shape.event(name, body, None, unverified())?]
+            vec![shape.event(name, body, None, unverified(), &PayloadFields::Whole)?]
         }
     })
 }

@@ -94,10 +94,10 @@ impl Inner {
         delivery: &Delivery<'_>,
     ) -> Result<(Vec<InboundEvent>, u64), SourceError> {
         let mut events = match &self.kind {
-            Kind::Stripe(s) => s.receive(&self.name, delivery),
+            Kind::Stripe(s) => s.receive(&self.name, delivery, &self.payload_fields),
             Kind::Salesforce(s) => s.receive(&self.name, delivery),
-            Kind::Hmac(s) => s.receive(&self.name, delivery),
-            Kind::StandardWebhooks(s) => s.receive(&self.name, delivery),
+            Kind::Hmac(s) => s.receive(&self.name, delivery, &self.payload_fields),
+            Kind::StandardWebhooks(s) => s.receive(&self.name, delivery, &self.payload_fields),
         }?;
         let capped = cap_future_versions(
             &self.name,

@@ -12,7 +12,7 @@ use super::config::{SourceConfig, secrets_from_env};
 use super::json_event::{JsonEvent, body_hash};
 use super::verify::{Window, find_match, hmac_sha256, integer_header};
 use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
-use crate::model::InboundEvent;
+use crate::model::{InboundEvent, PayloadFields};
 
 /// The signature header.
 const SIGNATURE: &str = "webhook-signature";
@@ -76,6 +76,7 @@ impl StandardWebhooksSource {
         &self,
         source: &str,
         delivery: &Delivery<'_>,
+        fields: &PayloadFields,
     ) -> Result<Vec<InboundEvent>, SourceError> {
         if delivery.body.is_empty() {
             return Err(SourceError::EmptyBody);
@@ -105,8 +106,13 @@ impl StandardWebhooksSource {
         let verification = format!("standard-webhooks v1 (secret #{})", index + 1);
         let event = self
             .shape
-            .event(source, delivery.body, Some(id), verification)?;
+            .event(source, delivery.body, Some(id), verification, fields)?;
         Ok(vec![event])
+    }
+
+    /// Adds the paths its events are read with to what the rules read.
+    pub(crate) fn add_own_fields(&self, fields: &mut PayloadFields) {
+        self.shape.add_own_fields(fields);
     }
 
     /// The headers a sender would add, signed with the first secret; the message id is

@@ -8,7 +8,7 @@ use super::config::{SourceConfig, secrets_from_env};
 use super::error::quoted;
 use super::verify::{Window, find_match, hmac_sha256, json_object};
 use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
-use crate::model::InboundEvent;
+use crate::model::{InboundEvent, PayloadFields};
 
 /// The header Stripe signs with.
 const HEADER: &str = "Stripe-Signature";
@@ -61,6 +61,7 @@ impl StripeSource {
         &self,
         source: &str,
         delivery: &Delivery<'_>,
+        fields: &PayloadFields,
     ) -> Result<Vec<InboundEvent>, SourceError> {
         if delivery.body.is_empty() {
             return Err(SourceError::EmptyBody);
@@ -90,7 +91,12 @@ impl StripeSource {
         })?;
         self.window.check(header.timestamp, delivery.now_unix)?;
         let verification = format!("stripe-signature v1 (secret #{})", index + 1);
-        Ok(vec![parse_event(source, delivery.body, verification)?])
+        Ok(vec![parse_event(
+            source,
+            delivery.body,
+            verification,
+            fields,
+        )?])
     }
 
     /// The `Stripe-Signature` header Stripe would send, signed with the first secret.
@@ -153,13 +159,24 @@ fn parse_header(value: &str) -> Result<SignatureHeader, SourceError> {
     Ok(SignatureHeader { timestamp, v1 })
 }
 
+/// The top-level members [`parse_event`] reads itself.
+const OWN_FIELDS: [&str; 4] = ["id", "type", "created", "object"];
+
+/// Adds the members [`parse_event`] reads to what the rules read.
+pub(crate) fn add_own_fields(fields: &mut PayloadFields) {
+    for name in OWN_FIELDS {
+        fields.add_members(&[name]);
+    }
+}
+
 /// Turns a verified body into an event; thin (v2) notifications are refused.
 pub(crate) fn parse_event(
     source: &str,
     body: &[u8],
     verification: String,
+    fields: &PayloadFields,
 ) -> Result<InboundEvent, SourceError> {
-    let payload = json_object(body)?;
+    let payload = json_object(body, fields)?;
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
     if text("object").as_deref() == Some("v2.core.event") {
         // A sender could make these as long as the body: the refusal quotes them cut.
@@ -233,7 +250,8 @@ mod tests {
         // The fuzz target `stripe_signed` holds every refusal to 512 characters.
         let long = "x".repeat(100_000);
         let body = format!(r#"{{"object":"v2.core.event","id":"evt_{long}","type":"{long}"}}"#);
-        let err = parse_event("s", body.as_bytes(), String::new()).unwrap_err();
+        let err =
+            parse_event("s", body.as_bytes(), String::new(), &PayloadFields::Whole).unwrap_err();
         assert_eq!(err.kind(), "ThinEvent");
         let message = err.to_string();
         assert!(
@@ -247,6 +265,7 @@ mod tests {
             "s",
             br#"{"object":"v2.core.event","id":"evt_1","type":"t"}"#,
             String::new(),
+            &PayloadFields::Whole,
         );
         assert!(short.unwrap_err().to_string().ends_with("(event t evt_1)"));
     }

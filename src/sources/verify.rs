@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::SourceError;
 use super::config::TimeUnit;
+use crate::model::PayloadFields;
 
 /// HMAC-SHA256 over the concatenation of `parts`.
 pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -79,8 +80,8 @@ impl Window {
 }
 
 /// Parses the body as a JSON object.
-pub(crate) fn json_object(body: &[u8]) -> Result<Value, SourceError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| SourceError::MalformedJson {
+pub(crate) fn json_object(body: &[u8], fields: &PayloadFields) -> Result<Value, SourceError> {
+    let value: Value = fields.parse(body).map_err(|e| SourceError::MalformedJson {
         reason: e.to_string(),
     })?;
     if !value.is_object() {

@@ -281,7 +281,10 @@ mod tests {
             .await
             .expect("insert");
         sqlite.run("ROLLBACK").expect("rollback");
-        let rows: Vec<(i64,)> = sqlite.fetch("SELECT count(*) FROM t", &[]).await.expect("count");
+        let rows: Vec<(i64,)> = sqlite
+            .fetch("SELECT count(*) FROM t", &[])
+            .await
+            .expect("count");
         assert_eq!(rows, [(0,)]);
     }
 }

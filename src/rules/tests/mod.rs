@@ -4,6 +4,7 @@
 mod compile_errors;
 mod default_salesforce;
 mod default_stripe;
+mod pruned_payloads;
 mod semantics;
 
 use std::path::PathBuf;
