@@ -12,7 +12,7 @@ mod payload_fields;
 mod states;
 
 pub use ids::{EventId, JobId, TargetKey};
-pub use payload_fields::PayloadFields;
+pub use payload_fields::{PayloadFields, Step};
 pub use states::{EventStatus, JobState};
 
 /// A value that failed one of the domain constructors below.

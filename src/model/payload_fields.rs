@@ -20,46 +20,62 @@ use serde_json::{Map, Number, Value};
 pub enum PayloadFields {
     /// All of it.
     Whole,
-    /// These members only (if it is an object; any other value is kept whole), each with
-    /// what of it is read.
-    Members(BTreeMap<String, PayloadFields>),
+    /// Some of its parts, each with what of it is read: of an object, these members; of
+    /// an array, these elements (the others before the last one listed become `null`, so
+    /// that every element keeps its index; those after it are left out). Any other value
+    /// is kept whole.
+    Parts {
+        /// The members read, by name.
+        members: BTreeMap<String, PayloadFields>,
+        /// The elements read, by index.
+        elements: BTreeMap<usize, PayloadFields>,
+    },
 }
 
 impl Default for PayloadFields {
-    /// Nothing is read (an object with none of its members).
+    /// Nothing is read.
     fn default() -> Self {
-        PayloadFields::Members(BTreeMap::new())
+        PayloadFields::Parts {
+            members: BTreeMap::new(),
+            elements: BTreeMap::new(),
+        }
     }
 }
 
+/// One step from a value to one of its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// An object's member.
+    Member(&'a str),
+    /// An array's element (counted from 0).
+    Element(usize),
+}
+
 impl PayloadFields {
-    /// Adds the members named in `names` (a path of member names from the root), the last
-    /// one read whole.
-    pub fn add_members(&mut self, names: &[&str]) {
+    /// Adds the part that `steps` lead to from the root, read whole.
+    pub fn add(&mut self, steps: &[Step<'_>]) {
         let mut node = self;
-        for name in names {
-            match node {
-                PayloadFields::Whole => return,
-                PayloadFields::Members(members) => {
-                    node = members
-                        .entry((*name).to_owned())
-                        .or_insert_with(PayloadFields::default);
+        for step in steps {
+            node = match (node, *step) {
+                (PayloadFields::Whole, _) => return,
+                (PayloadFields::Parts { members, .. }, Step::Member(name)) => {
+                    members.entry(name.to_owned()).or_default()
                 }
-            }
+                (PayloadFields::Parts { elements, .. }, Step::Element(index)) => {
+                    elements.entry(index).or_default()
+                }
+            };
         }
         *node = PayloadFields::Whole;
     }
 
-    /// Adds what a JSONPath (RFC 9535) can read: the node its leading member names lead
-    /// to, whole. Anything but a plain member name (a wildcard, index, slice, union,
-    /// filter or `..`) ends the leading names; a path that names the root again (inside
-    /// a filter) or that does not start at the root reads the whole document.
+    /// Adds what a JSONPath (RFC 9535) can read: the node its leading member names and
+    /// element indexes lead to, whole. Anything else (a wildcard, negative index, slice,
+    /// union, filter or `..`) ends the leading steps; a path that names the root again
+    /// (inside a filter) or that does not start at the root reads the whole document.
     pub fn add_path(&mut self, path: &str) {
-        match leading_names(path) {
-            Some(names) => {
-                let names: Vec<&str> = names.iter().map(|name| name.as_ref()).collect();
-                self.add_members(&names);
-            }
+        match leading_steps(path) {
+            Some(steps) => self.add(&steps),
             None => *self = PayloadFields::Whole,
         }
     }
@@ -74,15 +90,14 @@ impl PayloadFields {
     }
 }
 
-/// The member names a JSONPath starts with, or `None` when it may read the whole
-/// document (it does not start at `$`, or names `$` again, as a filter may).
-fn leading_names(path: &str) -> Option<Vec<Cow<'_, str>>> {
-    let rest = path.strip_prefix('$')?;
+/// The steps a JSONPath starts with, or `None` when it may read the whole document (it
+/// does not start at `$`, or names `$` again, as a filter may).
+fn leading_steps(path: &str) -> Option<Vec<Step<'_>>> {
+    let mut rest = path.strip_prefix('$')?;
     if rest.contains('$') {
         return None;
     }
-    let mut names = Vec::new();
-    let mut rest = rest;
+    let mut steps = Vec::new();
     loop {
         if let Some(after) = rest.strip_prefix('.') {
             let end = after
@@ -93,16 +108,16 @@ fn leading_names(path: &str) -> Option<Vec<Cow<'_, str>>> {
             if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
                 break;
             }
-            names.push(Cow::Borrowed(name));
+            steps.push(Step::Member(name));
             rest = &after[end..];
-        } else if let Some((name, after)) = bracketed_name(rest) {
-            names.push(Cow::Borrowed(name));
+        } else if let Some((step, after)) = bracketed_step(rest) {
+            steps.push(step);
             rest = after;
         } else {
             break;
         }
     }
-    Some(names)
+    Some(steps)
 }
 
 /// A character of a member-name shorthand (`.name`), RFC 9535 `name-char`.
@@ -110,18 +125,33 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()
 }
 
-/// `['name']` or `["name"]` at the start of `text` (without escapes), and what follows.
-fn bracketed_name(text: &str) -> Option<(&str, &str)> {
+/// `['name']`, `["name"]` (without escapes) or `[N]` (N ≥ 0, without leading zeros) at
+/// the start of `text`, and what follows.
+fn bracketed_step(text: &str) -> Option<(Step<'_>, &str)> {
     let inner = text.strip_prefix('[')?;
-    let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-    let inner = &inner[1..];
-    let end = inner.find(quote)?;
-    let name = &inner[..end];
-    if name.contains('\\') {
-        return None;
-    }
-    let after = inner[end + 1..].strip_prefix(']')?;
-    Some((name, after))
+    let (step, after) = match inner.chars().next()? {
+        quote @ ('\'' | '"') => {
+            let inner = &inner[1..];
+            let end = inner.find(quote)?;
+            let name = &inner[..end];
+            if name.contains('\\') {
+                return None;
+            }
+            (Step::Member(name), &inner[end + 1..])
+        }
+        '0'..='9' => {
+            let end = inner
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(inner.len());
+            let digits = &inner[..end];
+            if digits.len() > 1 && digits.starts_with('0') {
+                return None;
+            }
+            (Step::Element(digits.parse().ok()?), &inner[end..])
+        }
+        _ => return None,
+    };
+    Some((step, after.strip_prefix(']')?))
 }
 
 /// Deserializes a value keeping only the given parts.
@@ -133,13 +163,20 @@ impl<'de> DeserializeSeed<'de> for Pruned<'_> {
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self.0 {
             PayloadFields::Whole => de::Deserialize::deserialize(deserializer),
-            PayloadFields::Members(members) => deserializer.deserialize_any(Kept(members)),
+            PayloadFields::Parts { members, elements } => {
+                deserializer.deserialize_any(Kept { members, elements })
+            }
         }
     }
 }
 
-/// Builds an object of the listed members only; any other value whole.
-struct Kept<'f>(&'f BTreeMap<String, PayloadFields>);
+/// Builds an object or array of the listed parts only; any other value whole.
+struct Kept<'f> {
+    /// The members kept of an object.
+    members: &'f BTreeMap<String, PayloadFields>,
+    /// The elements kept of an array.
+    elements: &'f BTreeMap<usize, PayloadFields>,
+}
 
 impl<'de> Visitor<'de> for Kept<'_> {
     type Value = Value;
@@ -151,7 +188,7 @@ impl<'de> Visitor<'de> for Kept<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(MemberName(name)) = map.next_key()? {
-            match self.0.get(name.as_ref()) {
+            match self.members.get(name.as_ref()) {
                 Some(fields) => {
                     let value = map.next_value_seed(Pruned(fields))?;
                     object.insert(name.into_owned(), value);
@@ -166,8 +203,23 @@ impl<'de> Visitor<'de> for Kept<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
-            items.push(item);
+        let Some(&last) = self.elements.keys().next_back() else {
+            // Only members are read, and an array has none: kept whole all the same.
+            while let Some(item) = seq.next_element::<Value>()? {
+                items.push(item);
+            }
+            return Ok(Value::Array(items));
+        };
+        for index in 0.. {
+            let found = match self.elements.get(&index) {
+                Some(fields) => seq.next_element_seed(Pruned(fields))?,
+                None => seq.next_element::<Skipped>()?.map(|Skipped| Value::Null),
+            };
+            match found {
+                Some(item) if index <= last => items.push(item),
+                Some(_) => {}
+                None => break,
+            }
         }
         Ok(Value::Array(items))
     }
@@ -377,6 +429,25 @@ mod tests {
             fields(&["$.id"]).parse(deep.as_bytes()).is_err(),
             "recursion limit"
         );
+    }
+
+    #[test]
+    fn array_elements_read_by_index_keep_their_index() {
+        let body = br#"{"a":[{"x":1,"y":2},{"x":3,"y":4},{"x":5}],"b":[1,2]}"#;
+        let pruned = fields(&["$.a[1].x", "$.b.c"]).parse(body).expect("parses");
+        assert_eq!(pruned, json!({"a": [null, {"x": 3}], "b": [1, 2]}));
+        let whole: Value = serde_json::from_slice(body).expect("whole");
+        for path in ["$.a[1].x", "$.a[-1].x", "$.a[01]", "$.a[ 1 ]", "$.a[1:]"] {
+            let pruned = fields(&[path]).parse(body).expect("parses");
+            if let Ok(query) = JsonPath::parse(path) {
+                assert_eq!(
+                    query.query(&pruned).all(),
+                    query.query(&whole).all(),
+                    "{path}"
+                );
+            }
+        }
+        assert_eq!(fields(&["$.a[-1].x"]), fields(&["$.a"]));
     }
 
     #[test]

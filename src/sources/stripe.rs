@@ -8,7 +8,7 @@ use super::config::{SourceConfig, secrets_from_env};
 use super::error::quoted;
 use super::verify::{Window, find_match, hmac_sha256, json_object};
 use super::{Delivery, SignedRequest, SourceConfigError, SourceError};
-use crate::model::{InboundEvent, PayloadFields};
+use crate::model::{InboundEvent, PayloadFields, Step};
 
 /// The header Stripe signs with.
 const HEADER: &str = "Stripe-Signature";
@@ -165,7 +165,7 @@ const OWN_FIELDS: [&str; 4] = ["id", "type", "created", "object"];
 /// Adds the members [`parse_event`] reads to what the rules read.
 pub(crate) fn add_own_fields(fields: &mut PayloadFields) {
     for name in OWN_FIELDS {
-        fields.add_members(&[name]);
+        fields.add(&[Step::Member(name)]);
     }
 }
 
