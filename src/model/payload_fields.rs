@@ -346,6 +346,7 @@ impl<'de> Visitor<'de> for MemberNameVisitor {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::{Value, json};
     use serde_json_path::JsonPath;
 
@@ -466,6 +467,77 @@ mod tests {
             fields(&["$.ab.c"]).parse(body).expect("parses"),
             json!({"ab": {"c": 1}})
         );
+    }
+
+    /// A JSON value of a few levels, with member names and lengths the paths below reach.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-c]{0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-c]", inner, 0..4)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A JSONPath into `doc`: each choice takes one step down (a member or element that
+    /// exists, picked by the number; now and then one that does not, or a step that is
+    /// not a plain name or index).
+    fn path_into(doc: &Value, choices: &[(u8, usize)]) -> String {
+        let mut path = String::from("$");
+        let mut node = Some(doc);
+        for &(kind, pick) in choices {
+            let (step, next) = match (kind % 8, node) {
+                (0, _) => ("[*]".to_owned(), None),
+                (1, _) => ("..a".to_owned(), None),
+                (2, _) => ("[-1]".to_owned(), None),
+                (3, _) => ("[?@.a]".to_owned(), None),
+                (4, _) => (format!(".{}", ["a", "b", "zz"][pick % 3]), None),
+                (_, Some(Value::Object(members))) if !members.is_empty() => {
+                    let (name, value) = members.iter().nth(pick % members.len()).expect("in range");
+                    let step = match kind % 2 {
+                        0 => format!(".{name}"),
+                        _ => format!("['{name}']"),
+                    };
+                    (step, Some(value))
+                }
+                (_, Some(Value::Array(items))) if !items.is_empty() => {
+                    let index = pick % items.len();
+                    (format!("[{index}]"), items.get(index))
+                }
+                _ => (format!("[{}]", pick % 4), None),
+            };
+            path.push_str(&step);
+            node = next;
+        }
+        path
+    }
+
+    proptest! {
+        #[test]
+        fn any_path_reads_the_same_nodes_in_any_pruned_document(
+            doc in prop_oneof![
+                json_value(),
+                proptest::collection::btree_map("[a-c]", json_value(), 0..4)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ],
+            choices in proptest::collection::vec(proptest::collection::vec((any::<u8>(), any::<usize>()), 0..5), 1..4),
+        ) {
+            let body = serde_json::to_vec_pretty(&doc).expect("serialises");
+            let paths: Vec<String> = choices.iter().map(|c| path_into(&doc, c)).collect();
+            let path_texts: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let pruned = fields(&path_texts).parse(&body).expect("parses");
+            for path in &paths {
+                let query = JsonPath::parse(path).expect("a valid path");
+                prop_assert_eq!(query.query(&pruned).all(), query.query(&doc).all(), "{}", path);
+            }
+        }
     }
 
     #[test]
