@@ -42,15 +42,6 @@ pub(crate) enum Candidate {
     },
 }
 
-impl Candidate {
-    /// The path it reads.
-    pub(crate) fn path(&self) -> &Path {
-        match self {
-            Candidate::Path(path) | Candidate::Link { path, .. } => path,
-        }
-    }
-}
-
 impl std::fmt::Display for Candidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -79,6 +70,11 @@ enum Test {
 }
 
 impl Condition {
+    /// The path it tests.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Whether the condition holds; a path that selects several values never holds.
     pub(crate) fn holds(&self, doc: &Value) -> bool {
         let Ok(found) = self.path.find(doc) else {
@@ -124,37 +120,6 @@ pub(crate) struct CompiledRule {
     pub(crate) unset: Vec<MetadataKey>,
     pub(crate) new_external_id: Option<ValueSpec>,
     pub(crate) links: Vec<(String, Path)>,
-}
-
-impl CompiledRule {
-    /// Every JSONPath the rule reads an event with.
-    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
-        let specs = self
-            .set
-            .iter()
-            .map(|(_, spec)| spec)
-            .chain(&self.new_external_id)
-            .chain(self.create.iter().flat_map(|create| {
-                [
-                    &create.display_name,
-                    &create.email,
-                    &create.first_name,
-                    &create.last_name,
-                ]
-                .into_iter()
-                .flatten()
-            }));
-        let candidates = self
-            .external_id
-            .iter()
-            .chain(self.create.iter().flat_map(|create| &create.organization));
-        self.when
-            .iter()
-            .map(|condition| &condition.path)
-            .chain(candidates.map(Candidate::path))
-            .chain(specs.flat_map(ValueSpec::paths))
-            .chain(self.links.iter().map(|(_, path)| path))
-    }
 }
 
 /// Compiles one rule; the error is the reason only (the caller names the rule).

@@ -14,6 +14,7 @@ mod apply;
 mod compile;
 pub mod config;
 mod describe;
+mod read;
 mod value;
 
 #[cfg(test)]
@@ -26,7 +27,7 @@ pub use config::{
 };
 pub use describe::describe;
 
-use crate::model::{InboundEvent, MetadataKey, Normalized, PayloadFields, TargetKind};
+use crate::model::{InboundEvent, MetadataKey, Normalized, TargetKind};
 use compile::CompiledRule;
 
 /// A rule that cannot be compiled.
@@ -106,17 +107,6 @@ impl RuleSet {
         } else {
             Normalized::Matched { changes, links }
         }
-    }
-
-    /// The parts of a payload from `source` that the rules read (see [`PayloadFields`]).
-    pub fn payload_fields(&self, source: &str) -> PayloadFields {
-        let mut fields = PayloadFields::default();
-        for rule in self.rules.iter().filter(|rule| rule.source == source) {
-            for path in rule.paths() {
-                fields.add_path(path.text());
-            }
-        }
-        fields
     }
 
     /// Every metadata key some rule writes or removes on this kind of target: the keys
