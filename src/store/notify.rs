@@ -19,6 +19,13 @@ use super::{Backend, Store};
 /// deployment share it).
 const CHANNEL: &str = "orgsync_jobs";
 
+/// The shortest time between two notifications of one replica: the commits made
+/// meanwhile fold into the next. One notification per group commit was a round trip of
+/// its own and a wake-up of every listener, ~4 % of the machine's CPU during ingest
+/// (BENCHMARKS.md, session 8); this delays another replica's pickup by at most as much,
+/// against its 1 s poll.
+pub(super) const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(20);
+
 /// The first pause before connecting again after a failure; it grows with each failure in
 /// a row, up to [`MAX_RECONNECT_PAUSE`].
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -43,20 +50,36 @@ pub(super) fn spawn_announcer(
 ) -> mpsc::Sender<()> {
     let (sender, mut receiver) = mpsc::channel::<()>(1);
     tokio::spawn(async move {
-        while receiver.recv().await.is_some() {
-            announce_jobs(&pool, backend, &origin).await;
+        if backend == Backend::Postgres {
+            paced(receiver, ANNOUNCE_INTERVAL, || {
+                announce_jobs(&pool, &origin)
+            })
+            .await;
+        } else {
+            // SQLite's only process wakes its workers itself.
+            while receiver.recv().await.is_some() {}
         }
     });
     sender
 }
 
-/// Tells every replica listening on the database that `origin` committed runnable jobs.
-/// A failure is only logged: the replicas' poll finds the jobs. Nothing on SQLite, whose
-/// only process wakes its workers itself.
-async fn announce_jobs(pool: &AnyPool, backend: Backend, origin: &str) {
-    if backend != Backend::Postgres {
-        return;
+/// Runs `announce` after each message of `receiver`, at most once per `interval`: what
+/// arrives meanwhile waits in the channel (one message) and is covered by the next run.
+async fn paced<F: Future<Output = ()>>(
+    mut receiver: mpsc::Receiver<()>,
+    interval: Duration,
+    mut announce: impl FnMut() -> F,
+) {
+    while receiver.recv().await.is_some() {
+        let next = tokio::time::Instant::now() + interval;
+        announce().await;
+        tokio::time::sleep_until(next).await;
     }
+}
+
+/// Tells every replica listening on the database that `origin` committed runnable jobs.
+/// A failure is only logged: the replicas' poll finds the jobs.
+async fn announce_jobs(pool: &AnyPool, origin: &str) {
     // A notification needs no durability: its commit does not wait for a WAL flush.
     let sent =
         sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
@@ -133,5 +156,43 @@ async fn listen(
             // already (eager reconnect): wake the workers for what was sent in between.
             None => wake.notify_waiters(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::paced;
+
+    #[tokio::test(start_paused = true)]
+    async fn announcements_are_paced_and_the_last_commit_is_always_announced() {
+        let interval = Duration::from_millis(20);
+        let (sender, receiver) = mpsc::channel::<()>(1);
+        let sent = Arc::new(AtomicU32::new(0));
+        let counter = sent.clone();
+        let task = tokio::spawn(paced(receiver, interval, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {}
+        }));
+        // A commit every millisecond for 100 ms (virtual time).
+        for _ in 0..100 {
+            let _ = sender.try_send(());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let during = sent.load(Ordering::SeqCst);
+        assert!(
+            (5..=6).contains(&during),
+            "{during} announcements in 100 ms"
+        );
+        // The commits after the last announcement are announced once the interval is up.
+        tokio::time::sleep(interval).await;
+        assert_eq!(sent.load(Ordering::SeqCst), during + 1);
+        drop(sender);
+        task.await.unwrap();
     }
 }

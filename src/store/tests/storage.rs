@@ -137,3 +137,34 @@ async fn postgres_keeps_the_compressed_bodies_without_compressing_them_again() {
     assert_eq!(storage, "e");
     store.close().await;
 }
+
+#[tokio::test]
+async fn postgres_keeps_bodies_up_to_eight_kilobytes_in_their_row() {
+    let Some(db) = orgsync_testkit::TestDb::create().await else {
+        return;
+    };
+    let store = Store::connect(db.url()).await.unwrap();
+    let insert = |hex_chunks: i32| {
+        sqlx::query(
+            "INSERT INTO deliveries (source, received_at_ms, body, body_encoding)
+             SELECT 'stripe', 0, convert_to(string_agg(md5(g::text), ''), 'UTF8'), 'identity'
+             FROM generate_series(1, $1) AS g",
+        )
+        .bind(hex_chunks)
+        .execute(&store.pool)
+    };
+    let toast_bytes = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class
+             WHERE oid = 'deliveries'::regclass",
+        )
+        .fetch_one(&store.pool)
+    };
+    // 4 KB: over the 2 KB a row was once cut at, kept in the row now.
+    insert(128).await.unwrap();
+    assert_eq!(toast_bytes().await.unwrap(), 0);
+    // 16 KB: still moved out of line.
+    insert(512).await.unwrap();
+    assert!(toast_bytes().await.unwrap() > 0);
+    store.close().await;
+}
