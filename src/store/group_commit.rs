@@ -42,7 +42,7 @@ use super::body::BodyEncoding;
 use super::checkpoint::Checkpoints;
 use super::event_rows::write_events;
 use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, version_of};
-use super::links::record_links;
+use super::links::{KnownRenames, record_links};
 use super::new_jobs::NewJobs;
 use super::statements::Statements;
 use super::writer_connection::{Open, WriterConnection};
@@ -333,8 +333,8 @@ async fn statements(
     batch: &[Request],
 ) -> Result<Vec<IngestReport>, StoreError> {
     let mut events = write_events(tx, backend, batch).await?;
-    write_links(tx, backend, batch, &events).await?;
-    write_jobs(tx, backend, batch, &mut events).await?;
+    let renames = write_links(tx, backend, batch, &events).await?;
+    write_jobs(tx, backend, batch, &mut events, NewJobs::new(renames)).await?;
     Ok(events
         .into_iter()
         .map(|events| IngestReport { events })
@@ -358,13 +358,14 @@ fn fresh<'a>(
     })
 }
 
-/// Phase 2: the links every new event of the batch learned (sorted inside).
+/// Phase 2: the links every new event of the batch learned (sorted inside). Returns what
+/// it learned of the renames.
 async fn write_links(
     tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
     events: &[Vec<IngestedEvent>],
-) -> Result<(), StoreError> {
+) -> Result<KnownRenames, StoreError> {
     let mut links = Vec::new();
     for (request, item, event) in fresh(batch, events) {
         if let Normalized::Matched { links: learned, .. } = &item.normalized {
@@ -376,14 +377,14 @@ async fn write_links(
 }
 
 /// Phase 3: the jobs of every new event, in arrival order, counted in its report entry;
-/// all written by a few multi-row statements.
+/// all written by a few multi-row statements (gathered in `jobs`).
 async fn write_jobs(
     tx: &mut impl Statements,
     backend: Backend,
     batch: &[Request],
     events: &mut [Vec<IngestedEvent>],
+    mut jobs: NewJobs,
 ) -> Result<(), StoreError> {
-    let mut jobs = NewJobs::default();
     for (request, events) in batch.iter().zip(events.iter_mut()) {
         for (item, event) in request.items.iter().zip(events.iter_mut()) {
             let Normalized::Matched { changes, .. } = &item.normalized else {

@@ -132,8 +132,8 @@ pub(super) async fn enqueue(
     links: &[LinkUpdate],
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
-    let mut jobs = NewJobs::default();
+    let renames = record_links(tx, backend, links.iter().map(|l| (l, version)).collect()).await?;
+    let mut jobs = NewJobs::new(renames);
     let count = jobs.add(tx, event_id, version, changes, now_ms).await?;
     jobs.insert(tx, backend).await?;
     Ok(count)

@@ -91,11 +91,13 @@ async fn follow_renames(
 /// writes links (ingest, replay) does this after writing its event rows (see
 /// `group_commit`) and writes no link or event afterwards, so no two of them can each hold
 /// a row the other waits for.
+///
+/// Returns what the statements learned of the renames on the way (see [`KnownRenames`]).
 pub(super) async fn record_links(
     tx: &mut impl Statements,
     backend: Backend,
     mut links: Vec<(&LinkUpdate, Version)>,
-) -> Result<(), StoreError> {
+) -> Result<KnownRenames, StoreError> {
     links.sort_by(|(a, _), (b, _)| {
         (a.kind.prefix(), &a.link, &a.key).cmp(&(b.kind.prefix(), &b.link, &b.key))
     });
@@ -110,8 +112,13 @@ pub(super) async fn record_links(
         same
     });
     let mut news = Vec::new();
+    let mut renamed_kinds = Vec::new();
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
         for (kind, link, key) in upsert_links(tx, backend, chunk).await? {
+            let Some(key) = key else {
+                renamed_kinds.push(kind);
+                continue;
+            };
             let wanted = (kind.as_str(), link.as_str(), key.as_str());
             let Ok(at) = chunk.binary_search_by(|(l, _)| {
                 (l.kind.prefix(), l.link.as_str(), l.key.as_str()).cmp(&wanted)
@@ -129,15 +136,20 @@ pub(super) async fn record_links(
     }
     news.sort();
     news.dedup();
-    wake_waiting(tx, backend, &news).await
+    wake_waiting(tx, backend, &news).await?;
+    Ok(match backend {
+        Backend::Postgres if !links.is_empty() => KnownRenames::answered(&renamed_kinds),
+        _ => KnownRenames::default(),
+    })
 }
 
 /// The most links one statement looks up or writes (6 values each, far below both
 /// databases' parameter limits).
 const LINKS_PER_STATEMENT: usize = 500;
 
-/// A link's identity as stored: (kind prefix, link, key).
-type LinkId = (String, String, String);
+/// A link's identity as stored: (kind prefix, link, key); or, with no key, a kind of
+/// target with at least one rename recorded (PostgreSQL, see [`upsert_links`]).
+type LinkId = (String, String, Option<String>);
 
 /// The upsert of `upsert_links`: a link moves only to a newer version.
 const UPSERT_LINKS: &str = " ON CONFLICT (kind, link, key) DO UPDATE
@@ -157,6 +169,11 @@ const UPSERT_LINKS: &str = " ON CONFLICT (kind, link, key) DO UPDATE
 /// upsert's own statement (all parts of a statement see the data as it was when it
 /// began); SQLite, which has no `INSERT` in `WITH`, asks which would change first, under
 /// its write lock.
+///
+/// PostgreSQL's statement also tells, in rows without a key, which kinds of target have a
+/// rename recorded: the jobs written next need to know (see [`KnownRenames`]), and a
+/// question of its own was a round trip more in every group commit, which holds the
+/// queue of deliveries while it waits (BENCHMARKS.md, session 8).
 async fn upsert_links(
     tx: &mut impl Statements,
     backend: Backend,
@@ -181,7 +198,13 @@ async fn upsert_links(
             let suffix = format!(
                 "{UPSERT_LINKS} RETURNING kind, link, key, external_id)
                  SELECT up.kind, up.link, up.key FROM up LEFT JOIN links AS before USING (kind, link, key)
-                 WHERE before.external_id IS DISTINCT FROM up.external_id"
+                 WHERE before.external_id IS DISTINCT FROM up.external_id
+                 UNION ALL (SELECT kind, link, NULL FROM links
+                            WHERE kind = '{org}' AND link = '{RENAMED}' LIMIT 1)
+                 UNION ALL (SELECT kind, link, NULL FROM links
+                            WHERE kind = '{user}' AND link = '{RENAMED}' LIMIT 1)",
+                org = TargetKind::Organization.prefix(),
+                user = TargetKind::User.prefix(),
             );
             let sql = values_sql(backend, &prefix, links.len(), 6, &suffix);
             tx.fetch(&sql, &args).await
@@ -245,7 +268,7 @@ async fn wake_waiting(
 
 /// Whether any rename of a kind of target is recorded, asked at most once per
 /// transaction: almost no store has any, and then no job's target needs a look-up of its
-/// renames.
+/// renames. PostgreSQL's link upsert answers it for both kinds on the way.
 #[derive(Debug, Default)]
 pub(super) struct KnownRenames {
     /// Organizations, once asked.
@@ -255,6 +278,16 @@ pub(super) struct KnownRenames {
 }
 
 impl KnownRenames {
+    /// The answer of PostgreSQL's link upsert: renames are recorded for exactly the kinds
+    /// whose prefix is in `prefixes`.
+    fn answered(prefixes: &[String]) -> Self {
+        let any = |kind: TargetKind| Some(prefixes.iter().any(|p| p == kind.prefix()));
+        Self {
+            organization: any(TargetKind::Organization),
+            user: any(TargetKind::User),
+        }
+    }
+
     /// True when at least one rename of `kind` is recorded.
     async fn any(
         &mut self,

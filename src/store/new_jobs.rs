@@ -26,13 +26,20 @@ struct Row {
 }
 
 /// The jobs a transaction writes, gathered in arrival order and inserted together.
-#[derive(Default)]
 pub(super) struct NewJobs {
     rows: Vec<Row>,
     renames: KnownRenames,
 }
 
 impl NewJobs {
+    /// No jobs yet; `renames` is what the transaction's link upsert learned of renames.
+    pub(super) fn new(renames: KnownRenames) -> Self {
+        Self {
+            rows: Vec::new(),
+            renames,
+        }
+    }
+
     /// Adds one pending job per change of the event `event_id`, its targets resolved now
     /// (the event's own links included: record them first). Returns how many.
     pub(super) async fn add(

@@ -65,6 +65,7 @@ pub(super) trait Column:
 
 impl Column for i64 {}
 impl Column for String {}
+impl Column for Option<String> {}
 
 /// A row the statements read back, as a tuple of [`Column`]s.
 pub(super) trait FromColumns: Sized {

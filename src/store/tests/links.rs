@@ -251,3 +251,30 @@ async fn rename_chains_are_followed_and_cycles_lead_nowhere(store: Store) {
     assert_eq!(renamed("C").await, None);
     assert_eq!(renamed("X").await, None);
 }
+
+store_test!(new_jobs_for_a_renamed_target_go_to_its_new_id_whether_or_not_they_teach_a_link);
+async fn new_jobs_for_a_renamed_target_go_to_its_new_id_whether_or_not_they_teach_a_link(
+    store: Store,
+) {
+    sqlx::query("INSERT INTO links (kind, link, key, external_id, version_ms, version_seq) VALUES ('org', 'renamed', 'A', 'B', 0, 0)")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    // With a link learned (PostgreSQL learns of the renames from the link upsert) and
+    // without one (asked on its own).
+    let mut teaching = item("with_link", 900, org("A"), "plan", "pro");
+    if let Normalized::Matched { links, .. } = &mut teaching.normalized {
+        links.push(LinkUpdate {
+            kind: TargetKind::Organization,
+            link: "stripe_customer".into(),
+            key: "cus_1".into(),
+            external_id: ExternalId::parse("A").unwrap(),
+        });
+    }
+    store.ingest(None, &[teaching], 1).await.unwrap();
+    let plain = item("without_link", 901, org("A"), "seats", "3");
+    store.ingest(None, &[plain], 2).await.unwrap();
+    let batch = store.claim("w", 30, 60_000, 100).await.unwrap().unwrap();
+    assert_eq!(batch.target_key, key("org:B"));
+    assert_eq!(batch.jobs.len(), 2);
+}
