@@ -45,7 +45,7 @@ use super::ingest::{IngestItem, IngestReport, IngestedEvent, RawDelivery, versio
 use super::links::{KnownRenames, record_links};
 use super::new_jobs::NewJobs;
 use super::statements::Statements;
-use super::writer_connection::{Open, WriterConnection};
+use super::writer_connection::{Open, Own, WriterConnection};
 use super::{Backend, StoreError, WriteLock};
 use crate::model::Normalized;
 
@@ -85,7 +85,7 @@ pub(super) type Reply = (
 /// as they were free wrote most deliveries alone, a transaction each (BENCHMARKS.md,
 /// session 5). Their transactions cannot deadlock (the lock order above), exactly as
 /// those of several replicas.
-pub(super) const POSTGRES_WRITERS: u32 = 3;
+const POSTGRES_WRITERS: u32 = 3;
 
 /// The queue of deliveries waiting for a writer; the PostgreSQL writers take turns on it.
 type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>;
@@ -109,11 +109,11 @@ pub(super) struct SqliteFile {
 /// the writer's own connection, which leaves checkpoints to the checkpointer; `:memory:`
 /// through the pool's one connection.
 ///
-/// SQLite has one writer, on a thread of its own, which runs its statements itself: the
-/// path that every delivery waits for has no hop to another thread and no task of the
-/// shared runtime, where a task woken from another thread waits behind every HTTP
-/// connection's task before it runs again. PostgreSQL runs [`POSTGRES_WRITERS`] writers
-/// on the shared runtime.
+/// The writers run on a thread of their own, with connections of their own opened there:
+/// the path that every delivery waits for has no task of the shared runtime, where a task
+/// woken from another thread waits behind every HTTP connection's task before it runs
+/// again. SQLite has one writer, which runs its statements itself (no hop to sqlx's
+/// thread either); PostgreSQL [`POSTGRES_WRITERS`].
 pub(super) fn spawn(
     pool: AnyPool,
     backend: Backend,
@@ -123,43 +123,52 @@ pub(super) fn spawn(
 ) -> Result<mpsc::Sender<Request>, std::io::Error> {
     let (sender, receiver) = mpsc::channel::<Request>(QUEUE);
     let queue: Queue = Arc::new(tokio::sync::Mutex::new(receiver));
-    match backend {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let writers: Vec<_> = match backend {
         Backend::Sqlite => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (own_file, checkpoints) = match file {
-                Some(SqliteFile { path, checkpoints }) => (Some(path), Some(checkpoints)),
+            let (own, checkpoints) = match file {
+                Some(SqliteFile { path, checkpoints }) => {
+                    (Some(Own::SqliteFile(path)), Some(checkpoints))
+                }
                 None => (None, None),
             };
             let followers = Followers {
                 announcer,
                 checkpoints,
             };
-            let connection = WriterConnection::new(pool, own_file);
-            let task = run(connection, backend, writer, followers, queue);
-            std::thread::Builder::new()
-                .name("orgsync-ingest-writer".into())
-                .spawn(move || runtime.block_on(task))?;
+            let connection = WriterConnection::new(pool, own);
+            vec![run(connection, backend, writer, followers, queue)]
         }
-        Backend::Postgres => {
-            for _ in 0..POSTGRES_WRITERS {
+        Backend::Postgres => (0..POSTGRES_WRITERS)
+            .map(|_| {
                 let followers = Followers {
                     announcer: announcer.clone(),
                     checkpoints: None,
                 };
-                let connection = WriterConnection::new(pool.clone(), None);
-                let task = run(
+                let connection = WriterConnection::new(pool.clone(), Some(Own::Server));
+                run(
                     connection,
                     backend,
                     writer.clone(),
                     followers,
                     queue.clone(),
-                );
-                tokio::spawn(task);
-            }
-        }
-    }
+                )
+            })
+            .collect(),
+    };
+    std::thread::Builder::new()
+        .name("orgsync-ingest-writer".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut running = tokio::task::JoinSet::new();
+                for writer in writers {
+                    running.spawn(writer);
+                }
+                while running.join_next().await.is_some() {}
+            });
+        })?;
     Ok(sender)
 }
 

@@ -186,15 +186,17 @@ impl Store {
     }
 
     /// Like [`Store::connect`], with enough connections for `workers` worker tasks plus
-    /// the ingest writer(s) and readiness checks.
+    /// readiness checks and the like (the ingest writers of a PostgreSQL server or a
+    /// SQLite file open connections of their own).
     pub async fn connect_for(url: &str, workers: usize) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let max = u32::try_from(workers + 4).unwrap_or(u32::MAX).max(8);
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, max, "FULL").await?,
+            // The ingest writers open connections of their own (see `group_commit`).
             Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(max + group_commit::POSTGRES_WRITERS)
+                .max_connections(max)
                 .connect(url)
                 .await
                 .map_err(|e| postgres_connect_error(e, url))?,

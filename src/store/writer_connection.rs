@@ -1,7 +1,7 @@
 //! The group-commit writer's connection (see `group_commit`).
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Connection as _, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Transaction};
 
 use super::statements::DirectSqlite;
 use super::{Backend, StoreError};
@@ -12,7 +12,8 @@ use super::{Backend, StoreError};
 /// re-read the pages it touched), and on PostgreSQL every take costs a ping round trip.
 ///
 /// A SQLite file is written through a connection of the writer's own, driven on its
-/// thread ([`DirectSqlite`]); PostgreSQL and `:memory:` through one of the pool's.
+/// thread ([`DirectSqlite`]); PostgreSQL through one of its own too, opened on the
+/// writers' thread ([`Own::Server`]); `:memory:` through one of the pool's.
 ///
 /// It is given back (closed, for the writer's own) when the pool closes (`Pool::close`
 /// waits for every connection taken from it: holding one for good would make closing a
@@ -24,36 +25,50 @@ pub(super) struct WriterConnection {
     pool: AnyPool,
     /// The connection between batches, when kept.
     held: Option<Held>,
-    /// The SQLite file the writer opens a connection of its own to, if any.
-    own_file: Option<String>,
+    /// The connection of its own the writer opens, if any.
+    own: Option<Own>,
     /// Whether the pool has connections to spare for holding one.
     keep: bool,
+}
+
+/// A connection of the writer's own, outside the pool.
+pub(super) enum Own {
+    /// To the SQLite file at this path, driven directly ([`DirectSqlite`]).
+    SqliteFile(String),
+    /// To the pool's server (PostgreSQL), with the pool's options. Opened by the writer,
+    /// so its socket is polled by the writers' own runtime: a reply wakes the writer
+    /// there at once instead of queueing behind the HTTP connections' tasks on the
+    /// shared runtime, and the writer holds the queue of deliveries during every round
+    /// trip of its batch (BENCHMARKS.md, session 8).
+    Server,
 }
 
 /// A connection kept between batches.
 enum Held {
     /// One of the pool's.
     Pooled(PoolConnection<Any>),
-    /// The writer's own.
+    /// The writer's own SQLite connection.
     Direct(DirectSqlite),
+    /// The writer's own server connection.
+    Server(AnyConnection),
 }
 
 /// A write transaction the writer has open.
 pub(super) enum Open<'c> {
-    /// On one of the pool's connections (committed by `Transaction::commit`).
+    /// On one of sqlx's connections (committed by `Transaction::commit`).
     Pooled(Transaction<'c, Any>),
     /// On the writer's own connection, after `BEGIN IMMEDIATE`.
     Direct(&'c mut DirectSqlite),
 }
 
 impl WriterConnection {
-    /// A writer's connection from `pool`, or of its own to the SQLite file `own_file`.
-    pub(super) fn new(pool: AnyPool, own_file: Option<String>) -> Self {
-        let keep = pool.options().get_max_connections() > 1;
+    /// A writer's connection from `pool`, or of its own (`own`).
+    pub(super) fn new(pool: AnyPool, own: Option<Own>) -> Self {
+        let keep = own.is_some() || pool.options().get_max_connections() > 1;
         Self {
             pool,
             held: None,
-            own_file,
+            own,
             keep,
         }
     }
@@ -67,13 +82,17 @@ impl WriterConnection {
         }
         let held = match self.held.take() {
             Some(held) => held,
-            None => match &self.own_file {
-                Some(path) => Held::Direct(DirectSqlite::open(path)?),
+            None => match &self.own {
+                Some(Own::SqliteFile(path)) => Held::Direct(DirectSqlite::open(path)?),
+                Some(Own::Server) => Held::Server(self.pool.connect_options().connect().await?),
                 None => Held::Pooled(self.pool.acquire().await?),
             },
         };
         match self.held.insert(held) {
             Held::Pooled(connection) => {
+                Ok(Open::Pooled(connection.begin_with(backend.begin()).await?))
+            }
+            Held::Server(connection) => {
                 Ok(Open::Pooled(connection.begin_with(backend.begin()).await?))
             }
             Held::Direct(connection) => {
