@@ -9,6 +9,7 @@
 //! SQL text is shared where both accept it; [`Backend`] picks the few statements that
 //! differ.
 
+mod batch_phases;
 mod body;
 mod checkpoint;
 mod claim;
@@ -24,6 +25,7 @@ mod new_jobs;
 mod notify;
 mod prune;
 mod replay;
+mod resolve;
 mod statements;
 mod values_list;
 mod writer_connection;

@@ -2,7 +2,7 @@
 //! now, then all the jobs of a transaction written by a few multi-row INSERTs (one
 //! statement per [`ROWS_PER_INSERT`] jobs instead of one per job).
 
-use super::links::{KnownRenames, resolve_target};
+use super::resolve::{KnownRenames, resolve_target};
 use super::statements::{Arg, Statements};
 use super::values_list::values_sql;
 use super::{Backend, StoreError, encode_json};
