@@ -20,11 +20,12 @@ use super::{Backend, Store};
 const CHANNEL: &str = "orgsync_jobs";
 
 /// The shortest time between two notifications of one replica: the commits made
-/// meanwhile fold into the next. One notification per group commit was a round trip of
-/// its own and a wake-up of every listener, ~4 % of the machine's CPU during ingest
-/// (BENCHMARKS.md, session 8); this delays another replica's pickup by at most as much,
+/// meanwhile fold into the next. One notification per group commit (300 a second under
+/// load) was a transaction of its own and a wake-up of every listener; the two server
+/// processes that sent and relayed them took 1.9 % of the machine during ingest
+/// (BENCHMARKS.md, session 8). This delays another replica's pickup by at most as much,
 /// against its 1 s poll.
-pub(super) const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(20);
+const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The first pause before connecting again after a failure; it grows with each failure in
 /// a row, up to [`MAX_RECONNECT_PAUSE`].
