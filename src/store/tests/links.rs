@@ -2,6 +2,19 @@
 
 use super::*;
 
+/// `event`, which also teaches the organization link `link` `key` → `external_id`.
+fn learning(mut event: IngestItem, link: &str, key: &str, external_id: &str) -> IngestItem {
+    if let Normalized::Matched { links, .. } = &mut event.normalized {
+        links.push(LinkUpdate {
+            kind: TargetKind::Organization,
+            link: link.into(),
+            key: key.into(),
+            external_id: ExternalId::parse(external_id).unwrap(),
+        });
+    }
+    event
+}
+
 store_test!(links_resolve_at_ingest_and_wake_waiting_jobs);
 async fn links_resolve_at_ingest_and_wake_waiting_jobs(store: Store) {
     let via_link = TargetRef::Link {
@@ -33,15 +46,12 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs(store: Store) {
         .await
         .unwrap();
 
-    let mut learn = item("cus", 900, org("E9"), "billing_customer_id", "cus_1");
-    if let Normalized::Matched { links, .. } = &mut learn.normalized {
-        links.push(LinkUpdate {
-            kind: TargetKind::Organization,
-            link: "stripe_customer".into(),
-            key: "cus_1".into(),
-            external_id: ExternalId::parse("E9").unwrap(),
-        });
-    }
+    let learn = learning(
+        item("cus", 900, org("E9"), "billing_customer_id", "cus_1"),
+        "stripe_customer",
+        "cus_1",
+        "E9",
+    );
     store.ingest(None, &[learn], 20).await.unwrap();
     assert_eq!(
         store
@@ -67,15 +77,12 @@ async fn links_resolve_at_ingest_and_wake_waiting_jobs(store: Store) {
 
 store_test!(a_rename_moves_field_versions_and_links);
 async fn a_rename_moves_field_versions_and_links(store: Store) {
-    let mut learn = item("cus", 900, org("OLD"), "plan", "pro");
-    if let Normalized::Matched { links, .. } = &mut learn.normalized {
-        links.push(LinkUpdate {
-            kind: TargetKind::Organization,
-            link: "stripe_customer".into(),
-            key: "cus_1".into(),
-            external_id: ExternalId::parse("OLD").unwrap(),
-        });
-    }
+    let learn = learning(
+        item("cus", 900, org("OLD"), "plan", "pro"),
+        "stripe_customer",
+        "cus_1",
+        "OLD",
+    );
     store.ingest(None, &[learn], 1).await.unwrap();
     let batch = store.claim("w", 10, 60_000, 100).await.unwrap().unwrap();
     let v = batch.jobs[0].version;
@@ -152,15 +159,12 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it(sto
         .unwrap();
     assert!(store.claim("w", 20, 60_000, 100).await.unwrap().is_none());
 
-    let mut account = item("account", 900, org("E1"), "crm_account_id", "001A");
-    if let Normalized::Matched { links, .. } = &mut account.normalized {
-        links.push(LinkUpdate {
-            kind: TargetKind::Organization,
-            link: "salesforce_account".into(),
-            key: "001A".into(),
-            external_id: ExternalId::parse("E1").unwrap(),
-        });
-    }
+    let account = learning(
+        item("account", 900, org("E1"), "crm_account_id", "001A"),
+        "salesforce_account",
+        "001A",
+        "E1",
+    );
     store.ingest(None, &[account], 30).await.unwrap();
     let mut keys = vec![];
     while let Some(b) = store.claim("w", 40, 60_000, 100).await.unwrap() {
@@ -173,15 +177,12 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it(sto
 store_test!(restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs);
 async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs(store: Store) {
     let learn = |id: &str, at| {
-        let mut event = item(id, at, org("E1"), "crm_account_id", "001A");
-        if let Normalized::Matched { links, .. } = &mut event.normalized {
-            links.push(LinkUpdate {
-                kind: TargetKind::Organization,
-                link: "salesforce_account".into(),
-                key: "001A".into(),
-                external_id: ExternalId::parse("E1").unwrap(),
-            });
-        }
+        let event = learning(
+            item(id, at, org("E1"), "crm_account_id", "001A"),
+            "salesforce_account",
+            "001A",
+            "E1",
+        );
         event
     };
     store.ingest(None, &[learn("a1", 1)], 1).await.unwrap();
@@ -262,15 +263,12 @@ async fn new_jobs_for_a_renamed_target_go_to_its_new_id_whether_or_not_they_teac
         .unwrap();
     // With a link learned (PostgreSQL learns of the renames from the link upsert) and
     // without one (asked on its own).
-    let mut teaching = item("with_link", 900, org("A"), "plan", "pro");
-    if let Normalized::Matched { links, .. } = &mut teaching.normalized {
-        links.push(LinkUpdate {
-            kind: TargetKind::Organization,
-            link: "stripe_customer".into(),
-            key: "cus_1".into(),
-            external_id: ExternalId::parse("A").unwrap(),
-        });
-    }
+    let teaching = learning(
+        item("with_link", 900, org("A"), "plan", "pro"),
+        "stripe_customer",
+        "cus_1",
+        "A",
+    );
     store.ingest(None, &[teaching], 1).await.unwrap();
     let plain = item("without_link", 901, org("A"), "seats", "3");
     store.ingest(None, &[plain], 2).await.unwrap();
