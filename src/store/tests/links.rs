@@ -177,13 +177,12 @@ async fn a_learned_organization_link_wakes_users_waiting_to_be_created_in_it(sto
 store_test!(restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs);
 async fn restating_a_known_link_does_not_cut_the_backoff_of_waiting_jobs(store: Store) {
     let learn = |id: &str, at| {
-        let event = learning(
+        learning(
             item(id, at, org("E1"), "crm_account_id", "001A"),
             "salesforce_account",
             "001A",
             "E1",
-        );
-        event
+        )
     };
     store.ingest(None, &[learn("a1", 1)], 1).await.unwrap();
     while let Some(b) = store.claim("w", 2, 60_000, 100).await.unwrap() {
